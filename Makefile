@@ -1,0 +1,55 @@
+# Every target sets up what it needs first, so each README command works on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+TORCH_REQ := $(shell grep -E '^torch==' constraints.txt)
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+UNAME := $(shell uname -s)
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+JOBS ?= 2
+
+.PHONY: setup lab test test-fast student bench site clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(VENV)/.installed  ## create .venv and install the course (idempotent)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, on its own: the CPU build on Linux (a local wheel if pip can find one,
+# else PyTorch's CPU index), the default build elsewhere.
+$(VENV)/.torch: constraints.txt | $(VENV)/bin/python
+ifeq ($(UNAME),Linux)
+	$(PIP) install --no-deps --no-index "$(TORCH_REQ)" 2>/dev/null \
+	  || $(PIP) install --no-deps --index-url $(TORCH_CPU_INDEX) "$(TORCH_REQ)"
+else
+	$(PIP) install --no-deps "$(TORCH_REQ)"
+endif
+	touch $@
+
+$(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.torch
+	$(PIP) install -c constraints.txt --config-settings editable_mode=compat -e ".[dev]"
+	touch $@
+
+student: setup  ## (re)generate the student version in student/ (keeps your edits)
+	$(PY) -m course_lib student notebooks --out student
+
+lab: setup student  ## open the course (student version) in JupyterLab on 127.0.0.1
+	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. student/00_welcome.ipynb
+
+test: setup  ## lint + unit tests + every notebook under nbval + grader tests
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not browser"
+
+test-fast: setup  ## unit tests only (skips notebook runs and training)
+	$(PY) -m pytest -m "not slow and not browser"
+
+bench: setup  ## print the benchmark table, write benchmarks/results/latest.json
+	$(PY) -m benchmarks
+
+clean:  ## remove generated files (not .venv)
+	rm -rf student build _site grading_out .pytest_cache .ruff_cache
