@@ -16,15 +16,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 
-def demos():
-    """File name -> a zero-argument factory of the LiveDemo it shows."""
-    from course_lib.demos import welcome
-
-    return {
-        "welcome_discount.png": welcome.DiscountDemo,
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(Path(__file__).parent), help="output folder")
@@ -33,8 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import course_lib
+    from course_lib.demos import static_images
 
-    for name, factory in demos().items():
+    for name, factory in static_images().items():
         if args.only and name not in args.only:
             continue
         course_lib.seed_everything(0)

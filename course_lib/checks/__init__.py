@@ -5,7 +5,7 @@ tests it on several cases, prints one line on success and raises ``CheckFailed``
 ``AssertionError``) with a helpful message otherwise.
 """
 
-from course_lib.checks._core import EXERCISES, CheckFailed, Checker, ExerciseSpec
+from course_lib.checks._core import EXERCISES, Checker, CheckFailed, ExerciseSpec
 from course_lib.checks.welcome import discounted_return, pendulum_step
 
 __all__ = [
