@@ -38,8 +38,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.torch
 student: setup  ## (re)generate the student version in student/ (keeps your edits)
 	$(PY) -m course_lib student notebooks --out student
 
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup student  ## open the course (student version) in JupyterLab on 127.0.0.1
-	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. student/00_welcome.ipynb
+	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. $(ROOT_FLAG) \
+	  student/00_welcome.ipynb
 
 test: setup  ## lint + unit tests + every notebook under nbval + grader tests
 	$(VENV)/bin/ruff check .
