@@ -1,4 +1,9 @@
-"""The benchmark groups. Each part adds a function returning its rows and lists it in GROUPS."""
+"""The benchmark groups.
+
+``notebooks`` and ``demos`` cover every notebook and every slider demo automatically. A part
+adds its own numbers in ``benchmarks/bench_<part>.py``, a module with ``GROUP = "<name>"`` and
+``def rows() -> list[Row]``; it is picked up here.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,19 @@ def demos() -> list[Row]:
     return rows
 
 
-GROUPS: dict[str, Callable[[], list[Row]]] = {
-    "demos": demos,
-    "notebooks": notebooks,
-}
+def _discover() -> dict[str, Callable[[], list[Row]]]:
+    import importlib
+    import pkgutil
+
+    import benchmarks
+
+    found: dict[str, Callable[[], list[Row]]] = {"demos": demos}
+    for mod in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
+        if mod.name.startswith("bench_"):
+            module = importlib.import_module(f"benchmarks.{mod.name}")
+            found[module.GROUP] = module.rows
+    found["notebooks"] = notebooks
+    return found
+
+
+GROUPS: dict[str, Callable[[], list[Row]]] = _discover()

@@ -3,16 +3,24 @@
 A check cell reads ``checks.<name>()``: it finds the student's ``<name>`` in the notebook,
 tests it on several cases, prints one line on success and raises ``CheckFailed`` (an
 ``AssertionError``) with a helpful message otherwise.
+
+Each notebook's checks live in their own module here (``welcome``, ``part1``...). Every
+module is imported below, and each registered check is exported under its exercise's name.
 """
 
-from course_lib.checks._core import EXERCISES, Checker, CheckFailed, ExerciseSpec
-from course_lib.checks.welcome import discounted_return, pendulum_step
+import importlib as _importlib
+import pkgutil as _pkgutil
 
-__all__ = [
-    "EXERCISES",
-    "CheckFailed",
-    "Checker",
-    "ExerciseSpec",
-    "discounted_return",
-    "pendulum_step",
-]
+from course_lib.checks._core import EXERCISES, Checker, CheckFailed, ExerciseSpec
+
+for _mod in _pkgutil.iter_modules(__path__):
+    if not _mod.name.startswith("_"):
+        _importlib.import_module(f"{__name__}.{_mod.name}")
+
+for _spec in EXERCISES.values():
+    if _spec.name in globals():
+        raise RuntimeError(f"two exercises check a function named {_spec.name!r}")
+    globals()[_spec.name] = _spec.check
+
+__all__ = ["EXERCISES", "CheckFailed", "Checker", "ExerciseSpec",
+           *(spec.name for spec in EXERCISES.values())]

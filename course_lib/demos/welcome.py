@@ -41,3 +41,6 @@ class DiscountDemo(LiveDemo):
         share_h = 1 - gamma ** np.ceil(h)
         return (f"γ = {gamma:.3f}: effective horizon 1/(1−γ) = {h:.1f} steps; "
                 f"the first {int(np.ceil(h))} steps carry {share_h:.1%} of the weight")
+
+
+STATIC_IMAGES = {"welcome_discount.png": DiscountDemo}
