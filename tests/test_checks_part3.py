@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
-from course_lib import checks, dyna
+from course_lib import checks, dyna, mbpo, mve, sac
+from course_lib.buffers import Batch
+
+FIELDS = [f.name for f in dataclasses.fields(Batch)]
 
 # -- 3.1 Dyna-Q planning ------------------------------------------------------------------------
 
@@ -68,3 +74,158 @@ def test_dyna_planning_check_accepts_other_ways_to_draw_pairs(capsys):
 
     checks.dyna_q_planning_update(with_choice)
     assert "passed" in capsys.readouterr().out
+
+
+# -- 3.2 the mixed batch ----------------------------------------------------------------------
+
+def _rounds(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    n_real = round(batch_size * real_ratio)
+    real, fake = real_buffer.sample(n_real, generator), model_buffer.sample(batch_size - n_real, generator)
+    return Batch(*(torch.cat([getattr(real, f), getattr(fake, f)]) for f in FIELDS))
+
+
+def _ignores_empty_model_buffer(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    n_real = int(batch_size * real_ratio)
+    real, fake = real_buffer.sample(n_real, generator), model_buffer.sample(batch_size - n_real, generator)
+    return Batch(*(torch.cat([getattr(real, f), getattr(fake, f)]) for f in FIELDS))
+
+
+def _first_rows(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    n_real = int(batch_size * real_ratio) if len(model_buffer) else batch_size
+    real, fake = real_buffer.all(), model_buffer.all()
+    return Batch(*(torch.cat([getattr(real, f)[:n_real], getattr(fake, f)[:batch_size - n_real]])
+                   for f in FIELDS))
+
+
+def _mixed_up_fields(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    batch = mbpo.mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator)
+    batch.act = batch.act.flip(0)
+    return batch
+
+
+def _swapped_ratio(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    return mbpo.mixed_batch(real_buffer, model_buffer, batch_size, 1 - real_ratio, generator)
+
+
+# -- 3.3 the MVE target ------------------------------------------------------------------------
+
+def _mve_discount_off_by_one(r0, s1, model_step, policy, q_value, gamma, horizon):
+    y, s = r0, s1
+    for k in range(1, horizon):
+        s, r = model_step(s, policy(s))
+        y = y + gamma ** (k - 1) * r
+    return y + gamma**horizon * q_value(s, policy(s))
+
+
+def _mve_bootstrap_too_early(r0, s1, model_step, policy, q_value, gamma, horizon):
+    y, s = r0, s1
+    for k in range(1, horizon):
+        s, r = model_step(s, policy(s))
+        y = y + gamma**k * r
+    return y + gamma ** (horizon - 1) * q_value(s, policy(s))
+
+
+def _mve_without_r0(r0, s1, model_step, policy, q_value, gamma, horizon):
+    return mve.mve_target(torch.zeros_like(r0), s1, model_step, policy, q_value, gamma, horizon)
+
+
+def _mve_horizon_steps(r0, s1, model_step, policy, q_value, gamma, horizon):
+    return mve.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon + 1)
+
+
+def _mve_numpy(r0, s1, model_step, policy, q_value, gamma, horizon):
+    return mve.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon).numpy()
+
+
+# -- 3.4 the SAC soft target -----------------------------------------------------------------
+
+def _max_q(rew, done, next_q, next_log_prob, alpha, gamma):
+    return rew + gamma * (1 - done) * (next_q.max(0).values - alpha * next_log_prob)
+
+
+def _mean_q(rew, done, next_q, next_log_prob, alpha, gamma):
+    return rew + gamma * (1 - done) * (next_q.mean(0) - alpha * next_log_prob)
+
+
+def _entropy_sign(rew, done, next_q, next_log_prob, alpha, gamma):
+    return rew + gamma * (1 - done) * (next_q.min(0).values + alpha * next_log_prob)
+
+
+def _ignores_done(rew, done, next_q, next_log_prob, alpha, gamma):
+    return rew + gamma * (next_q.min(0).values - alpha * next_log_prob)
+
+
+def _done_masks_reward(rew, done, next_q, next_log_prob, alpha, gamma):
+    return (1 - done) * (rew + gamma * (next_q.min(0).values - alpha * next_log_prob))
+
+
+# -- 3.5 branched rollouts ------------------------------------------------------------------
+
+def _rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    step = lambda o, a, g: mbpo.random_member(*model_predict(o, a), g)  # noqa: E731
+    return mbpo.branched_rollout(real_buffer, step, policy, model_buffer, n_starts, k, generator)
+
+
+def _rollout_member0(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    step = lambda o, a, g: tuple(x[0] for x in model_predict(o, a))  # noqa: E731
+    return mbpo.branched_rollout(real_buffer, step, policy, model_buffer, n_starts, k, generator)
+
+
+def _rollout_ensemble_mean(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    step = lambda o, a, g: tuple(x.mean(0) for x in model_predict(o, a))  # noqa: E731
+    return mbpo.branched_rollout(real_buffer, step, policy, model_buffer, n_starts, k, generator)
+
+
+def _rollout_never_advances(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    obs = real_buffer.sample(n_starts, generator).obs
+    for _ in range(k):
+        act = policy(obs)
+        next_obs, rew = mbpo.random_member(*model_predict(obs, act), generator)
+        model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
+    return n_starts * k
+
+
+def _rollout_one_step_short(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    return _rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k - 1, generator)
+
+
+def _rollout_from_first_rows(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    obs = real_buffer.all().obs[:n_starts]
+    for _ in range(k):
+        act = policy(obs)
+        next_obs, rew = mbpo.random_member(*model_predict(obs, act), generator)
+        model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
+        obs = next_obs
+    return n_starts * k
+
+
+CASES.update({
+    "3.2": (mbpo.mixed_batch, [_rounds, _ignores_empty_model_buffer, _first_rows, _mixed_up_fields,
+                               _swapped_ratio]),
+    "3.3": (mve.mve_target, [_mve_discount_off_by_one, _mve_bootstrap_too_early, _mve_without_r0,
+                             _mve_horizon_steps, _mve_numpy]),
+    "3.4": (sac.soft_target, [_max_q, _mean_q, _entropy_sign, _ignores_done, _done_masks_reward]),
+    "3.5": (_rollout, [_rollout_member0, _rollout_ensemble_mean, _rollout_never_advances,
+                       _rollout_one_step_short, _rollout_from_first_rows]),
+})
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (_rounds, "rounded down"),
+    (_first_rows, "uniform sample"),
+    (_mixed_up_fields, "different transitions"),
+])
+def test_mixed_batch_messages(wrong, expected):
+    with pytest.raises(checks.CheckFailed, match=expected):
+        checks.mbpo_mixed_batch(wrong)
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (_rollout_member0, "uniformly random member"),
+    (_rollout_ensemble_mean, "uniformly random member"),
+    (_rollout_never_advances, "start states only"),
+    (_rollout_from_first_rows, "not a random sample"),
+])
+def test_branched_rollout_messages(wrong, expected):
+    with pytest.raises(checks.CheckFailed, match=expected):
+        checks.mbpo_branched_rollout(wrong)

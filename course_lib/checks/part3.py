@@ -4,8 +4,10 @@ target and MBPO's branched rollouts."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from course_lib import dyna
+from course_lib import dyna, mve, sac
+from course_lib.buffers import Batch, ReplayBuffer
 from course_lib.checks._core import Checker, exercise
 
 
@@ -58,3 +60,195 @@ def dyna_q_planning_update(ck: Checker) -> None:
     want = np.zeros((3, 4))
     want[1, 2], want[0, 1] = 1.0, 0.9
     ck.close(got, want, case=case, atol=1e-3, tensor=False, hint=hint_pairs)
+
+
+# -- 3.2 the mixed real/model batch ------------------------------------------------------------
+
+def _id_buffer(ids: np.ndarray) -> ReplayBuffer:
+    """A buffer whose transition number i is written into every field (to trace rows back)."""
+    buf = ReplayBuffer(max(len(ids), 1), 3, 1)
+    if len(ids):
+        x = torch.as_tensor(ids, dtype=torch.float32)
+        buf.add(torch.stack([x, x + 0.5, -x], 1), x[:, None] / 1000, x, torch.stack([x + 1, x, x], 1),
+                torch.zeros(len(ids)))
+    return buf
+
+
+def _batch_ids(ck: Checker, batch, case: str, batch_size: int) -> np.ndarray:
+    ck.true(isinstance(batch, Batch), case=case,
+            problem=f"expected a buffers.Batch, got {type(batch).__name__}.",
+            hint="build the result with Batch(obs, act, rew, next_obs, done).")
+    shapes = {"obs": (batch_size, 3), "act": (batch_size, 1), "rew": (batch_size,),
+              "next_obs": (batch_size, 3), "done": (batch_size,)}
+    for name, shape in shapes.items():
+        got = tuple(getattr(batch, name).shape)
+        ck.true(got == shape, case=case, problem=f"batch.{name} has shape {got}, expected {shape}.",
+                hint="concatenate each field of the real and the model batch along dimension 0.")
+    ids = batch.rew.numpy()
+    same = (np.allclose(batch.obs[:, 0].numpy(), ids) and np.allclose(batch.act[:, 0].numpy(), ids / 1000)
+            and np.allclose(batch.next_obs[:, 0].numpy(), ids + 1))
+    ck.true(same, case=case, problem="the fields of a row come from different transitions.",
+            hint="take obs, act, rew, next_obs and done of the same sampled rows.")
+    return ids
+
+
+@exercise("3.2", "mbpo_mixed_batch")
+def mbpo_mixed_batch(ck: Checker) -> None:
+    """``mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator) -> Batch``:
+    int(batch_size * real_ratio) real rows, the rest from the model buffer."""
+    real, model = _id_buffer(np.arange(1, 101)), _id_buffer(-np.arange(1, 1001))
+    cases = {"batch 256, real ratio 0.05": (real, model, 256, 0.05),
+             "batch 100, real ratio 0.5": (real, model, 100, 0.5),
+             "real ratio 1: only real data": (real, model, 64, 1.0),
+             "real ratio 0: only model data": (real, model, 64, 0.0),
+             "an empty model buffer: the whole batch is real": (real, _id_buffer(np.array([])), 32, 0.05)}
+    for case, (r, m, size, ratio) in cases.items():
+        batch = ck.call(r, m, size, ratio, torch.Generator().manual_seed(3), case=case)
+        ids = _batch_ids(ck, batch, case, size)
+        want = int(size * ratio) if len(m) else size
+        ck.true((ids > 0).sum() == want, case=case,
+                problem=f"{(ids > 0).sum()} real rows, expected int({size} * {ratio}) = {want}.",
+                hint="n_real = int(batch_size * real_ratio) (rounded down); all real if the model "
+                     "buffer is empty.")
+        if size - want >= 64:
+            ck.true(np.unique(ids[ids < 0]).size > 32 and ids.min() < -500, case=case,
+                    problem="the model rows are not a uniform sample of the whole model buffer.",
+                    hint="use model_buffer.sample(n, generator).")
+    b1 = ck.call(real, model, 64, 0.5, torch.Generator().manual_seed(1), case="two generators")
+    b2 = ck.call(real, model, 64, 0.5, torch.Generator().manual_seed(2), case="two generators")
+    ck.true(not torch.equal(b1.rew, b2.rew), case="two different generators",
+            problem="two different generators gave the same batch.",
+            hint="draw with real_buffer.sample(n, generator) and model_buffer.sample(n, generator).")
+
+
+# -- 3.3 the MVE target -----------------------------------------------------------------------
+
+def _toy_model(s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return 0.9 * s + a, s.sum(-1) - 0.1 * a[:, 0] ** 2
+
+
+def _toy_policy(s: torch.Tensor) -> torch.Tensor:
+    return -0.5 * s[:, :1] + 0.2
+
+
+def _toy_q(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return (s**2).sum(-1) + 3.0 * a[:, 0]
+
+
+@exercise("3.3", "mve_target")
+def mve_target(ck: Checker) -> None:
+    """``mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> (B,)``."""
+    gen = torch.Generator().manual_seed(33)
+    s1, r0 = torch.randn(16, 2, generator=gen, dtype=torch.float64), torch.randn(16, generator=gen,
+                                                                                   dtype=torch.float64)
+    cases = {"H = 1: the one-step target r0 + gamma Q(s1, pi(s1))": (r0, s1, 0.9, 1),
+             "H = 2": (r0, s1, 0.9, 2),
+             "H = 5, gamma = 0.99": (r0, s1, 0.99, 5),
+             "H = 10, one state": (r0[:1], s1[:1], 0.8, 10)}
+    for case, (r, s, gamma, h) in cases.items():
+        got = ck.call(r, s, _toy_model, _toy_policy, _toy_q, gamma, h, case=case)
+        ck.close(got, mve.mve_target(r, s, _toy_model, _toy_policy, _toy_q, gamma, h), case=case,
+                 atol=1e-6, tensor=True,
+                 hint="roll H - 1 model steps from s1 with a = policy(s); the k-th model reward "
+                      "(k = 1..H-1) gets gamma**k; bootstrap with gamma**H * q_value(s_H, policy(s_H)).")
+
+
+# -- 3.4 the SAC soft target ------------------------------------------------------------------
+
+@exercise("3.4", "sac_soft_target")
+def sac_soft_target(ck: Checker) -> None:
+    """``sac_soft_target(rew (B,), done (B,), next_q (2, B), next_log_prob (B,), alpha, gamma) -> (B,)``."""
+    gen = torch.Generator().manual_seed(34)
+    b = 12
+    rew, logp = torch.randn(b, generator=gen), torch.randn(b, generator=gen)
+    q = torch.randn(2, b, generator=gen) * 3
+    done = (torch.rand(b, generator=gen) < 0.3).float()
+    cases = {"12 transitions, some terminal": (rew, done, q, logp, 0.2, 0.99),
+             "alpha = 0: the clipped double-Q target": (rew, torch.zeros(b), q, logp, 0.0, 0.99),
+             "alpha as a 0-d tensor, gamma = 0.9": (rew, torch.zeros(b), q, logp, torch.tensor(0.5), 0.9),
+             "every transition terminal: y = r": (rew, torch.ones(b), q, logp, 0.2, 0.99)}
+    for case, args in cases.items():
+        got = ck.call(*args, case=case)
+        ck.close(got, sac.soft_target(*args), case=case, atol=1e-5, tensor=True,
+                 hint="y = r + gamma * (1 - done) * (min over the two critics of next_q "
+                      "- alpha * next_log_prob); next_q has shape (2, B).")
+
+
+# -- 3.5 MBPO's branched rollouts -------------------------------------------------------------
+
+class _ToyEnsemble:
+    """Three deterministic members; member m adds m to the next state and returns reward m + 0.1 s_0."""
+
+    n_members = 3
+
+    def __call__(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = torch.arange(self.n_members, dtype=obs.dtype).reshape(-1, 1, 1)
+        next_obs = 0.5 * obs + act + m  # (E, B, o)
+        return next_obs, m[:, :, 0] + 0.1 * obs[:, 0]
+
+
+class _SharedBuffer(ReplayBuffer):
+    """A model buffer that the checker's defensive deep copy leaves shared (the student fills it)."""
+
+    def __deepcopy__(self, memo: dict) -> _SharedBuffer:
+        return self
+
+
+def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact pairwise distances (cdist's fast matmul mode is too imprecise for equality tests)."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _rollout_policy(obs: torch.Tensor) -> torch.Tensor:
+    return -0.3 * obs[:, :1]
+
+
+@exercise("3.5", "mbpo_branched_rollout")
+def mbpo_branched_rollout(ck: Checker) -> None:
+    """``mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator)
+    -> int``: k model steps from n_starts real states, a random member per row, into the model buffer."""
+    gen = torch.Generator().manual_seed(35)
+    real = ReplayBuffer(200, 3, 1)
+    real.add(torch.randn(200, 3, generator=gen), torch.zeros(200, 1), torch.zeros(200),
+             torch.randn(200, 3, generator=gen), torch.zeros(200))
+    real_obs = real.all().obs
+    for case, (n, k) in {"64 rollouts of k = 3 steps": (64, 3), "k = 1": (40, 1),
+                         "a single rollout of k = 6 steps": (1, 6)}.items():
+        buf = _SharedBuffer(1000, 3, 1)
+        added = ck.call(real, _ToyEnsemble(), _rollout_policy, buf, n, k, torch.Generator().manual_seed(1),
+                        case=case)
+        ck.true(len(buf) == n * k, case=case, problem=f"the model buffer holds {len(buf)} transitions, "
+                f"expected n_starts * k = {n * k}.", hint="add every simulated step, k per rollout.")
+        ck.true(added == n * k, case=case, problem=f"returned {added!r}, expected {n * k}.",
+                hint="return how many transitions you added.")
+        data = buf.all()
+        member = data.rew - 0.1 * data.obs[:, 0]
+        ck.true(torch.allclose(data.act, _rollout_policy(data.obs), atol=1e-5), case=case,
+                problem="the stored actions are not policy(obs).", hint="act = policy(obs) at every step.")
+        predicted = 0.5 * data.obs + data.act + member.round()[:, None]
+        ck.true(torch.allclose(member, member.round(), atol=1e-4)
+                and torch.allclose(data.next_obs, predicted, atol=1e-4),
+                case=case, problem="a stored (obs, act, rew, next_obs) is not one member's prediction.",
+                hint="take next_obs and rew of the same member for each row: next_all[member, rows], "
+                     "rew_all[member, rows].")
+        is_start = (_dist(data.obs, real_obs) < 1e-5).any(1)
+        ck.true(int(is_start.sum()) == n and torch.equal(data.done, torch.zeros(n * k)), case=case,
+                problem=f"{int(is_start.sum())} stored states are states of the real buffer; expected the "
+                        f"{n} start states only (and done = 0 everywhere).",
+                hint="start from real_buffer.sample(n_starts, generator).obs, then continue from the "
+                     "model's next states.")
+        if n >= 32:
+            start_rows = _dist(data.obs[is_start], real_obs).argmin(1)
+            ck.true(int(start_rows.max()) >= n, case=case,
+                    problem="the start states are the first rows of the real buffer, not a random sample.",
+                    hint="draw them with real_buffer.sample(n_starts, generator).")
+        if k > 1:
+            chained = (_dist(data.obs[~is_start], data.next_obs) < 1e-5).any(1)
+            ck.true(bool(chained.all()), case=case, problem="some rollout steps do not start where the "
+                    "previous model step ended.", hint="after each step, set obs = next_obs.")
+        if n * k >= 64:
+            counts = torch.bincount(member.round().long(), minlength=3)
+            ck.true(bool((counts > n * k / 10).all()), case=case,
+                    problem=f"the members were used {counts.tolist()} times; each row should use a "
+                            "uniformly random member.",
+                    hint="member = torch.randint(E, (B,), generator=generator) for each step.")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import dyna
+from course_lib import dyna, mve
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["DynaCorruptionDemo"]
+__all__ = ["DynaCorruptionDemo", "MVEHorizonDemo"]
 
 
 def _nearest(values: np.ndarray, x: float) -> int:
@@ -68,4 +68,55 @@ class DynaCorruptionDemo(LiveDemo):
                 f"(exact model: {final[i, 0]:.0f}; no planning: {final[0, 0]:.0f})")
 
 
-STATIC_IMAGES = {"part3_dyna_corruption.png": DynaCorruptionDemo}
+class MVEHorizonDemo(LiveDemo):
+    """Sliders model error and critic error -> error of the H-step MVE target against H."""
+
+    sliders = {
+        "model_error": Slider(0.0, 0.5, 0.05, 0.2, "model error ε (gravity)"),
+        "critic_error": Slider(0.0, 1.0, 0.05, 0.3, "critic error δ"),
+    }
+    figsize = (9.0, 3.4)
+
+    def __init__(self, errors: mve.TargetErrors | None = None) -> None:
+        eps = [round(0.05 * i, 2) for i in range(11)]
+        self.errors = mve.target_error_stats(eps) if errors is None else errors
+        super().__init__()
+
+    def build(self, fig):
+        te = self.errors
+        self.eps, self.h = np.array(te.model_errors), np.array(te.horizons)
+        self.deltas = np.round(np.arange(0, 1.0001, 0.05), 2)
+        self.rmse = np.stack([te.rmse(d).numpy() for d in self.deltas])  # (delta, eps, H)
+        ax_h, ax_map = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+        top = 1.05 * self.rmse.max()
+        zeros = np.zeros(len(self.h))
+        self.total = self.animated(ax_h.plot(self.h, zeros, color="C3", lw=2, label="MVE target y_H")[0])
+        self.model_only = self.animated(ax_h.plot(self.h, zeros, color="C2", ls=":",
+                                                  label="model error only (exact critic)")[0])
+        self.critic_only = self.animated(ax_h.plot(self.h, zeros, color="C0", ls="--",
+                                                   label="critic error only (exact model)")[0])
+        self.best = self.animated(ax_h.plot([1], [0], "o", color="k", ms=7, label="best H")[0])
+        ax_h.set(xlabel="expansion horizon H (H = 1: one-step target)", ylabel="target error / std(Q)",
+                 xlim=(0.5, self.h[-1] + 0.5), ylim=(0, top), title="error of the H-step target")
+        ax_h.legend(loc="upper right", fontsize=8)
+        best_h = self.h[self.rmse.argmin(axis=2)]  # (delta, eps)
+        im = ax_map.imshow(best_h, origin="lower", aspect="auto", cmap="viridis",
+                           extent=(self.eps[0] - 0.025, self.eps[-1] + 0.025, -0.025, 1.025))
+        fig.colorbar(im, ax=ax_map, label="best H")
+        self.cursor = self.animated(ax_map.plot([0], [0], "s", mfc="none", mec="w", ms=9, mew=2)[0])
+        ax_map.set(xlabel="model error ε", ylabel="critic error δ", title="the best horizon")
+
+    def update(self, model_error: float, critic_error: float) -> str:
+        i, d = _nearest(self.eps, model_error), _nearest(self.deltas, critic_error)
+        curve = self.rmse[d, i]
+        self.total.set_ydata(curve)
+        self.model_only.set_ydata(self.rmse[0, i])
+        self.critic_only.set_ydata(self.rmse[d, 0])
+        b = int(curve.argmin())
+        self.best.set_data([self.h[b]], [curve[b]])
+        self.cursor.set_data([self.eps[i]], [self.deltas[d]])
+        return (f"ε = {self.eps[i]:.2f}, δ = {self.deltas[d]:.2f}: one-step target error {curve[0]:.3f}; "
+                f"best H = {self.h[b]} with error {curve[b]:.3f}; H = {self.h[-1]}: {curve[-1]:.3f}")
+
+
+STATIC_IMAGES = {"part3_dyna_corruption.png": DynaCorruptionDemo, "part3_mve_horizon.png": MVEHorizonDemo}

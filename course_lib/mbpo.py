@@ -1,0 +1,267 @@
+"""Model-accelerated off-policy RL, and MBPO (Janner et al., 2019) as its standard instance.
+
+The system view of the lecture has four boxes and one loop:
+
+    real environment --(act)--> real buffer --(fit)--> model --(short branched rollouts)--> model buffer
+           ^                         \\                                                       /
+           |                          `----------> off-policy learner (SAC) <---------------'
+           `----------------------------- policy -----------'     mixed batches, real ratio
+
+:func:`model_accelerated_rl` is that loop, with the model optional (no model = plain SAC).
+MBPO's choices: a probabilistic ensemble with elites, rollouts of k steps branched from
+states of the real buffer (k small and growing on a schedule), a model buffer that keeps
+only recent rollouts, and batches with a small share of real data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from course_lib import envs
+from course_lib.buffers import Batch, ReplayBuffer
+from course_lib.dynamics import DynamicsEnsemble, EnsembleConfig, train_ensemble
+from course_lib.sac import SAC, SACConfig
+
+__all__ = ["MBPOConfig", "RunLog", "rollout_length", "random_member", "biased_model_step", "branched_rollout",
+           "mixed_batch",
+           "evaluate", "model_accelerated_rl", "run", "steps_to_threshold", "load_sweep"]
+
+
+@dataclass(frozen=True)
+class MBPOConfig:
+    """The loop's schedule, MBPO's model-usage choices, and the learner's and model's settings."""
+
+    total_steps: int = 2000
+    """Real environment steps."""
+    init_steps: int = 250
+    """Uniformly random actions before any learning (the first model fit uses them)."""
+    use_model: bool = True
+    """False: no model, the learner trains on real data only (plain SAC)."""
+    updates_per_step: int = 20
+    """Gradient steps G of the learner per real step (MBPO: 20; plain SAC: 1)."""
+    model_every: int = 250
+    """Refit the model and make new branched rollouts every F real steps."""
+    rollout_starts: int = 10_000
+    """Branched rollouts started (from real states) at every refit."""
+    k_schedule: tuple[int, int, int, int] = (1, 4, 500, 1500)
+    """(k_min, k_max, start, end): rollout length k grows linearly from k_min at real step
+    ``start`` to k_max at ``end``."""
+    retain: int = 4
+    """The model buffer keeps the rollouts of the last ``retain`` refits."""
+    real_ratio: float = 0.05
+    """Share of real transitions in each batch (the rest comes from the model buffer)."""
+    model_error: float = 0.0
+    """Injected model bias: the model's predicted change of state is scaled by (1 + model_error)."""
+    model_epochs: int = 60
+    """Most epochs per model refit (early stopping usually ends sooner)."""
+    eval_every: int = 250
+    """Evaluate the deterministic policy every this many real steps."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (batched, on Pendulum-v1's exact dynamics, same start states)."""
+    sac: SACConfig = field(default_factory=SACConfig)
+    """The off-policy learner."""
+    ensemble: EnsembleConfig = field(default_factory=lambda: EnsembleConfig(
+        n_members=7, n_elites=5, hidden=128, n_layers=3, probabilistic=True, holdout_ratio=0.2, patience=5))
+    """The probabilistic dynamics ensemble."""
+
+
+@dataclass
+class RunLog:
+    """What one training run did."""
+
+    steps: list[int] = field(default_factory=list)
+    """Real steps at each evaluation."""
+    returns: list[float] = field(default_factory=list)
+    """Mean evaluation return at each evaluation."""
+    model_mse: list[float] = field(default_factory=list)
+    """Elites' held-out MSE (normalised) after each model refit."""
+    k: list[int] = field(default_factory=list)
+    """Rollout length used at each refit."""
+    buffer_sizes: list[tuple[int, int]] = field(default_factory=list)
+    """(real buffer, model buffer) sizes at each evaluation."""
+    stopped: str | None = None
+    """Why training stopped early (a diverged model), or None."""
+    seconds: float = 0.0
+    """Wall time of the run."""
+
+
+def rollout_length(step: int, schedule: tuple[int, int, int, int]) -> int:
+    """MBPO's linear schedule: k_min before ``start``, k_max after ``end``, linear in between."""
+    k_min, k_max, start, end = schedule
+    frac = min(max((step - start) / max(end - start, 1), 0.0), 1.0)
+    return int(round(k_min + frac * (k_max - k_min)))
+
+
+def random_member(next_all: torch.Tensor, rew_all: torch.Tensor, generator: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's prediction from a uniformly random member: (E, B, o), (E, B) -> (B, o), (B,).
+
+    (``DynamicsEnsemble.sample_step`` does this over the elites and also samples each Gaussian.)
+    """
+    member = torch.randint(next_all.shape[0], (next_all.shape[1],), generator=generator)
+    rows = torch.arange(next_all.shape[1])
+    return next_all[member, rows], rew_all[member, rows]
+
+
+def biased_model_step(model: DynamicsEnsemble, model_error: float) -> Callable:
+    """MBPO's model step (random elite, Gaussian sample), its predicted change scaled by 1 + model_error.
+
+    Returns model_step(obs (B, o), act (B, a), generator) -> (next_obs (B, o), reward (B,)).
+    """
+    def model_step(obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator):
+        next_obs, rew = model.sample_step(obs, act, generator)
+        return obs + (1.0 + model_error) * (next_obs - obs), rew
+
+    return model_step
+
+
+def branched_rollout(real_buffer: ReplayBuffer, model_step: Callable, policy: Callable,
+                     model_buffer: ReplayBuffer, n_starts: int, k: int, generator: torch.Generator) -> int:
+    """MBPO's branched rollouts: ``n_starts`` states from the real buffer, k model steps each.
+
+    ``model_step(obs (B, o), act (B, a), generator) -> (next_obs (B, o), reward (B,))`` sends
+    each row through a randomly chosen elite member; ``policy(obs) -> act`` is the current
+    policy. Every simulated step goes into ``model_buffer`` (no terminal states: Pendulum).
+    Rows whose prediction is not finite are dropped and not rolled further. Returns the
+    number of transitions added.
+    """
+    obs = real_buffer.sample(n_starts, generator).obs
+    added = 0
+    for _ in range(k):
+        act = policy(obs)
+        next_obs, rew = model_step(obs, act, generator)
+        ok = torch.isfinite(next_obs).all(dim=1) & torch.isfinite(rew)
+        if not bool(ok.all()):
+            obs, act, next_obs, rew = obs[ok], act[ok], next_obs[ok], rew[ok]
+        if len(obs) == 0:
+            break
+        model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
+        added += len(obs)
+        obs = next_obs
+    return added
+
+
+def mixed_batch(real_buffer: ReplayBuffer, model_buffer: ReplayBuffer, batch_size: int,
+                real_ratio: float, generator: torch.Generator) -> Batch:
+    """A batch with int(batch_size * real_ratio) real transitions first, then model transitions.
+
+    With an empty model buffer the whole batch is real.
+    """
+    n_real = int(batch_size * real_ratio) if len(model_buffer) > 0 else batch_size
+    real = real_buffer.sample(n_real, generator)
+    if n_real == batch_size:
+        return real
+    fake = model_buffer.sample(batch_size - n_real, generator)
+    return Batch(*(torch.cat([getattr(real, f.name), getattr(fake, f.name)])
+                   for f in dataclasses.fields(Batch)))
+
+
+@torch.no_grad()
+def evaluate(agent: SAC, n_episodes: int, seed: int = 12345, horizon: int = 200) -> float:
+    """Mean return of the deterministic policy over ``n_episodes`` Pendulum-v1 episodes, batched.
+
+    Start states are drawn like gymnasium's reset (theta ~ U(-pi, pi), theta_dot ~ U(-1, 1)) from
+    a fixed seed, and stepped with ``envs.pendulum_step`` (Pendulum-v1's exact dynamics).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    high = torch.tensor([np.pi, 1.0])
+    state = (torch.rand(n_episodes, 2, generator=gen) * 2 - 1) * high
+    total = torch.zeros(n_episodes)
+    for _ in range(horizon):
+        act = agent.act(envs.pendulum_obs(state), deterministic=True)
+        state, rew = envs.pendulum_step(state, act)
+        total += rew
+    return float(total.mean())
+
+
+def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config: MBPOConfig,
+                         generator: torch.Generator, *, seed: int = 0, progress: bool = True) -> RunLog:
+    """The general loop: act for real, fit the model, roll it out into the model buffer, learn.
+
+    With ``model=None`` it is plain off-policy RL on the real buffer. A model whose training
+    diverges (NaN or inf loss) stops the run cleanly: nothing it predicts reaches a buffer,
+    and ``RunLog.stopped`` says what happened.
+    """
+    from tqdm.auto import tqdm
+
+    cfg, log, t0 = config, RunLog(), time.perf_counter()
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    real = ReplayBuffer(cfg.total_steps, obs_dim, act_dim)
+    k_max = max(cfg.k_schedule[:2])
+    model_buf = ReplayBuffer(max(cfg.rollout_starts * k_max * cfg.retain, 1), obs_dim, act_dim)
+    policy = lambda o: agent.act(o, generator)  # noqa: E731
+    model_step = biased_model_step(model, cfg.model_error) if model is not None else None
+
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    for t in tqdm(range(1, cfg.total_steps + 1), desc="MBPO" if model else "SAC", disable=not progress):
+        # 1. act in the real environment; store the step in the real buffer
+        if t <= cfg.init_steps:
+            act = env.action_space.sample()
+        else:
+            act = agent.act(torch.as_tensor(obs).reshape(1, -1), generator)[0].numpy()
+        next_obs, rew, terminated, truncated, _ = env.step(act)
+        real.add(obs, act, rew, next_obs, float(terminated))
+        obs = env.reset()[0] if terminated or truncated else next_obs
+        if t < cfg.init_steps:
+            continue
+        # 2. every F steps: refit the model, then branched rollouts from real states
+        if model is not None and (t - cfg.init_steps) % cfg.model_every == 0:
+            data = real.all()
+            fit = train_ensemble(model, data.obs, data.act, data.next_obs, data.rew, generator,
+                                 max_epochs=cfg.model_epochs)
+            if fit.diverged:
+                log.stopped = (f"step {t}: the model's training loss became NaN/inf; training stopped. "
+                               "The buffers hold only data from before; try a lower model lr.")
+                warnings.warn(log.stopped, RuntimeWarning, stacklevel=2)
+                break
+            log.model_mse.append(float(np.mean([fit.holdout_mse[-1][i] for i in fit.elites])))
+            k = rollout_length(t, cfg.k_schedule)
+            log.k.append(k)
+            with torch.no_grad():
+                branched_rollout(real, model_step, policy, model_buf, cfg.rollout_starts, k, generator)
+        # 3. G updates of the off-policy learner on mixed real/model batches
+        for _ in range(cfg.updates_per_step):
+            agent.update(mixed_batch(real, model_buf, cfg.sac.batch_size,
+                                     cfg.real_ratio if model is not None else 1.0, generator))
+        # 4. evaluate now and then
+        if t % cfg.eval_every == 0:
+            log.steps.append(t)
+            log.returns.append(evaluate(agent, cfg.eval_episodes))
+            log.buffer_sizes.append((len(real), len(model_buf)))
+    log.seconds = time.perf_counter() - t0
+    return log
+
+
+def run(config: MBPOConfig, seed: int, *, progress: bool = True) -> RunLog:
+    """Train MBPO (or plain SAC if ``config.use_model`` is False) on Pendulum-v1 from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    env, _ = envs.make_pendulum(seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    agent = SAC(obs_dim, act_dim, config.sac, generator)
+    model = DynamicsEnsemble(obs_dim, act_dim, config.ensemble, generator) if config.use_model else None
+    return model_accelerated_rl(env, agent, model, config, generator, seed=seed, progress=progress)
+
+
+def steps_to_threshold(steps: list[int], returns: list[float], threshold: float = -200.0) -> int | None:
+    """First evaluation step from which every later evaluation is >= threshold (None: never)."""
+    below = [i for i, r in enumerate(returns) if not r >= threshold]
+    if not below:
+        return steps[0] if steps else None
+    first = below[-1] + 1
+    return steps[first] if first < len(steps) else None
+
+
+def load_sweep() -> dict:
+    """The committed MBPO/SAC sweep (seeds, k ablation, model error); see its "command" key."""
+    path = Path(__file__).resolve().parent / "data" / "part3_mbpo_sweep.json"
+    return json.loads(path.read_text())

@@ -1,0 +1,176 @@
+"""Soft actor-critic (Haarnoja et al., 2018), compact: the off-policy learner of Dyna-style methods.
+
+SAC learns twin critics Q_1, Q_2 and a tanh-squashed Gaussian policy pi by minimising
+
+    critic:  sum_j (Q_j(s, a) - y)^2,   y = r + gamma (1 - d) [min_j Qbar_j(s', a') - alpha log pi(a'|s')],
+             a' ~ pi(.|s')  (the *soft* target; Qbar are slowly tracking target critics)
+    actor:   alpha log pi(a~|s) - min_j Q_j(s, a~),   a~ ~ pi(.|s) by reparameterisation
+    alpha:   -log alpha (log pi(a~|s) + H_target),    H_target = -act_dim
+
+The losses are module-level functions. ``SAC.update`` takes one batch and makes one gradient
+step of all three. For speed it (1) runs both critics as one batched network, (2) adds the
+three losses and makes a single backward pass and a single Adam step (the actor's loss sees
+the critics through detached weights, so each loss only moves its own parameters; the actor
+step uses the critics of before this step's critic update), (3) computes the target under
+``torch.no_grad`` and never calls ``.item()`` inside the update.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from course_lib.buffers import Batch
+
+__all__ = ["SACConfig", "TwinQ", "Actor", "SAC", "soft_target", "critic_loss", "actor_loss", "alpha_loss"]
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Hyperparameters of SAC (defaults: Stable-Baselines3's SAC defaults)."""
+
+    hidden: int = 256
+    """Width of the hidden layers of actor and critics."""
+    n_layers: int = 2
+    """Number of hidden layers."""
+    lr: float = 3e-4
+    """Adam learning rate of actor, critics and temperature."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float = 0.005
+    """Target critics track the critics: Qbar <- (1 - tau) Qbar + tau Q after every update."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    init_alpha: float = 1.0
+    """Initial temperature alpha (tuned automatically towards the target entropy)."""
+    action_scale: float = 2.0
+    """Actions are tanh(u) * action_scale (Pendulum's torque limit is 2)."""
+
+
+def _mlp_dims(d_in: int, d_out: int, cfg: SACConfig) -> list[tuple[int, int]]:
+    dims = [d_in] + [cfg.hidden] * cfg.n_layers + [d_out]
+    return list(zip(dims[:-1], dims[1:], strict=True))
+
+
+class TwinQ(nn.Module):
+    """Two critics Q_1, Q_2 as one batched network: weights (2, in, out), one baddbmm per layer."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: SACConfig, generator: torch.Generator):
+        super().__init__()
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for d_in, d_out in _mlp_dims(obs_dim + act_dim, 1, cfg):
+            bound = 1.0 / math.sqrt(d_in)  # PyTorch's default nn.Linear initialisation range
+            w = (torch.rand(2, d_in, d_out, generator=generator) * 2 - 1) * bound
+            b = (torch.rand(2, 1, d_out, generator=generator) * 2 - 1) * bound
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, detach: bool = False) -> torch.Tensor:
+        """obs (B, o), act (B, a) -> Q values (2, B). ``detach``: no gradient to the weights."""
+        h = torch.cat([obs, act], dim=-1).expand(2, -1, -1)
+        n = len(self.weights)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            if detach:
+                w, b = w.detach(), b.detach()
+            h = torch.baddbmm(b, h, w)
+            if i < n - 1:
+                h = F.relu(h)
+        return h.squeeze(-1)
+
+
+class Actor(nn.Module):
+    """Tanh-squashed Gaussian policy: obs -> (mean, log_std) -> a = action_scale * tanh(u)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: SACConfig):
+        super().__init__()
+        dims = _mlp_dims(obs_dim, 2 * act_dim, cfg)
+        layers: list[nn.Module] = []
+        for d_in, d_out in dims[:-1]:
+            layers += [nn.Linear(d_in, d_out), nn.ReLU()]
+        self.body = nn.Sequential(*layers, nn.Linear(*dims[-1]))
+        self.scale = cfg.action_scale
+
+    def forward(self, obs: torch.Tensor, generator: torch.Generator | None = None,
+                deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs (B, o) -> action (B, a) and its log-probability (B,) (reparameterised sample)."""
+        mean, log_std = self.body(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        noise = torch.zeros_like(mean) if deterministic else torch.randn(
+            mean.shape, generator=generator, dtype=mean.dtype)
+        u = mean + log_std.exp() * noise
+        # log N(u; mean, std) minus the log-determinant of a = scale * tanh(u)
+        log_prob = (-0.5 * noise**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (math.log(2.0) - u - F.softplus(-2 * u)) + math.log(self.scale)).sum(-1)
+        return self.scale * torch.tanh(u), log_prob
+
+
+def soft_target(rew: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor, next_log_prob: torch.Tensor,
+                alpha: torch.Tensor | float, gamma: float) -> torch.Tensor:
+    """SAC's soft Bellman target y = r + gamma (1 - d) [min_j Qbar_j(s', a') - alpha log pi(a'|s')].
+
+    rew, done, next_log_prob: (B,); next_q: (2, B), the target critics at (s', a'). Returns (B,).
+    """
+    return rew + gamma * (1.0 - done) * (next_q.min(dim=0).values - alpha * next_log_prob)
+
+
+def critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Sum over the two critics of the mean squared error to the target: q (2, B), target (B,)."""
+    return 0.5 * ((q - target) ** 2).mean(dim=1).sum()
+
+
+def actor_loss(q_pi: torch.Tensor, log_prob: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """E[alpha log pi(a~|s) - min_j Q_j(s, a~)]: q_pi (2, B), log_prob (B,)."""
+    return (alpha * log_prob - q_pi.min(dim=0).values).mean()
+
+
+def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """Temperature loss -log alpha * (log pi + H_target), log_prob (B,) detached."""
+    return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
+
+
+class SAC:
+    """Actor, twin critics, target critics and temperature, trained by :meth:`update`."""
+
+    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig, generator: torch.Generator):
+        self.config, self.generator = config, generator
+        with torch.random.fork_rng():  # nn.Linear draws from the global generator: seed it from ours
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+            self.actor = Actor(obs_dim, act_dim, config)
+        self.critic = TwinQ(obs_dim, act_dim, config, generator)
+        self.target = TwinQ(obs_dim, act_dim, config, generator).requires_grad_(False)
+        self.target.load_state_dict(self.critic.state_dict())
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
+        self.target_entropy = -float(act_dim)
+        self.params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
+        self.opt = torch.optim.Adam(self.params, lr=config.lr, foreach=True)
+        self._critic_p, self._target_p = list(self.critic.parameters()), list(self.target.parameters())
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, generator: torch.Generator | None = None,
+            deterministic: bool = False) -> torch.Tensor:
+        """Actions (B, a) for observations (B, o): sampled, or the mean's action if deterministic."""
+        return self.actor(obs, generator if generator is not None else self.generator, deterministic)[0]
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step of critics, actor and temperature on ``batch``; returns detached losses."""
+        alpha = self.log_alpha.exp().detach()
+        with torch.no_grad():
+            next_act, next_logp = self.actor(batch.next_obs, self.generator)
+            y = soft_target(batch.rew, batch.done, self.target(batch.next_obs, next_act), next_logp,
+                            alpha, self.config.gamma)
+        l_critic = critic_loss(self.critic(batch.obs, batch.act), y)
+        act_pi, logp = self.actor(batch.obs, self.generator)
+        l_actor = actor_loss(self.critic(batch.obs, act_pi, detach=True), logp, alpha)
+        l_alpha = alpha_loss(self.log_alpha, logp, self.target_entropy)
+        self.opt.zero_grad(set_to_none=True)
+        (l_critic + l_actor + l_alpha).backward()
+        self.opt.step()
+        with torch.no_grad():  # Polyak averaging of the target critics, one fused op
+            torch._foreach_lerp_(self._target_p, self._critic_p, self.config.tau)
+        return {"critic": l_critic.detach(), "actor": l_actor.detach(), "alpha": alpha}
