@@ -38,7 +38,11 @@ __all__ = ["MBPOConfig", "RunLog", "rollout_length", "random_member", "biased_mo
 
 @dataclass(frozen=True)
 class MBPOConfig:
-    """The loop's schedule, MBPO's model-usage choices, and the learner's and model's settings."""
+    """The loop's schedule, MBPO's model-usage choices, and the learner's and model's settings.
+
+    The defaults are a class-sized MBPO for Pendulum-v1 (small networks, G = 10); the
+    committed sweep (``scripts/part3_sweep.py``) uses them too.
+    """
 
     total_steps: int = 2000
     """Real environment steps."""
@@ -46,12 +50,12 @@ class MBPOConfig:
     """Uniformly random actions before any learning (the first model fit uses them)."""
     use_model: bool = True
     """False: no model, the learner trains on real data only (plain SAC)."""
-    updates_per_step: int = 20
+    updates_per_step: int = 10
     """Gradient steps G of the learner per real step (MBPO: 20; plain SAC: 1)."""
     model_every: int = 250
     """Refit the model and make new branched rollouts every F real steps."""
     rollout_starts: int = 10_000
-    """Branched rollouts started (from real states) at every refit."""
+    """Branched rollouts started (from real states) at every refit (MBPO: 400 per real step)."""
     k_schedule: tuple[int, int, int, int] = (1, 4, 500, 1500)
     """(k_min, k_max, start, end): rollout length k grows linearly from k_min at real step
     ``start`` to k_max at ``end``."""
@@ -61,17 +65,17 @@ class MBPOConfig:
     """Share of real transitions in each batch (the rest comes from the model buffer)."""
     model_error: float = 0.0
     """Injected model bias: the model's predicted change of state is scaled by (1 + model_error)."""
-    model_epochs: int = 60
+    model_epochs: int = 100
     """Most epochs per model refit (early stopping usually ends sooner)."""
     eval_every: int = 250
     """Evaluate the deterministic policy every this many real steps."""
     eval_episodes: int = 10
     """Episodes per evaluation (batched, on Pendulum-v1's exact dynamics, same start states)."""
-    sac: SACConfig = field(default_factory=SACConfig)
-    """The off-policy learner."""
+    sac: SACConfig = field(default_factory=lambda: SACConfig(hidden=64, batch_size=128))
+    """The off-policy learner (class-sized: SB3's defaults are 256 units and batch 256)."""
     ensemble: EnsembleConfig = field(default_factory=lambda: EnsembleConfig(
-        n_members=7, n_elites=5, hidden=128, n_layers=3, probabilistic=True, holdout_ratio=0.2, patience=5))
-    """The probabilistic dynamics ensemble."""
+        n_members=7, n_elites=5, hidden=128, n_layers=3, probabilistic=True))
+    """The probabilistic dynamics ensemble (7 members, 5 elites, as in MBPO)."""
 
 
 @dataclass
@@ -124,6 +128,7 @@ def biased_model_step(model: DynamicsEnsemble, model_error: float) -> Callable:
     return model_step
 
 
+@torch.no_grad()
 def branched_rollout(real_buffer: ReplayBuffer, model_step: Callable, policy: Callable,
                      model_buffer: ReplayBuffer, n_starts: int, k: int, generator: torch.Generator) -> int:
     """MBPO's branched rollouts: ``n_starts`` states from the real buffer, k model steps each.
@@ -227,8 +232,7 @@ def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config
             log.model_mse.append(float(np.mean([fit.holdout_mse[-1][i] for i in fit.elites])))
             k = rollout_length(t, cfg.k_schedule)
             log.k.append(k)
-            with torch.no_grad():
-                branched_rollout(real, model_step, policy, model_buf, cfg.rollout_starts, k, generator)
+            branched_rollout(real, model_step, policy, model_buf, cfg.rollout_starts, k, generator)
         # 3. G updates of the off-policy learner on mixed real/model batches
         for _ in range(cfg.updates_per_step):
             agent.update(mixed_batch(real, model_buf, cfg.sac.batch_size,

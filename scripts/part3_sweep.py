@@ -56,17 +56,91 @@ def sweep_dyna(argv: list[str], n_runs: int = 30, n_steps: int = 3000, every: in
         "steps": list(range(every, n_steps + 1, every)), "cumulative_reward": curves})
 
 
+def _mbpo_job(job: tuple[str, dict, int]) -> tuple[str, dict]:
+    """One training run (a worker process): name, config overrides, seed -> name, curve."""
+    import torch
+
+    from course_lib import mbpo
+
+    torch.set_num_threads(1)
+    name, overrides, seed = job
+    cache = CACHE / f"{name}.json"
+    if cache.exists():
+        return name, json.loads(cache.read_text())
+    cfg = mbpo_config(**overrides)
+    log = mbpo.run(cfg, seed, progress=False)
+    out = {"steps": log.steps, "returns": [round(r, 1) for r in log.returns], "k": log.k,
+           "seconds": round(log.seconds), "stopped": log.stopped}
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(out))
+    print(f"{name}: {log.seconds:.0f} s, final return {log.returns[-1]:.0f}", flush=True)
+    return name, out
+
+
+CACHE = Path("/tmp/part3_sweep_cache")
+MBPO_STEPS, SAC_STEPS = 2000, 15000
+K_VALUES = [1, 3, 5, 25]
+MODEL_ERRORS = [0.0, 0.5, 1.0]
+
+
+def mbpo_config(**overrides):
+    """The sweep's configuration: the class-sized defaults of ``mbpo.MBPOConfig`` with overrides."""
+    import dataclasses
+
+    from course_lib import mbpo
+
+    if "k_schedule" in overrides:
+        overrides["k_schedule"] = tuple(overrides["k_schedule"])
+    return dataclasses.replace(mbpo.MBPOConfig(), **overrides)
+
+
+def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
+    """MBPO vs SAC (same seeds), the rollout length k, and injected model error, on Pendulum-v1."""
+    from multiprocessing import Pool
+
+    from course_lib import mbpo
+
+    jobs = []  # the main comparison first, then the ablations
+    for seed in seeds:
+        jobs.append((f"mbpo_s{seed}", {"total_steps": MBPO_STEPS}, seed))
+        jobs.append((f"sac_s{seed}", {"total_steps": SAC_STEPS, "use_model": False, "updates_per_step": 1,
+                                      "eval_every": 500}, seed))
+    for k in K_VALUES:
+        jobs += [(f"k{k}_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0)}, s) for s in seeds]
+    for err in MODEL_ERRORS[1:]:
+        jobs += [(f"err{err}_s{s}", {"total_steps": MBPO_STEPS, "model_error": err}, s) for s in seeds]
+    with Pool(workers) as pool:
+        runs = dict(pool.imap_unordered(_mbpo_job, jobs))
+    main = {m: {str(s): runs[f"{m}_s{s}"] for s in seeds} for m in ("mbpo", "sac")}
+    to_threshold = {str(s): [mbpo.steps_to_threshold(runs[f"{m}_s{s}"]["steps"], runs[f"{m}_s{s}"]["returns"])
+                             for m in ("mbpo", "sac")] for s in seeds}
+    k_abl = {str(k): {str(s): runs[f"k{k}_s{s}"] for s in seeds} for k in K_VALUES}
+    errors = {str(e): {str(s): runs[f"err{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
+              for e in MODEL_ERRORS}
+    cfg = mbpo_config()
+    _write("part3_mbpo_sweep.json", {
+        "command": _command(argv), "threshold": -200.0, "seeds": seeds,
+        "config": {"mbpo": repr(cfg), "mbpo_steps": MBPO_STEPS, "sac_steps": SAC_STEPS,
+                   "sac_baseline": "same config, use_model=False, updates_per_step=1"},
+        "main": main, "steps_to_threshold": to_threshold,
+        "k_ablation": k_abl,
+        "k_ablation_final": {k: round(float(np.mean([r["returns"][-1] for r in v.values()])), 1)
+                             for k, v in k_abl.items()},
+        "model_error": errors})
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["dyna", "mbpo"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
     args = parser.parse_args(argv)
     if args.what == "dyna":
         sweep_dyna(argv)
     else:
-        parser.error("the mbpo sweep is not written yet")
+        sweep_mbpo(argv, args.seeds, args.workers)
 
 
 if __name__ == "__main__":
