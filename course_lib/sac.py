@@ -11,8 +11,10 @@ The losses are module-level functions. ``SAC.update`` takes one batch and makes 
 step of all three. For speed it (1) runs both critics as one batched network, (2) adds the
 three losses and makes a single backward pass and a single Adam step (the actor's loss sees
 the critics through detached weights, so each loss only moves its own parameters; the actor
-step uses the critics of before this step's critic update), (3) computes the target under
-``torch.no_grad`` and never calls ``.item()`` inside the update.
+step uses the critics of before this step's critic update), (3) keeps all parameters in one flat
+tensor, so that Adam and the target critics' Polyak averaging are a few whole-tensor operations
+(:class:`FlatAdam`), (4) computes the target under ``torch.no_grad`` and never calls ``.item()``
+inside the update.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from torch.nn import functional as F
 
 from course_lib.buffers import Batch
 
-__all__ = ["SACConfig", "TwinQ", "Actor", "SAC", "soft_target", "critic_loss", "actor_loss", "alpha_loss"]
+__all__ = ["SACConfig", "TwinQ", "Actor", "FlatAdam", "SAC", "soft_target", "critic_loss", "actor_loss",
+           "alpha_loss"]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -134,6 +137,48 @@ def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: 
     return -(log_alpha * (log_prob.detach() + target_entropy)).mean()
 
 
+def flatten_into(params: list[torch.Tensor], flat: torch.Tensor) -> None:
+    """Make every tensor in ``params`` a view into ``flat`` (same values): one tensor to update."""
+    offset = 0
+    for p in params:
+        n = p.numel()
+        flat[offset:offset + n].copy_(p.detach().reshape(-1))
+        p.data = flat[offset:offset + n].view_as(p)
+        offset += n
+
+
+class FlatAdam:
+    """Adam (Kingma & Ba, 2015) on parameters stored in one flat tensor: a handful of ops per step.
+
+    ``torch.optim.Adam`` loops over parameter tensors in Python; here parameters and gradients are
+    views into one flat tensor each, so the whole update is five tensor operations.
+    """
+
+    def __init__(self, params: list[nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        n = sum(p.numel() for p in params)
+        self.param, self.grad = torch.zeros(n), torch.zeros(n)
+        flatten_into(params, self.param)
+        offset = 0
+        for p in params:  # gradients accumulate in place into views of self.grad
+            p.grad = self.grad[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+        self.m, self.v = torch.zeros(n), torch.zeros(n)
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.lerp_(self.grad, 1 - b1)  # m <- b1 m + (1 - b1) g
+        self.v.mul_(b2).addcmul_(self.grad, self.grad, value=1 - b2)  # v <- b2 v + (1 - b2) g^2
+        denom = (self.v / (1 - b2**self.t)).sqrt_().add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
+
+
 class SAC:
     """Actor, twin critics, target critics and temperature, trained by :meth:`update`."""
 
@@ -147,9 +192,11 @@ class SAC:
         self.target.load_state_dict(self.critic.state_dict())
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
         self.target_entropy = -float(act_dim)
-        self.params = [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha]
-        self.opt = torch.optim.Adam(self.params, lr=config.lr, foreach=True)
-        self._critic_p, self._target_p = list(self.critic.parameters()), list(self.target.parameters())
+        self.params = [*self.critic.parameters(), *self.actor.parameters(), self.log_alpha]
+        self.opt = FlatAdam(self.params, lr=config.lr)  # the critics are its first n_critic entries
+        self.n_critic = sum(p.numel() for p in self.critic.parameters())
+        self.target_flat = torch.zeros(self.n_critic)
+        flatten_into(list(self.target.parameters()), self.target_flat)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, generator: torch.Generator | None = None,
@@ -168,9 +215,9 @@ class SAC:
         act_pi, logp = self.actor(batch.obs, self.generator)
         l_actor = actor_loss(self.critic(batch.obs, act_pi, detach=True), logp, alpha)
         l_alpha = alpha_loss(self.log_alpha, logp, self.target_entropy)
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad()
         (l_critic + l_actor + l_alpha).backward()
         self.opt.step()
-        with torch.no_grad():  # Polyak averaging of the target critics, one fused op
-            torch._foreach_lerp_(self._target_p, self._critic_p, self.config.tau)
+        with torch.no_grad():  # Polyak averaging of the target critics: Qbar <- Qbar + tau (Q - Qbar)
+            self.target_flat.lerp_(self.opt.param[:self.n_critic], self.config.tau)
         return {"critic": l_critic.detach(), "actor": l_actor.detach(), "alpha": alpha}

@@ -78,3 +78,18 @@ def test_sac_learns_a_one_step_bandit(best):
     greedy = agent.act(torch.randn(32, 2, generator=gen), deterministic=True)
     assert (greedy - best).abs().mean() < 0.15
     assert math.isfinite(agent.log_alpha.item())
+
+
+def test_flat_adam_matches_torch_adam_and_gradients_land_in_the_flat_buffer():
+    gen = torch.Generator().manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(3, 4, generator=gen)), torch.nn.Parameter(torch.randn(5, generator=gen))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    flat, ref = sac.FlatAdam(a, lr=0.1), torch.optim.Adam(b, lr=0.1)
+    for step in range(4):
+        for params, opt in ((a, flat), (b, ref)):
+            opt.zero_grad()
+            ((params[0] ** 2).sum() * (step + 1) + params[1].sin().sum()).backward()
+            opt.step()
+    assert flat.grad.abs().sum() > 0  # autograd accumulated into the views of the flat gradient
+    for p, q in zip(a, b, strict=True):
+        assert torch.allclose(p, q, atol=1e-6)
