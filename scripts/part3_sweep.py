@@ -78,8 +78,8 @@ def _mbpo_job(job: tuple[str, dict, int]) -> tuple[str, dict]:
 
 
 CACHE = Path("/tmp/part3_sweep_cache")
-MBPO_STEPS, SAC_STEPS = 2000, 15000
-K_VALUES = [1, 3, 5, 25]
+MBPO_STEPS, SAC_STEPS = 3000, 15000
+K_VALUES = [1, 5, 25]
 MODEL_ERRORS = [0.0, 0.5, 1.0]
 
 

@@ -82,7 +82,8 @@ def test_sac_learns_a_one_step_bandit(best):
 
 def test_flat_adam_matches_torch_adam_and_gradients_land_in_the_flat_buffer():
     gen = torch.Generator().manual_seed(0)
-    a = [torch.nn.Parameter(torch.randn(3, 4, generator=gen)), torch.nn.Parameter(torch.randn(5, generator=gen))]
+    a = [torch.nn.Parameter(torch.randn(3, 4, generator=gen)),
+         torch.nn.Parameter(torch.randn(5, generator=gen))]
     b = [torch.nn.Parameter(p.detach().clone()) for p in a]
     flat, ref = sac.FlatAdam(a, lr=0.1), torch.optim.Adam(b, lr=0.1)
     for step in range(4):
