@@ -65,6 +65,9 @@ class MBPOConfig:
     """Share of real transitions in each batch (the rest comes from the model buffer)."""
     model_error: float = 0.0
     """Injected model bias: the model's predicted change of state is scaled by (1 + model_error)."""
+    known_reward: bool = False
+    """True: rollouts score each simulated step with Pendulum's known reward r(s, a) instead of the
+    model's predicted reward (the model then only has to get the dynamics right)."""
     model_noise: bool = False
     """True: rollouts sample the chosen elite's Gaussian, as MBPO does. False: they use its mean.
     Pendulum is deterministic, and the variance learned from little data is too large early on:
@@ -120,9 +123,11 @@ def random_member(next_all: torch.Tensor, rew_all: torch.Tensor, generator: torc
     return next_all[member, rows], rew_all[member, rows]
 
 
-def biased_model_step(model: DynamicsEnsemble, model_error: float, noise: bool = True) -> Callable:
+def biased_model_step(model: DynamicsEnsemble, model_error: float, noise: bool = True,
+                      reward_fn: Callable | None = None) -> Callable:
     """MBPO's model step (a random elite per row, a sample of its Gaussian if ``noise``), its
-    predicted change of state scaled by 1 + model_error.
+    predicted change of state scaled by 1 + model_error; ``reward_fn(obs, act)``, if given,
+    replaces the predicted reward.
 
     Returns model_step(obs (B, o), act (B, a), generator) -> (next_obs (B, o), reward (B,)).
     """
@@ -132,6 +137,8 @@ def biased_model_step(model: DynamicsEnsemble, model_error: float, noise: bool =
         else:
             next_all, rew_all = model.predict(obs, act)
             next_obs, rew = random_member(next_all[model.elites], rew_all[model.elites], generator)
+        if reward_fn is not None:
+            rew = reward_fn(obs, act)
         return obs + (1.0 + model_error) * (next_obs - obs), rew
 
     return model_step
@@ -213,7 +220,9 @@ def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config
     k_max = max(cfg.k_schedule[:2])
     model_buf = ReplayBuffer(max(cfg.rollout_starts * k_max * cfg.retain, 1), obs_dim, act_dim)
     policy = lambda o: agent.act(o, generator)  # noqa: E731
-    model_step = biased_model_step(model, cfg.model_error, cfg.model_noise) if model is not None else None
+    reward_fn = (lambda o, a: envs.pendulum_step_obs(o, a)[1]) if cfg.known_reward else None  # noqa: E731
+    model_step = (biased_model_step(model, cfg.model_error, cfg.model_noise, reward_fn)
+                  if model is not None else None)
 
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)

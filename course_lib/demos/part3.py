@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import dyna, mve
+from course_lib import dyna, mbpo, mve
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["DynaCorruptionDemo", "MVEHorizonDemo"]
+__all__ = ["DynaCorruptionDemo", "MVEHorizonDemo", "MBPOModelErrorDemo"]
 
 
 def _nearest(values: np.ndarray, x: float) -> int:
@@ -119,4 +119,53 @@ class MVEHorizonDemo(LiveDemo):
                 f"best H = {self.h[b]} with error {curve[b]:.3f}; H = {self.h[-1]}: {curve[-1]:.3f}")
 
 
-STATIC_IMAGES = {"part3_dyna_corruption.png": DynaCorruptionDemo, "part3_mve_horizon.png": MVEHorizonDemo}
+class MBPOModelErrorDemo(LiveDemo):
+    """Slider injected model error -> MBPO's evaluation return over real steps (from the committed sweep)."""
+
+    sliders = {"model_error": Slider(0.0, 1.0, 0.5, 0.5, "injected model error")}
+    figsize = (9.0, 3.4)
+
+    def __init__(self, sweep: dict | None = None) -> None:
+        self.sweep = mbpo.load_sweep() if sweep is None else sweep
+        super().__init__()
+
+    def build(self, fig):
+        d = self.sweep
+        self.levels = np.array([float(x) for x in d["model_error"]])
+        runs = [d["model_error"][k] for k in d["model_error"]]
+        self.steps = np.array(next(iter(runs[0].values()))["steps"])
+        self.curves = np.array([[r["returns"] for r in level.values()] for level in runs])  # (level, seed, T)
+        sac_runs = np.array([r["returns"] for r in d["main"]["sac"].values()])
+        sac_steps = np.array(next(iter(d["main"]["sac"].values()))["steps"])
+        ax, ax_f = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1]})
+        keep = sac_steps <= self.steps[-1]
+        ax.plot(sac_steps[keep], sac_runs[:, keep].mean(0), color="gray", label="SAC, no model")
+        ax.plot(self.steps, self.curves[0].mean(0), color="C0", ls="--", label="MBPO, learned model as is")
+        self.seed_lines = [self.animated(ax.plot(self.steps, c, color="C3", lw=0.8, alpha=0.4)[0])
+                           for c in self.curves[0]]
+        self.line = self.animated(ax.plot(self.steps, self.curves[0].mean(0), color="C3", lw=2,
+                                          label="MBPO with injected model error")[0])
+        ax.axhline(d["threshold"], color="k", ls=":", lw=1)
+        ax.set(xlabel="real environment steps", ylabel="evaluation return", ylim=(-1700, 0),
+               xlim=(0, self.steps[-1]), title=f"MBPO on Pendulum-v1 ({len(runs[0])} seeds)")
+        ax.legend(loc="lower right", fontsize=8)
+        final = self.curves[:, :, -1]
+        ax_f.errorbar(self.levels, final.mean(1), yerr=final.std(1), color="C3", marker="o", capsize=3)
+        self.marker = self.animated(ax_f.plot([0], [0], "o", color="k", ms=9)[0])
+        ax_f.axhline(d["threshold"], color="k", ls=":", lw=1)
+        ax_f.set(xlabel="injected model error (predicted change × (1 + error))",
+                 ylabel=f"return after {self.steps[-1]} steps", ylim=(-1700, 0), title="model bias")
+
+    def update(self, model_error: float) -> str:
+        i = _nearest(self.levels, model_error)
+        for line, c in zip(self.seed_lines, self.curves[i], strict=True):
+            line.set_ydata(c)
+        mean = self.curves[i].mean(0)
+        self.line.set_ydata(mean)
+        self.marker.set_data([self.levels[i]], [mean[-1]])
+        return (f"model error {self.levels[i]:.2f}: final return {mean[-1]:.0f} "
+                f"(no injected error: {self.curves[0].mean(0)[-1]:.0f}) after {self.steps[-1]} real steps")
+
+
+STATIC_IMAGES = {"part3_dyna_corruption.png": DynaCorruptionDemo, "part3_mve_horizon.png": MVEHorizonDemo,
+                 "part3_mbpo_model_error.png": MBPOModelErrorDemo}
