@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from course_lib import envs
+from course_lib.policy_gradient import one_thread
 
 __all__ = [
     "compounding_gap",
@@ -41,6 +42,8 @@ __all__ = [
     "MistakeRollouts",
     "mistake_rollouts",
     "expected_gap",
+    "model_horizon",
+    "simulate_model_gap",
     "sample_first_mistake",
     "loglog_slope",
     "branched_rollouts",
@@ -136,6 +139,7 @@ def _kicked(obs: torch.Tensor, kick: torch.Tensor) -> torch.Tensor:
     return torch.cat([obs[..., :2], obs[..., 2:] + kick[..., None]], dim=-1)
 
 
+@one_thread()
 @torch.no_grad()
 def mistake_rollouts(model_step: StepFn, config: MistakeConfig = MistakeConfig()) -> MistakeRollouts:
     """Roll the real Pendulum and the model (with a first mistake at every possible step) from the
@@ -186,6 +190,26 @@ def expected_gap(cum_off: np.ndarray, T: int | np.ndarray, eps: float | np.ndarr
     return out[0] if np.ndim(eps) == 0 else out
 
 
+def model_horizon(rollouts: MistakeRollouts) -> int:
+    """Steps for which the learned model alone (no injected mistake) stays within tol of reality
+    on every start state: the largest T with D_none(T) = 0."""
+    drifted = rollouts.off[-1].any(0)  # (T,) some start state is off at step t
+    return int(np.argmax(drifted)) if drifted.any() else int(drifted.shape[0])
+
+
+def simulate_model_gap(rollouts: MistakeRollouts, T: int, eps: float, n_draws: int,
+                       rng: np.random.Generator) -> tuple[float, float]:
+    """Monte Carlo of G(T, eps): draw a start state and a first-mistake time, count steps off.
+
+    Checks ``expected_gap`` by sampling. Returns (mean, std error) over n_draws rollouts.
+    """
+    b = rng.integers(0, rollouts.off.shape[1], n_draws)
+    tau = sample_first_mistake(eps, rng.random(n_draws))
+    idx = np.where(tau <= rollouts.off.shape[2], tau - 1, rollouts.off.shape[0] - 1).astype(int)
+    steps_off = rollouts.off[idx, b, :T].sum(-1)
+    return float(steps_off.mean()), float(steps_off.std() / math.sqrt(n_draws))
+
+
 def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of log y against log x (positive entries only)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -230,6 +254,7 @@ class BranchTable:
         self.cum_off = self.off.cumsum(-1)
 
 
+@one_thread()
 @torch.no_grad()
 def branch_table(model_step: StepFn, rollouts: MistakeRollouts, k_max: int, n_branches: int,
                  generator: torch.Generator) -> BranchTable:

@@ -184,15 +184,15 @@ class PGConfig:
     """Length H of every model rollout (long: half a Pendulum episode)."""
     n_rollouts: int = 128
     """Model rollouts per policy update."""
-    n_iters: int = 120
+    n_iters: int = 100
     """Policy updates."""
     lr: float = 1e-2
     """Adam learning rate."""
     gamma: float = 0.99
     """Discount of the reward-to-go."""
-    eval_every: int = 10
+    eval_every: int = 20
     """Iterations between evaluations of the mean policy in the model and in reality."""
-    eval_starts: int = 128
+    eval_starts: int = 64
     """Start states of each evaluation (the same ones every time)."""
     eval_horizon: int = 200
     """Length of the evaluation rollouts (a full Pendulum episode)."""

@@ -85,7 +85,7 @@ class EstimatorVarianceDemo(LiveDemo):
                                                  label=name))
                        for c, name in (("C0", "pathwise"), ("C1", "likelihood ratio"))]
         ax_h.set(xlabel="log10 |per-sample estimate|", ylabel="samples", title="spread of the estimates at T",
-                 ylim=(0, max(h.max() for h in self.hist) * 1.05), xlim=(self.bins[0], self.bins[-1]))
+                 ylim=(0, max(h[3:].max() for h in self.hist) * 1.1), xlim=(self.bins[0], self.bins[-1]))
         ax_h.legend(loc="upper right", fontsize=8)
 
     def update(self, T: int) -> str:
@@ -195,8 +195,7 @@ class BranchedDemo(LiveDemo):
     sliders = {"k": Slider(1, 15, 1, 5, "branch length k"),
                "eps": Slider(-3, -0.5, 0.05, 0.01, "model error ε", log=True)}
     figsize = (12.0, 3.5)
-    n_shown = 100
-    n_long = 16
+    n_shown = 150
 
     def __init__(self, rollouts: compounding.MistakeRollouts | None = None,
                  table: compounding.BranchTable | None = None):
@@ -211,9 +210,8 @@ class BranchedDemo(LiveDemo):
         rng = np.random.default_rng(4)
         self.shown = rng.choice(table.off.shape[1], self.n_shown, replace=False)
         self.u_branch = rng.random(self.n_shown)
-        self.u_long = rng.random(self.n_long)
         self.branch_xy = self._phase(table.model[:, self.shown, 1:])  # (k_max+1, n, k_max, 2)
-        self.long_xy = self._phase(rollouts.model[:, : self.n_long, 1:])  # (T+1, n_long, T, 2)
+        self.branch_off = table.off[:, self.shown]  # (k_max+1, n, k_max)
         self.real_xy = self._phase(rollouts.real[:, 1:]).reshape(-1, 2)
         super().__init__()
 
@@ -235,23 +233,26 @@ class BranchedDemo(LiveDemo):
                                              label=f"branched, T = {self.t_max}")[0])
         self.ref_k = self.animated(ax_k.plot(self.ks, self.ks * 1.0, "k:", label="εT(k+1)/2")[0])
         self.mark_k = self.animated(ax_k.plot([], [], "ko", ms=6)[0])
+        self.long_k = self.animated(ax_k.axhline(0, color="C3", lw=1.5,
+                                                 label=f"one rollout of {self.t_max} steps"))
         ax_k.set(xlabel="branch length k", ylabel=f"gap over T = {self.t_max} model steps",
                  ylim=(0, 0.5 * self.t_max), xlim=(0.5, self.k_max + 0.5), title="gap vs k")
         ax_k.legend(loc="upper left", fontsize=7)
-        ax_s.plot(*self.real_xy.T, ".", color="0.65", ms=2, label="real states")
-        self.dots_long = self.animated(ax_s.plot([], [], "o", color="C3", ms=1.5,
-                                                 label="long model rollouts")[0])
-        self.dots_branch = self.animated(ax_s.plot([], [], "o", color="C0", ms=1.5,
-                                                   label="branched model states")[0])
+        ax_s.plot(*self.real_xy.T, ".", color="0.7", ms=2, label="real states")
+        self.dots_on = self.animated(ax_s.plot([], [], "o", color="C0", ms=1.5,
+                                               label="model, on track")[0])
+        self.dots_off = self.animated(ax_s.plot([], [], "o", color="C3", ms=2.5,
+                                                label="model, off track")[0])
         ax_s.set(xlabel="angle θ", ylabel="angular velocity θ̇", xlim=(-np.pi, np.pi), ylim=(-11, 11),
-                 title="what the learner sees")
-        ax_s.legend(loc="upper right", fontsize=7, markerscale=4)
+                 title="the learner's data: real + model")
+        ax_s.legend(loc="upper right", fontsize=7, markerscale=3)
 
-    @staticmethod
-    def _sampled(xy: np.ndarray, u: np.ndarray, eps: float, n_steps: int) -> np.ndarray:
-        tau = compounding.sample_first_mistake(eps, u)
-        idx = np.where(tau <= xy.shape[2], tau - 1, xy.shape[0] - 1).astype(int)
-        return xy[idx, np.arange(len(u)), :n_steps].reshape(-1, 2)
+    def _sampled(self, eps: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """States (n k, 2) of the shown branches under sampled first mistakes, and their off flags."""
+        tau = compounding.sample_first_mistake(eps, self.u_branch)
+        idx = np.where(tau <= self.k_max, tau - 1, self.k_max).astype(int)
+        rows = np.arange(self.n_shown)
+        return self.branch_xy[idx, rows, :k].reshape(-1, 2), self.branch_off[idx, rows, :k].reshape(-1)
 
     def update(self, k: int, eps: float) -> str:
         k, eps = int(np.clip(k, 1, self.k_max)), float(np.clip(eps, 0.0, 1.0))
@@ -267,11 +268,14 @@ class BranchedDemo(LiveDemo):
         self.gap_k.set_ydata(by_k)
         self.ref_k.set_ydata(eps * T * (self.ks + 1) / 2)
         self.mark_k.set_data([k], [by_k[k - 1]])
-        self.dots_branch.set_data(*self._sampled(self.branch_xy, self.u_branch, eps, k).T)
-        self.dots_long.set_data(*self._sampled(self.long_xy, self.u_long, eps, T).T)
+        self.long_k.set_ydata([long_gap[-1]] * 2)
+        xy, off = self._sampled(eps, k)
+        self.dots_on.set_data(*xy[~off].T)
+        self.dots_off.set_data(*xy[off].T)
         return (f"k = {k}, ε = {eps:.2g}: {T} model steps as {T / k:.3g} branches of {k} → gap "
                 f"{by_k[k - 1]:.3g} (εT(k+1)/2 = {eps * T * (k + 1) / 2:.3g}); one rollout of {T} steps → "
-                f"{long_gap[-1]:.3g} (εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g})")
+                f"{long_gap[-1]:.3g} (εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}); shown: {off.mean():.0%} of "
+                f"the model states are off")
 
 
 STATIC_IMAGES = {
