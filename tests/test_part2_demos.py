@@ -22,8 +22,7 @@ def _finite(demo):
         if hasattr(artist, "get_segments"):
             data += [np.asarray(s, dtype=float) for s in artist.get_segments()]
         for d in data:
-            # NaN is allowed only as a line break between two curves in one artist
-            assert np.isfinite(d).all() or np.isnan(d).all(1).sum() <= 2, (artist, d)
+            assert np.isfinite(d).all(), (artist, d)
 
 
 @pytest.fixture(scope="module")

@@ -149,9 +149,8 @@ class CompoundingDemo(LiveDemo):
         e = self.eps_grid
         self.gap_e = self.animated(ax_e.loglog(e, e, "C0", lw=2, label="learned model")[0])
         self.toy_e = self.animated(ax_e.loglog(e, e, "C1--", lw=1.5, label="toy, exact")[0])
-        # one artist for the eps T(T+1)/2 line, a gap, and the cap at T (every step off)
-        self.ref_e = self.animated(ax_e.loglog(self.eps_grid, self.eps_grid, "k:", lw=1,
-                                               label="εT(T+1)/2  |  T (all steps off)")[0])
+        self.ref_e = self.animated(ax_e.loglog(e, e, "k:", lw=1, label="εT(T+1)/2")[0])
+        self.cap_e = self.animated(ax_e.axhline(1, color="C3", lw=1, label="T (every step off)"))
         self.mark_e = self.animated(ax_e.plot([], [], "ko", ms=5)[0])
         ax_e.set(xlabel="model error ε (mistakes per step)", ylim=(2e-5, 100), title="gap vs ε at this T")
         ax_e.legend(loc="upper left", fontsize=7)
@@ -175,8 +174,8 @@ class CompoundingDemo(LiveDemo):
         self.mark_T.set_data([T], [max(gap, FLOOR)])
         self.gap_e.set_ydata(np.maximum(compounding.expected_gap(self.cum, T, self.eps_grid), FLOOR))
         self.toy_e.set_ydata(np.maximum(compounding.compounding_gap(T, self.eps_grid), FLOOR))
-        e = self.eps_grid
-        self.ref_e.set_data(np.r_[e, np.nan, e], np.r_[e * T * (T + 1) / 2, np.nan, np.full_like(e, T)])
+        self.ref_e.set_ydata(np.maximum(self.eps_grid * T * (T + 1) / 2, FLOOR))
+        self.cap_e.set_ydata([T, T])
         self.mark_e.set_data([max(eps, self.eps_grid[0])], [max(gap, FLOOR)])
         s_t = _local_slope(lambda ts: np.exp(np.interp(np.log(ts), np.log(self.Ts), np.log(gap_T + 1e-300))),
                            T, 1, T) if T > 1 else float("nan")
@@ -224,8 +223,8 @@ class BranchedDemo(LiveDemo):
         ts = self.Ts * 1.0
         self.long_T = self.animated(ax_t.loglog(ts, ts, "C3", lw=2, label="one rollout of T steps")[0])
         self.branch_T = self.animated(ax_t.loglog(ts, ts, "C0", lw=2, label="T/k branches of k")[0])
-        self.ref_T = self.animated(ax_t.loglog(self.Ts, self.Ts * 1.0, "k:", lw=1,
-                                               label="εT(T+1)/2 and εT(k+1)/2")[0])
+        self.ref_long = self.animated(ax_t.loglog(ts, ts, "C3:", lw=1, label="εT(T+1)/2")[0])
+        self.ref_branch = self.animated(ax_t.loglog(ts, ts, "C0:", lw=1, label="εT(k+1)/2")[0])
         ax_t.set(xlabel="model steps T", ylabel="gap: expected steps off", ylim=(1e-3, 100),
                  title="long rollouts vs branches")
         ax_t.legend(loc="upper left", fontsize=7)
@@ -262,8 +261,8 @@ class BranchedDemo(LiveDemo):
         branch = long_gap.copy()  # fewer than k steps: one partial branch
         branch[k - 1:] = compounding.branched_gap(self.table, self.Ts[k - 1:], k, eps)
         self.branch_T.set_ydata(np.maximum(branch, FLOOR))
-        ref = [eps * self.Ts * (self.Ts + 1) / 2, [np.nan], eps * self.Ts * (k + 1) / 2]
-        self.ref_T.set_data(np.r_[self.Ts, np.nan, self.Ts], np.maximum(np.concatenate(ref), FLOOR))
+        self.ref_long.set_ydata(np.maximum(eps * self.Ts * (self.Ts + 1) / 2, FLOOR))
+        self.ref_branch.set_ydata(np.maximum(eps * self.Ts * (k + 1) / 2, FLOOR))
         by_k = np.array([compounding.branched_gap(self.table, np.array([T]), j, eps)[0] for j in self.ks])
         self.gap_k.set_ydata(by_k)
         self.ref_k.set_ydata(eps * T * (self.ks + 1) / 2)
