@@ -50,6 +50,7 @@ __all__ = [
     "BranchTable",
     "branch_table",
     "branched_gap",
+    "branched_gap_by_k",
 ]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -296,3 +297,17 @@ def branched_gap(table: BranchTable, T: np.ndarray, k: int, eps: float) -> np.nd
     n_eligible = np.searchsorted(table.start_time, T - k, side="right")
     n_eligible = np.maximum(n_eligible, 1)
     return T / k * prefix[n_eligible - 1] / n_eligible
+
+
+def branched_gap_by_k(table: BranchTable, T: int, eps: float) -> np.ndarray:
+    """``branched_gap`` at one T for every k = 1..min(k_max, T) at once. Returns (k_max,) (0 where k > T)."""
+    k_max = table.off.shape[2]
+    ks = np.arange(1, k_max + 1)
+    p, none = first_mistake_probs(k_max, np.array([eps]))
+    w = np.where(ks[None, :] <= ks[:, None], p, 0.0)  # (k, tau): the first mistake must come within k
+    cum = table.cum_off  # (k_max + 1, n, k_max)
+    per_branch = np.einsum("kt,tnk->kn", w, cum[:-1]) + (1.0 - eps) ** ks[:, None] * cum[-1].T  # (k, n)
+    prefix = np.cumsum(per_branch, axis=1)
+    n_eligible = np.maximum(np.searchsorted(table.start_time, T - ks, side="right"), 1)
+    out = T / ks * prefix[ks - 1, n_eligible - 1] / n_eligible
+    return np.where(ks <= T, out, 0.0)

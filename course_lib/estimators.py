@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from course_lib.policy_gradient import one_thread
+
 __all__ = [
     "likelihood_ratio_grad",
     "reparam_grad",
@@ -103,6 +105,7 @@ def logistic_step(x: torch.Tensor, r: float, noise: torch.Tensor) -> torch.Tenso
     return fold(r * x * (1.0 - x) + noise)
 
 
+@one_thread()
 def logistic_gradients(config: LogisticConfig, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both estimators of dJ_T/dtheta, J_T = E[x_T], for every horizon T = 0..config.horizon.
@@ -127,6 +130,7 @@ def logistic_gradients(config: LogisticConfig, generator: torch.Generator
     return path, lr
 
 
+@one_thread()
 def lyapunov_exponent(r: float, generator: torch.Generator, *, noise: float = 0.0,
                       n_chains: int = 500, n_steps: int = 1000, burn_in: int = 100) -> float:
     """lambda = lim (1/T) sum_t log |f'(x_t)|, f'(x) = r (1 - 2x), averaged over n_chains chains.

@@ -141,3 +141,15 @@ def test_branched_gap_grows_linearly_in_T_for_fixed_k(learned):
         np.testing.assert_allclose(gap, eps * Ts * (k + 1) / 2, rtol=0.2)
     long = compounding.expected_gap(rollouts.cum_off, 60, eps)
     assert long > 5 * compounding.branched_gap(table, np.array([60]), 5, eps)[0]
+
+
+def test_branched_gap_by_k_equals_branched_gap_for_each_k():
+    rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=6, horizon=30))
+    table = compounding.branch_table(_true_step, rollouts, 8, 80, torch_generator(0))
+    table.off = np.random.default_rng(0).random(table.off.shape) < 0.3  # a non-trivial table
+    table.__post_init__()
+    for T in (5, 12, 30):
+        for eps in (0.0, 0.05, 1.0):
+            want = [compounding.branched_gap(table, np.array([T]), k, eps)[0] if k <= T else 0.0
+                    for k in range(1, 9)]
+            np.testing.assert_allclose(compounding.branched_gap_by_k(table, T, eps), want)

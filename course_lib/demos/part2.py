@@ -194,7 +194,7 @@ class BranchedDemo(LiveDemo):
     sliders = {"k": Slider(1, 15, 1, 5, "branch length k"),
                "eps": Slider(-3, -0.5, 0.05, 0.01, "model error ε", log=True)}
     figsize = (12.0, 3.5)
-    n_shown = 150
+    n_shown = 100
 
     def __init__(self, rollouts: compounding.MistakeRollouts | None = None,
                  table: compounding.BranchTable | None = None):
@@ -263,7 +263,7 @@ class BranchedDemo(LiveDemo):
         self.branch_T.set_ydata(np.maximum(branch, FLOOR))
         self.ref_long.set_ydata(np.maximum(eps * self.Ts * (self.Ts + 1) / 2, FLOOR))
         self.ref_branch.set_ydata(np.maximum(eps * self.Ts * (k + 1) / 2, FLOOR))
-        by_k = np.array([compounding.branched_gap(self.table, np.array([T]), j, eps)[0] for j in self.ks])
+        by_k = compounding.branched_gap_by_k(self.table, T, eps)
         self.gap_k.set_ydata(by_k)
         self.ref_k.set_ydata(eps * T * (self.ks + 1) / 2)
         self.mark_k.set_data([k], [by_k[k - 1]])
