@@ -291,10 +291,14 @@ def _run(nb: nbformat.NotebookNode, base: Path, files: dict[str, bytes], cfg: _R
     uid = sandbox.private_uid() if isolation.mode == "root" else None
     for name, data in files.items():
         (work / name).write_bytes(data)
+    fonts = Path(os.environ.get("MPLCONFIGDIR") or Path.home() / ".cache" / "matplotlib")
+    for cache in sorted(fonts.glob("fontlist-*.json"))[-1:]:  # spare each run a font scan
+        (work / ".cache" / "matplotlib").mkdir(parents=True)
+        shutil.copy(cache, work / ".cache" / "matplotlib" / cache.name)
     nbformat.write(nb, str(work / "submission.ipynb"))
     (work / "pytest.ini").write_text("[pytest]\naddopts =\n")
     if uid is not None:
-        for p in [work, *work.iterdir()]:
+        for p in [work, *work.rglob("*")]:
             os.chown(p, uid, uid)
     report = work / "cells.jsonl"
     token = secrets.token_hex(8)
@@ -407,6 +411,7 @@ def _grade(ctx: _Context, path: Path) -> SubmissionResult:
         result.message = f"not a readable notebook ({type(err).__name__}: {_first_line(str(err))})"
         for e in zero.values():
             e.message = "not graded: " + result.message
+            e.checks = [{"check": "all", "kind": "visible", "passed": False, "message": e.message}]
         result.exercises = zero
         return result
 
@@ -482,6 +487,7 @@ def _hide_list(reference: Path, submissions: list[Path], out: Path, hidden_dir) 
         if not rel.startswith(".."):
             keep.add(rel.split(os.sep)[0])
     hide = {str(ROOT / name) for name in os.listdir(ROOT) if name not in keep}
+    hide.add("/run/user")  # per-user sockets (session bus...) when not running as root
     for p in [reference.resolve().parent, out.resolve(), *(s.resolve().parent for s in submissions)]:
         hide.add(str(p))
     if hidden_dir is not None:

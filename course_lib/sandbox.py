@@ -47,7 +47,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SETUP_FAILED = 97
 """Exit code of the wrapper when it could not build the sandbox it was asked for."""
-HIDDEN_TOPS = ("/home", "/root", "/tmp", "/mnt", "/media", "/srv", "/work")
+HIDDEN_TOPS = ("/home", "/root", "/tmp", "/mnt", "/media", "/srv")
 """Top-level folders replaced by empty ones (then the interpreter and package are put back)."""
 
 
