@@ -242,6 +242,18 @@ def _kill_tree(proc: subprocess.Popen, token: str, uid: int | None) -> None:
     proc.wait()
 
 
+_RUNNING: dict[subprocess.Popen, tuple[str, int | None]] = {}
+"""Sandboxed runs in progress (killed if the grader is interrupted)."""
+_RUNNING_LOCK = threading.Lock()
+
+
+def _kill_running() -> None:
+    with _RUNNING_LOCK:
+        running = list(_RUNNING.items())
+    for proc, (token, uid) in running:
+        _kill_tree(proc, token, uid)
+
+
 def _read_untrusted(path: Path, limit: int) -> bytes | None:
     """Bytes of a file the sandbox wrote, or None (missing, not a regular file, too large)."""
     try:
@@ -318,13 +330,18 @@ def _run(nb: nbformat.NotebookNode, base: Path, files: dict[str, bytes], cfg: _R
         proc = subprocess.Popen(argv, cwd=work, env=_env(str(work), token, cfg.threads),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING[proc] = (token, uid)
         status, message = "graded", ""
         try:
             proc.wait(timeout=cfg.notebook_timeout)
         except subprocess.TimeoutExpired:
             status = "timeout"
             message = f"the notebook did not finish within {cfg.notebook_timeout:g} s and was stopped"
-        _kill_tree(proc, token, uid)  # a kernel or a child the student started may linger
+        finally:
+            _kill_tree(proc, token, uid)  # a kernel or a child the student started may linger
+            with _RUNNING_LOCK:
+                _RUNNING.pop(proc, None)
     records = []
     for line in (_read_untrusted(report, 16 * 1024 * 1024) or b"").decode(errors="replace").splitlines():
         try:
@@ -613,10 +630,15 @@ def grade(
             bar = tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as threads:
             futures = [threads.submit(_grade, ctx, p) for p in todo]
-            for fut in as_completed(futures):
-                record(fut.result())
-                if bar is not None:
-                    bar.update()
+            try:
+                for fut in as_completed(futures):
+                    record(fut.result())
+                    if bar is not None:
+                        bar.update()
+            except BaseException:  # Ctrl-C: stop every run now; what is recorded stays
+                threads.shutdown(wait=False, cancel_futures=True)
+                _kill_running()
+                raise
         if bar is not None:
             bar.close()
     if not done:

@@ -1,8 +1,10 @@
 """pytest plugin the grader loads next to nbval: records each cell's outcome as JSON lines.
 
-It runs in the grader's pytest process, not in the kernel, so student code cannot write
-these records. One line is appended (and flushed) per cell, so a run that is killed on a
-timeout still leaves the results of every cell that finished.
+It runs in the sandboxed pytest process next to the student's kernel, so a determined
+submission could tamper with these records: the grader uses them only as context for the
+feedback (which of the student's own cells raised, which cells were skipped after a timeout),
+never to decide a grade (see :mod:`course_lib.grading_replay`). One line is appended (and
+flushed) per cell, so a run that is killed on a timeout still leaves what it had.
 """
 
 from __future__ import annotations

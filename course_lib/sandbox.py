@@ -365,6 +365,8 @@ def _probe() -> dict:
 
 
 def main(argv: list[str]) -> int:
+    if sys.platform.startswith("linux"):
+        _libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # the grader died: so does this run
     if argv[:1] == ["--probe"]:
         print(json.dumps(_probe()))
         return 0
