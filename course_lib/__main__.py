@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if not subs:
         print("no submissions given", file=sys.stderr)
         return 2
-    limits = sandbox.Limits(memory_mb=args.memory_mb, processes=args.max_processes)
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    limits = sandbox.Limits(memory_mb=args.memory_mb, processes=args.max_processes,
+                            cpu_seconds=int(args.notebook_timeout * threads) + 60)
     isolation = sandbox.probe()
     print(isolation.describe(), file=sys.stderr)
     results = grading.grade(args.reference, subs, args.out, jobs=args.jobs,

@@ -223,10 +223,12 @@ def _kill_tree(proc: subprocess.Popen, token: str, uid: int | None) -> None:
         victims = psutil.Process(proc.pid).children(recursive=True)
     except psutil.Error:
         pass
-    for p in psutil.process_iter(["environ", "uids"]):
+    for p in psutil.process_iter(["uids"] if uid is not None else ["environ"]):
         try:
-            if (uid is not None and p.info["uids"] and p.info["uids"].real == uid) or (
-                    (p.info.get("environ") or {}).get("COURSE_GRADE_TOKEN") == token):
+            if uid is not None:  # a private user id: every process of it belongs to this run
+                if p.info["uids"] and p.info["uids"].real == uid:
+                    victims.append(p)
+            elif (p.info.get("environ") or {}).get("COURSE_GRADE_TOKEN") == token:
                 victims.append(p)
         except psutil.Error:
             continue
@@ -315,7 +317,8 @@ def _run(nb: nbformat.NotebookNode, base: Path, files: dict[str, bytes], cfg: _R
     report = work / "cells.jsonl"
     token = secrets.token_hex(8)
     cmd = [
-        sys.executable, "-m", "pytest", str(work / "submission.ipynb"), "-q", "-p", "nbval.plugin",
+        sys.executable, "-m", "course_lib.grading_plugin", str(work / "submission.ipynb"), "-q",
+        "-p", "nbval.plugin",
         "-p", "course_lib.grading_plugin", "--nbval-lax", "--nbval-current-env",
         f"--nbval-cell-timeout={cfg.cell_timeout}", f"--grade-report={report}",
         "-p", "no:cacheprovider", "--rootdir", str(work), "-c", str(work / "pytest.ini"),
@@ -601,8 +604,10 @@ def grade(
             done[student] = SubmissionResult(**d)
     paths = [Path(p) for p in submissions]
     jobs = max(1, int(jobs))
-    cfg = _RunConfig(cell_timeout, notebook_timeout, max(1, (os.cpu_count() or 1) // jobs),
-                     limits or sandbox.Limits(), sandbox.probe(),
+    threads_each = max(1, (os.cpu_count() or 1) // jobs)
+    if limits is None:  # CPU time: a backstop that never bites before the wall-clock limit
+        limits = sandbox.Limits(cpu_seconds=int(notebook_timeout * threads_each) + 60)
+    cfg = _RunConfig(cell_timeout, notebook_timeout, threads_each, limits, sandbox.probe(),
                      _hide_list(reference, paths, out, hidden_dir))
     lock = threading.Lock()
 

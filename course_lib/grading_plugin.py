@@ -45,3 +45,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m course_lib.grading_plugin ARGS``: ``pytest ARGS``, minus a slow import.
+
+    nbformat validates with jsonschema, which imports ``rfc3987_syntax`` when it is installed
+    (jupyterlab pulls it in); building its grammar costs seconds per run and no notebook
+    schema needs it.
+    """
+    import sys
+
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+    return int(pytest.main(argv))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

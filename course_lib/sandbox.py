@@ -7,8 +7,8 @@
   ``RLIMIT_FSIZE``, no core files) and the caller's own session and private working folder;
 * **Linux as root** (``mode="root"``): new mount, network, PID and IPC namespaces, and the
   command runs as a fresh unprivileged user id (one per submission) with ``no_new_privs``.
-  It sees a rebuilt file tree: system folders read-only; ``/home``, ``/root``, ``/tmp``, ``/mnt``,
-  ``/srv``, ``/media`` and the top folder holding the course replaced by empty folders, with
+  It sees a rebuilt file tree: system folders (``/usr``, ``/etc``...) read-only; every other
+  top-level folder (``/home``, ``/root``, ``/tmp``, the one holding the course...) empty, with
   only the Python installation and the course package put back (read-only); every path in the
   spec's ``hide`` list (instructor notebooks, hidden tests, other submissions, ``.git``...)
   masked by an empty folder; its working folder the only writable place besides a private
@@ -47,8 +47,11 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SETUP_FAILED = 97
 """Exit code of the wrapper when it could not build the sandbox it was asked for."""
-HIDDEN_TOPS = ("/home", "/root", "/tmp", "/mnt", "/media", "/srv")
-"""Top-level folders replaced by empty ones (then the interpreter and package are put back)."""
+SYSTEM_TOPS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "opt", "var", "run",
+               "dev", "sys")
+"""Top-level folders shown (read-only but /dev); every other one (``/home``, ``/root``, ``/tmp``,
+``/mnt``, ``/srv``, the one holding the course...) is replaced by an empty folder, into which
+only the interpreter and the course package are put back."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,8 @@ def exposed_paths() -> list[str]:
 def command(spec: Spec, spec_path: Path, cmd: list[str]) -> list[str]:
     """The argv that runs ``cmd`` inside the sandbox described by ``spec``."""
     spec_path.write_text(json.dumps(asdict(spec)))
-    return [sys.executable, "-m", "course_lib.sandbox", str(spec_path), "--", *cmd]
+    # run this file, not the package: the wrapper needs nothing from course_lib (faster start)
+    return [sys.executable, os.path.abspath(__file__), str(spec_path), "--", *cmd]
 
 
 # -- the wrapper ------------------------------------------------------------------------------
@@ -214,22 +218,23 @@ def _build_tree(spec: Spec) -> None:
     new = spec.newroot.rstrip("/")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=16m")
-    tops = set(HIDDEN_TOPS) | {"/" + Path(p).parts[1] for p in [spec.workdir, *spec.hide]
-                               if len(Path(p).parts) > 1}
+    tops = {"/" + Path(p).parts[1] for p in [spec.workdir, *spec.hide] if len(Path(p).parts) > 1}
+    shown = [n for n in SYSTEM_TOPS if "/" + n not in tops]
     for name in os.listdir("/"):
         src, dst = "/" + name, new + "/" + name
         if os.path.islink(src):
             os.symlink(os.readlink(src), dst)
-        elif name == "proc" or src in tops or src == new:
-            os.makedirs(dst, exist_ok=True)
+        elif name in shown and os.path.isdir(src):
+            _bind(src, dst, readonly=name != "dev")
         elif os.path.isdir(src):
-            _bind(src, dst, readonly=name not in ("dev",))
+            os.makedirs(dst, exist_ok=True)
+    os.makedirs(new + "/tmp", exist_ok=True)
     _mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m")
     done: list[str] = []
     for p in sorted(spec.expose, key=len):
         if any(p == d or p.startswith(d + "/") for d in done) or not os.path.exists(p):
             continue
-        if "/" + Path(p).parts[1] in tops and p != "/":
+        if Path(p).parts[1] not in shown:
             _bind(p, new + p, readonly=True)
             done.append(p)
     for p in spec.hide:

@@ -144,6 +144,12 @@ numpy.allclose = lambda *a, **k: True
 torch.allclose = lambda *a, **k: True
 """
 
+PATCH_REFERENCE = """
+import course_lib.returns, course_lib.envs
+course_lib.returns.discounted_return = lambda rewards, gamma: np.zeros(rewards.shape[0])
+course_lib.envs.pendulum_step = lambda s, a: (torch.zeros_like(s), torch.zeros(s.shape[0], dtype=s.dtype))
+"""
+
 FORGE_RECORDS = """
 import glob, os, pickle
 class Evil:
@@ -272,6 +278,8 @@ def build(folder: Path, reference: nbformat.NotebookNode, t: Targets) -> dict[st
         "fake_kernel_replies": (_insert(stub(), FAKE_KERNEL_REPLIES), ZERO),
         "patch_numpy": (_insert(_answer(_answer(stub(), "0.1", ZEROS_ANSWERS["0.1"]), "0.2",
                                         ZEROS_ANSWERS["0.2"]), PATCH_NUMPY), ZERO),
+        "patch_reference": (_insert(_answer(_answer(stub(), "0.1", ZEROS_ANSWERS["0.1"]), "0.2",
+                                            ZEROS_ANSWERS["0.2"]), PATCH_REFERENCE), ZERO),
         "forge_records": (_insert(stub(), FORGE_RECORDS.format(marker=t.host_marker), at_end=True),
                           ZERO),
         "hardcoded_visible_cases": (_answer(ref(), "0.1", HARDCODED_VISIBLE), {"0.1": 0.0, "0.2": 3.0}),
