@@ -303,6 +303,16 @@ def _run(nb: nbformat.NotebookNode, base: Path, files: dict[str, bytes], cfg: _R
     work = base / "work"
     work.mkdir(mode=0o700)
     uid = sandbox.private_uid() if isolation.mode == "root" else None
+    mounted = uid is not None and sandbox.mount_workdir(work, cfg.limits.workdir_mb, uid)
+    try:
+        return _run_in(nb, base, work, uid, files, cfg, isolation)
+    finally:
+        if mounted:
+            sandbox.unmount(work)
+
+
+def _run_in(nb, base: Path, work: Path, uid: int | None, files: dict[str, bytes], cfg: _RunConfig,
+            isolation: sandbox.Isolation) -> tuple[list[dict], dict[str, bytes], str, str]:
     for name, data in files.items():
         (work / name).write_bytes(data)
     fonts = Path(os.environ.get("MPLCONFIGDIR") or Path.home() / ".cache" / "matplotlib")

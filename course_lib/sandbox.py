@@ -66,6 +66,8 @@ class Limits:
     """Processes and threads of the sandbox's private user (``RLIMIT_NPROC``; root mode only)."""
     file_mb: int = 512
     """Largest file the run may write (``RLIMIT_FSIZE``)."""
+    workdir_mb: int = 1024
+    """Size of the working folder, a tmpfs of its own in root mode (the disk cannot fill up)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,21 @@ def command(spec: Spec, spec_path: Path, cmd: list[str]) -> list[str]:
     spec_path.write_text(json.dumps(asdict(spec)))
     # run this file, not the package: the wrapper needs nothing from course_lib (faster start)
     return [sys.executable, os.path.abspath(__file__), str(spec_path), "--", *cmd]
+
+
+def mount_workdir(path: Path, size_mb: int, uid: int) -> bool:
+    """Mount a tmpfs of ``size_mb`` owned by ``uid`` on ``path`` (root on Linux); True if done."""
+    try:
+        _mount("tmpfs", str(path), "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={int(size_mb)}m,mode=700,uid={uid},gid={uid}")
+    except OSError:
+        return False
+    return True
+
+
+def unmount(path: Path) -> None:
+    """Detach the tmpfs mounted by :func:`mount_workdir`."""
+    _libc.umount2(str(path).encode(), 2)  # MNT_DETACH
 
 
 # -- the wrapper ------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def run(tmp_path_factory):
     before = {p: _hash(p) for p in protected}
     results = grading.grade(ref_path, sorted(subs.glob("*.ipynb")), out, jobs=2, cell_timeout=40,
                             notebook_timeout=300, progress=False,
-                            limits=sandbox.Limits(memory_mb=3072, processes=128))
+                            limits=sandbox.Limits(memory_mb=3072, processes=128, workdir_mb=256))
     stop.set()
     listener.close()
     return {"results": {r.student: r for r in results}, "expected": expected, "out": out,
@@ -131,6 +131,12 @@ def test_nothing_outside_the_sandbox_was_written_or_read(run):
     res = run["results"]
     assert "WROTE []" in _cell_error(res["write_outside"], "WROTE")
     assert "READABLE []" in _cell_error(res["read_answers"], "READABLE")
+
+
+@needs_sandbox
+def test_the_working_folder_cannot_fill_the_disk(run):
+    filled = int(re.search(r"FILLED (\d+)", _cell_error(run["results"]["fill_disk"], "FILLED"))[1])
+    assert 0 < filled <= 256
 
 
 @needs_sandbox

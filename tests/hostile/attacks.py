@@ -245,6 +245,25 @@ for _ in range(5000):
 raise RuntimeError(f"FORKED {len(children)}")
 """
 
+FILL_DISK = """
+import os
+written, files = 0, []
+try:
+    while written < 64 * 1024:  # MB
+        path = f"junk{len(files)}.bin"
+        files.append(path)
+        with open(path, "wb") as f:
+            for _ in range(16):
+                f.write(b"x" * 2**20)
+                written += 1
+except OSError:
+    pass
+for path in files:
+    if os.path.exists(path):
+        os.remove(path)
+raise RuntimeError(f"FILLED {written} MB")
+"""
+
 HARDCODED_VISIBLE = """
 def discounted_return(rewards, gamma):
     # right only on the shapes the visible check uses
@@ -296,6 +315,7 @@ def build(folder: Path, reference: nbformat.NotebookNode, t: Targets) -> dict[st
                           {"0.1": 2.0, "0.2": 0.0}),
         "slow_answer": (_answer(ref(), "0.2", SLOW_ANSWER), {"0.1": 2.0, "0.2": 0.0}),
         "memory_hog": (_answer(ref(), "0.2", MEMORY_HOG_ANSWER), {"0.1": 2.0, "0.2": 0.0}),
+        "fill_disk": (_insert(ref(), FILL_DISK, at_end=True), FULL),
         "fork_bomb": (_insert(ref(), FORK_BOMB, after="exercise:0.1"), FULL),
     }
     broken_import = ref()
