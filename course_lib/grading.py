@@ -579,7 +579,7 @@ def _feedback_md(r: SubmissionResult) -> str:
         lines += ["", "## Other cells that raised an error", ""]
         lines += [f"- {msg}" for msg in r.cell_errors]
     if r.sandbox:
-        lines += ["", f"<sub>Graded in a {r.sandbox}; hidden-check seed {r.seed}.</sub>"]
+        lines += ["", f"<sub>Graded with {r.sandbox}; hidden-check seed {r.seed}.</sub>"]
     return "\n".join(lines) + "\n"
 
 

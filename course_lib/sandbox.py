@@ -94,7 +94,7 @@ class Isolation:
     def describe(self) -> str:
         """One line for the summary and the feedback."""
         if self.mode == "root":
-            return ("sandbox: private user, no network, private file tree, memory/CPU/process "
+            return ("sandbox: private user, no network, private file tree, memory/CPU/process/disk "
                     "limits")
         if self.mode == "userns":
             return ("sandbox: no network, private file tree, memory/CPU limits; NO process-count "
