@@ -142,7 +142,8 @@ def built_site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("site")
     out, cache = tmp / "_site", tmp / "executed"
     prefix = _offline_prefix()
-    cmd = [*prefix, sys.executable, "-m", "course_lib.website", "--out", str(out), "--cache", str(cache)]
+    cmd = [*prefix, sys.executable, "-m", "course_lib.website", "--out", str(out), "--cache", str(cache),
+           "--jobs", "1"]  # one kernel at a time: the other pytest worker runs notebooks too
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, f"make site failed ({'offline' if prefix else 'online'}):\n" \
                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

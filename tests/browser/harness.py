@@ -241,6 +241,10 @@ class Browser:
 
     def stop(self) -> list[int]:
         """Close Chromium and Playwright's driver; kill any of their processes left; pids."""
+        procs = list(self._spawned)
+        for p in self._spawned:  # Chromium starts a renderer per page: collect them too
+            with contextlib.suppress(psutil.Error):
+                procs += p.children(recursive=True)
         with contextlib.suppress(Exception):
             if self.context is not None:
                 self.context.close()
@@ -248,7 +252,7 @@ class Browser:
             if self._pw is not None:
                 self._pw.stop()
         self.context = self._pw = None
-        return _kill_survivors(self._spawned)
+        return _kill_survivors(procs)
 
     def __enter__(self) -> Browser:
         return self.start()
@@ -288,6 +292,13 @@ window.__btInk = (root) => window.__btCanvases(root).map(c => {
     if (d[k + 3] > 0 && (d[k] < 250 || d[k + 1] < 250 || d[k + 2] < 250)) ink++;
   return ink;
 });
+// the demo's readout line: the HTML widget that holds a <code> (else the first HTML widget)
+window.__btReadout = (i) => {
+  const root = document.querySelector(`[data-bt-demo="${i}"]`);
+  const code = root.querySelector('.widget-html-content code');
+  const html = code ? code.closest('.widget-html-content') : root.querySelector('.widget-html-content');
+  return html ? html.textContent.trim() : '';
+};
 window.__btDrawn = (i) => {
   const ink = window.__btInk(document.querySelector(`[data-bt-demo="${i}"]`));
   return ink.length > 0 && ink.every(n => n > 200);
@@ -395,13 +406,12 @@ _SLIDER_JS = """([demo, slider]) => {
   const api = target ? target.noUiSlider : null;
   const box = handle.closest('.widget-slider');
   const shown = box ? box.querySelector('.widget-readout') : null;
-  const html = root.querySelector('.widget-html-content');
   return {
     raw: api ? Number(api.get(true)) : Number(handle.getAttribute('aria-valuetext')),
     min: api ? Number(api.options.range.min) : Number(handle.getAttribute('aria-valuemin')),
     max: api ? Number(api.options.range.max) : Number(handle.getAttribute('aria-valuemax')),
     shown: shown ? (shown.textContent || shown.value || '').trim() : '',
-    readout: html ? html.textContent.trim() : '',
+    readout: window.__btReadout(demo),
   };
 }"""
 
@@ -533,9 +543,7 @@ class NotebookRun:
         # the readout comes back from the kernel too: wait until it changed
         with contextlib.suppress(Exception):
             self.page.wait_for_function(
-                """([d, s, old]) => { const r = document.querySelector(`[data-bt-demo="${d}"]`);
-                     const h = r.querySelector('.widget-html-content');
-                     return h && h.textContent.trim() !== old; }""",
+                """([d, s, old]) => window.__btReadout(d) !== old""",
                 arg=[demo, slider, before["readout"]], timeout=timeout * 1000)
         after = self.slider_state(demo, slider)
         png_after = self.figure_png(demo)
