@@ -300,7 +300,9 @@ window.__btReadout = (i) => {
   return html ? html.textContent.trim() : '';
 };
 window.__btDrawn = (i) => {
-  const ink = window.__btInk(document.querySelector(`[data-bt-demo="${i}"]`));
+  const root = document.querySelector(`[data-bt-demo="${i}"]`);
+  if (!root) return false;
+  const ink = window.__btInk(root);
   return ink.length > 0 && ink.every(n => n > 200);
 };
 """
@@ -510,10 +512,26 @@ class NotebookRun:
 
     def demos(self, timeout: float = 60.0) -> list[dict]:
         """The live demos on the page, once each has drawn its figure."""
-        demos = self.page.evaluate(_DEMOS_JS)
-        for d in demos:
-            self.page.wait_for_function("(i) => window.__btDrawn(i)", arg=d["index"],
-                                        timeout=timeout * 1000)
+        # Re-discover on every poll: JupyterLab may re-render an output area (new DOM nodes).
+        deadline = time.monotonic() + timeout
+        while True:
+            demos = self.page.evaluate(_DEMOS_JS)
+            drawn = self.page.evaluate("(n) => [...Array(n).keys()].map(i => window.__btDrawn(i))",
+                                       len(demos))
+            if all(drawn):
+                break
+            if time.monotonic() > deadline:
+                i = drawn.index(False)
+                info = self.page.evaluate("""(i) => {
+                    const r = document.querySelector(`[data-bt-demo="${i}"]`);
+                    return {ink: window.__btInk(r), canvases: window.__btCanvases(r).map(
+                        c => [c.width, c.height, c.clientWidth, c.clientHeight])}; }""", i)
+                shot = ROOT / "screenshots" / "browser" / f"{Path(self.name).stem}_not_drawn.png"
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                self.page.screenshot(path=str(shot))
+                raise TimeoutError(f"{self.name}: demo {i} (cell {demos[i]['cell']}) drew no figure "
+                                   f"in {timeout:.0f} s: {info}; screenshot {shot}")
+            time.sleep(0.5)
         return demos
 
     def slider_state(self, demo: int, slider: int) -> dict:
