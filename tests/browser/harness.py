@@ -513,14 +513,22 @@ class NotebookRun:
     def demos(self, timeout: float = 60.0) -> list[dict]:
         """The live demos on the page, once each has drawn its figure."""
         # Re-discover on every poll: JupyterLab may re-render an output area (new DOM nodes).
-        deadline = time.monotonic() + timeout
+        # A blank figure after half the time is scrolled into view, as a student would; it
+        # must then draw (a figure that never draws fails, with a screenshot).
+        start = time.monotonic()
+        scrolled = False
         while True:
             demos = self.page.evaluate(_DEMOS_JS)
             drawn = self.page.evaluate("(n) => [...Array(n).keys()].map(i => window.__btDrawn(i))",
                                        len(demos))
             if all(drawn):
                 break
-            if time.monotonic() > deadline:
+            if not scrolled and time.monotonic() - start > timeout / 2:
+                scrolled = True
+                for i, ok in enumerate(drawn):
+                    if not ok:
+                        self.page.locator(f'[data-bt-demo="{i}"]').scroll_into_view_if_needed()
+            if time.monotonic() - start > timeout:
                 i = drawn.index(False)
                 info = self.page.evaluate("""(i) => {
                     const r = document.querySelector(`[data-bt-demo="${i}"]`);
@@ -529,8 +537,10 @@ class NotebookRun:
                 shot = ROOT / "screenshots" / "browser" / f"{Path(self.name).stem}_not_drawn.png"
                 shot.parent.mkdir(parents=True, exist_ok=True)
                 self.page.screenshot(path=str(shot))
+                recent = [f"{k}: {t[:200]}" for k, t in self.console[-8:]]
                 raise TimeoutError(f"{self.name}: demo {i} (cell {demos[i]['cell']}) drew no figure "
-                                   f"in {timeout:.0f} s: {info}; screenshot {shot}")
+                                   f"in {timeout:.0f} s: {info}; screenshot {shot}; "
+                                   f"last console messages: {recent}")
             time.sleep(0.5)
         return demos
 
