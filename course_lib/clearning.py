@@ -18,17 +18,20 @@ future-state distribution with a Monte-Carlo estimate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from course_lib import dynamics
 from course_lib.pointmass import PointMass, future_states
 
 __all__ = [
     "CLearningConfig",
+    "one_thread",
     "FutureClassifier",
     "sample_pairs",
     "classifier_loss",
@@ -37,6 +40,7 @@ __all__ = [
     "classifier_grid_density",
     "histogram",
     "total_variation",
+    "fit_one_step_model",
     "model_step_fn",
     "future_prediction_errors",
 ]
@@ -62,6 +66,21 @@ class CLearningConfig:
     """The input s_f - s_t is multiplied by this (near futures are small offsets)."""
     state_scale: float = 3.0
     """States and s_f are multiplied by this (the wall is a sharp feature of the state)."""
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block (restored after).
+
+    The networks here are tiny: a second thread barely speeds them up on a quiet laptop, and
+    on a busy 2-core machine the threads' synchronisation makes training several times slower.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class FutureClassifier(nn.Module):
@@ -118,7 +137,8 @@ def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearn
                      generator: torch.Generator) -> tuple[FutureClassifier, list[float]]:
     """Fit a :class:`FutureClassifier` to logged trajectories (N, T + 1, 2) and (N, T, 2).
 
-    Adam with a cosine learning-rate schedule. Returns the classifier and the loss per step.
+    Adam with a cosine learning-rate schedule, on one thread. Returns the classifier and the
+    loss per step.
     """
     if states.ndim != 3 or actions.shape[:2] != (states.shape[0], states.shape[1] - 1):
         raise ValueError(f"states, actions: expected (N, T+1, 2) and (N, T, 2), got "
@@ -130,15 +150,18 @@ def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearn
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.n_steps)
     states, actions = states.float(), actions.float()
     losses = []
-    for _ in range(config.n_steps):
-        s, a, s_pos, s_neg, g = sample_pairs(states, actions, config.gammas, config.batch_size, generator)
-        logits = clf(torch.cat([s, s]), torch.cat([a, a]), torch.cat([s_pos, s_neg]), torch.cat([g, g]))
-        loss = classifier_loss(*logits.chunk(2))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        losses.append(loss.item())
+    with one_thread():
+        for _ in range(config.n_steps):
+            s, a, s_pos, s_neg, g = sample_pairs(states, actions, config.gammas, config.batch_size,
+                                                 generator)
+            logits = clf(torch.cat([s, s]), torch.cat([a, a]), torch.cat([s_pos, s_neg]),
+                         torch.cat([g, g]))
+            loss = classifier_loss(*logits.chunk(2))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+            losses.append(loss.item())
     return clf, losses
 
 
@@ -188,6 +211,21 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> float:
     return 0.5 * float(np.abs(np.asarray(p) - np.asarray(q)).sum())
 
 
+def fit_one_step_model(states: torch.Tensor, actions: torch.Tensor, config: dynamics.EnsembleConfig,
+                       generator: torch.Generator) -> tuple[dynamics.DynamicsEnsemble, dynamics.TrainLog]:
+    """Fit a ``dynamics.DynamicsEnsemble`` to every logged step (s_t, a_t) -> s_t+1 (reward 0).
+
+    states (N, T + 1, 2), actions (N, T, 2). Trains on one thread (see :func:`one_thread`).
+    """
+    obs, act = states[:, :-1].reshape(-1, states.shape[-1]), actions.reshape(-1, actions.shape[-1])
+    nxt = states[:, 1:].reshape(-1, states.shape[-1])
+    model = dynamics.DynamicsEnsemble(obs.shape[1], act.shape[1], config, generator)
+    with one_thread():
+        log = dynamics.train_ensemble(model, obs.float(), act.float(), nxt.float(),
+                                      torch.zeros(obs.shape[0]), generator)
+    return model, log
+
+
 def model_step_fn(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]:
     """Wrap a ``dynamics.DynamicsEnsemble`` as ``step(s, a, generator) -> s'`` (a sampled model step)."""
 
@@ -210,15 +248,15 @@ def future_prediction_errors(env: PointMass, clf: FutureClassifier, model_step: 
     """
     names = ("classifier", "one-step model", "MC noise floor")
     out = {k: np.zeros((len(gammas), len(queries))) for k in names}
-    for i, gamma in enumerate(gammas):
-        for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
-            s_rep, a_rep = s.expand(n_samples, 2), a.expand(n_samples, 2)
-            truth = histogram(future_states(env.step, s_rep, a_rep, gamma, generator), n_bins)
-            again = histogram(future_states(env.step, s_rep, a_rep, gamma, generator), n_bins)
-            model = histogram(future_states(model_step, s_rep, a_rep, gamma, generator), n_bins)
-            clf_p, _ = classifier_grid_density(clf, s, a, gamma, env, n_bins)
-            out["classifier"][i, j] = total_variation(clf_p, truth)
-            out["one-step model"][i, j] = total_variation(model, truth)
-            out["MC noise floor"][i, j] = total_variation(again, truth)
+    with one_thread():
+        for i, gamma in enumerate(gammas):
+            for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
+                s_rep, a_rep = s.expand(n_samples, 2), a.expand(n_samples, 2)
+                truth = histogram(future_states(env.step, s_rep, a_rep, gamma, generator), n_bins)
+                again = histogram(future_states(env.step, s_rep, a_rep, gamma, generator), n_bins)
+                model = histogram(future_states(model_step, s_rep, a_rep, gamma, generator), n_bins)
+                clf_p, _ = classifier_grid_density(clf, s, a, gamma, env, n_bins)
+                out["classifier"][i, j] = total_variation(clf_p, truth)
+                out["one-step model"][i, j] = total_variation(model, truth)
+                out["MC noise floor"][i, j] = total_variation(again, truth)
     return out
-

@@ -86,6 +86,12 @@ class MazeChain:
         grid[self.cells] = values
         return grid.reshape(self.maze.rows, self.maze.cols)
 
+    def render(self, pi: np.ndarray) -> str:
+        """ASCII picture of the maze with the most likely action of pi (n, A) in every free cell."""
+        actions = np.zeros(self.maze.n_states, dtype=int)
+        actions[self.cells] = np.asarray(pi).argmax(axis=1)
+        return self.maze.render(actions)
+
 
 def maze_chain(maze: Maze) -> MazeChain:
     """Build the chain of ``maze``: P (n, A, n) from ``maze.transition_table``, goal -> start."""
@@ -185,7 +191,7 @@ class TDLog:
 
 
 def learn_sr_td(P_pi: np.ndarray, gamma: float, n_sweeps: int, rng: np.random.Generator, *,
-                alpha0: float = 1.0, decay: float = 0.7, M_exact: np.ndarray | None = None,
+                alpha0: float = 1.0, decay: float = 1.0, M_exact: np.ndarray | None = None,
                 log_every: int = 50) -> tuple[np.ndarray, TDLog]:
     """TD-learn the SR from sampled transitions: each sweep samples s' ~ P^pi(s, .) for every s.
 

@@ -152,3 +152,35 @@ class GPIDemo(LiveDemo):
 
 
 STATIC_IMAGES = {"part4_sr.png": SRDemo, "part4_gpi.png": GPIDemo}
+
+
+def plot_future_densities(grids: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str],
+                          env, queries, actions, figsize: tuple[float, float] | None = None):
+    """A static figure: one row per method, one column per query (s, a), each an (n_bins, n_bins) grid.
+
+    grids[i][j] is the cell probabilities of method i for query j (x along axis 0, as
+    ``clearning.histogram`` returns). Draws the walls, the state s (white dot) and the action a.
+    """
+    import matplotlib.pyplot as plt
+
+    n_rows, n_cols = len(grids), len(grids[0])
+    figsize = figsize or (2.6 * n_cols + 0.8, 2.4 * n_rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
+    vmax = max(float(np.max(g)) for row in grids for g in row)
+    for i, row in enumerate(grids):
+        for j, grid in enumerate(row):
+            ax = axes[i, j]
+            mesh = ax.imshow(np.asarray(grid).T, origin="lower", extent=(-1, 1, -1, 1), cmap="magma",
+                             vmin=0, vmax=vmax, interpolation="nearest")
+            for (x0, y0), (x1, y1) in env.wall_segments():
+                ax.plot([x0, x1], [y0, y1], color="deepskyblue", lw=2.5)
+            s, a = np.asarray(queries[j], dtype=float), np.asarray(actions[j], dtype=float)
+            ax.plot(*s, "o", color="white", ms=5)
+            ax.annotate("", xy=s + 0.25 * a, xytext=s, arrowprops={"arrowstyle": "->", "color": "white"})
+            ax.set(xticks=[], yticks=[])
+            if i == 0:
+                ax.set_title(col_titles[j], fontsize=9)
+            if j == 0:
+                ax.set_ylabel(row_titles[i], fontsize=9)
+    fig.colorbar(mesh, ax=axes, shrink=0.8, label="probability of the cell")
+    return fig
