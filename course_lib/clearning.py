@@ -38,6 +38,7 @@ __all__ = [
     "train_classifier",
     "density_ratio",
     "classifier_grid_density",
+    "future_histogram",
     "histogram",
     "total_variation",
     "fit_one_step_model",
@@ -195,6 +196,18 @@ def classifier_grid_density(clf: FutureClassifier, s: torch.Tensor, a: torch.Ten
     return (mass / total).numpy(), total
 
 
+def future_histogram(step_fn: Callable, s: torch.Tensor, a: torch.Tensor, gamma: float, n_samples: int,
+                     generator: torch.Generator, n_bins: int = 20) -> np.ndarray:
+    """Monte-Carlo estimate of p^pi(s_f | s, a) on the grid: ``histogram`` of ``n_samples`` futures.
+
+    ``step_fn(s, a, generator) -> s'`` is the environment's step or a learned model's. s, a: (2,).
+    Returns (n_bins, n_bins) cell probabilities (x along axis 0).
+    """
+    with one_thread():
+        futures = future_states(step_fn, s.expand(n_samples, 2), a.expand(n_samples, 2), gamma, generator)
+    return histogram(futures, n_bins)
+
+
 def histogram(points: torch.Tensor, n_bins: int = 20) -> np.ndarray:
     """Share of the points (N, 2) in each cell of an (n_bins, n_bins) grid on [-1, 1]^2.
 
@@ -248,15 +261,12 @@ def future_prediction_errors(env: PointMass, clf: FutureClassifier, model_step: 
     """
     names = ("classifier", "one-step model", "MC noise floor")
     out = {k: np.zeros((len(gammas), len(queries))) for k in names}
-    with one_thread():
-        for i, gamma in enumerate(gammas):
-            for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
-                s_rep, a_rep = s.expand(n_samples, 2), a.expand(n_samples, 2)
-                truth = histogram(future_states(env.step, s_rep, a_rep, gamma, generator), n_bins)
-                again = histogram(future_states(env.step, s_rep, a_rep, gamma, generator), n_bins)
-                model = histogram(future_states(model_step, s_rep, a_rep, gamma, generator), n_bins)
-                clf_p, _ = classifier_grid_density(clf, s, a, gamma, env, n_bins)
-                out["classifier"][i, j] = total_variation(clf_p, truth)
-                out["one-step model"][i, j] = total_variation(model, truth)
-                out["MC noise floor"][i, j] = total_variation(again, truth)
+    for i, gamma in enumerate(gammas):
+        for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
+            truth, again, model = (future_histogram(step, s, a, gamma, n_samples, generator, n_bins)
+                                   for step in (env.step, env.step, model_step))
+            clf_p, _ = classifier_grid_density(clf, s, a, gamma, env, n_bins)
+            out["classifier"][i, j] = total_variation(clf_p, truth)
+            out["one-step model"][i, j] = total_variation(model, truth)
+            out["MC noise floor"][i, j] = total_variation(again, truth)
     return out

@@ -147,6 +147,7 @@ class GPIDemo(LiveDemo):
         means = np.append(V_base.mean(axis=1), V_gpi.mean()) * (1 - g)
         self.bars.set_segments([[(k, 0.0), (k, h)] for k, h in enumerate(means)])
         gain = float((V_gpi[None] - V_base).min())
+        gain = 0.0 if abs(gain) < 1e-9 else gain  # round-off, not a loss
         return (f"w = {np.array2string(w, precision=2)}: mean (1−γ)V of GPI {means[-1]:.3f}, best base "
                 f"{means[:-1].max():.3f}; smallest gain of GPI over a base policy at any cell {gain:.3f}")
 
