@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm, TwoSlopeNorm
 
@@ -20,8 +21,8 @@ def _maze_mesh(demo: LiveDemo, ax, chain: successor.MazeChain, norm, cmap: str):
     maze = chain.maze
     mesh = demo.animated(ax.pcolormesh(np.arange(maze.cols + 1) - 0.5, np.arange(maze.rows + 1) - 0.5,
                                        np.ma.masked_invalid(chain.to_grid(np.zeros(chain.n))),
-                                       cmap=cmap, norm=norm, edgecolors="white", linewidth=0.4))
-    mesh.cmap.set_bad("0.35")
+                                       cmap=plt.get_cmap(cmap).with_extremes(bad="0.35"), norm=norm,
+                                       edgecolors="white", linewidth=0.4))
     ax.set(xlim=(-0.5, maze.cols - 0.5), ylim=(maze.rows - 0.5, -0.5), aspect="equal")
     ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
     _label(demo, ax, "S", [maze.start], 9)
@@ -162,8 +163,6 @@ def plot_future_densities(grids: list[list[np.ndarray]], row_titles: list[str], 
     grids[i][j] is the cell probabilities of method i for query j (x along axis 0, as
     ``clearning.histogram`` returns). Draws the walls, the state s (white dot) and the action a.
     """
-    import matplotlib.pyplot as plt
-
     n_rows, n_cols = len(grids), len(grids[0])
     figsize = figsize or (2.6 * n_cols + 0.8, 2.4 * n_rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
