@@ -44,7 +44,7 @@ class SRDemo(LiveDemo):
     gammas = np.round(np.arange(0.5, 0.991, 0.01), 2)
     sliders = {
         "gamma": Slider(0.5, 0.99, 0.01, 0.9, "discount γ"),
-        "state": Slider(0, 46, 1, 15, "state s (index)"),
+        "state": Slider(0, 46, 1, 15, "state s (index)"),  # the 47 free cells; 15 is the start
     }
     figsize = (8.6, 3.3)
 
