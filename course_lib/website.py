@@ -62,6 +62,8 @@ MathJax.Hub.Config({
   TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
   "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
                styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}},
+  // always the HTML-CSS output with the bundled STIX-Web fonts, in every browser
+  MMLorHTML: {prefer: "HTML"},
   displayAlign: "center", messageStyle: "none", showMathMenu: false
 });
 </script>

@@ -85,7 +85,7 @@ class SRDemo(LiveDemo):
         gm = self.gammas[g]
         self.geom.set_ydata((1 - gm) * gm ** np.arange(self.max_d + 1))
         mean_d = float(self.profile[g, s] @ np.arange(self.max_d + 1))
-        return (f"γ = {gm:.2f}, s = cell {(r, c)}: μ(s, s) = {mu[s]:.3f}, μ(s, goal) = "
+        return (f"γ = {gm:.2f}, state s = {s} (cell {(r, c)}): μ(s, s) = {mu[s]:.3f}, μ(s, goal) = "
                 f"{mu[self.chain.goal]:.4f}, mean distance of the future {mean_d:.1f} cells, "
                 f"V^π(s) = {self.V[g, s]:.3f}")
 

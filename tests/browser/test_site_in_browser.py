@@ -17,6 +17,11 @@ from tests.conftest import NOTEBOOKS, ROOT
 pytestmark = pytest.mark.browser
 
 
+def _optional_font(url: str) -> bool:
+    """A TeX web font MathJax probes for before falling back to the bundled STIX-Web fonts."""
+    return "/mathjax/fonts/HTML-CSS/TeX/otf/" in url
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site") / "_site"
@@ -39,7 +44,8 @@ def test_page_renders_offline(site, browser, name):
 
         page.route("**/*", route)
         page.on("requestfailed", lambda r: failed.append(r.url))
-        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: console.append(m.text) if m.type == "error"
+                and not _optional_font(m.location.get("url", "")) else None)
         page.on("pageerror", lambda e: console.append(str(e)))
         page.goto(page_path.as_uri())
         has_mathjax = page.evaluate("() => !!document.querySelector('script[src*=\"MathJax.js\"]')")
@@ -58,6 +64,10 @@ def test_page_renders_offline(site, browser, name):
     finally:
         page.close()
     assert not outside, f"{name}: the page asked the network for {outside}"
+    # MathJax 2.7's HTML-CSS output first tries the TeX web fonts for \\mathbb / \\mathcal glyphs,
+    # then falls back to the bundled STIX-Web fonts; the offline copy ships only the latter, so
+    # those optional probes fail by design (the typesetting checks below still hold).
+    failed = [u for u in failed if not _optional_font(u)]
     assert not failed, f"{name}: these requests failed: {failed}"
     assert not facts["broken"], f"{name}: images that did not load: {facts['broken']}"
     assert facts["mathErrors"] == 0, f"{name}: MathJax reported errors"
