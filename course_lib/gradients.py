@@ -43,6 +43,7 @@ __all__ = [
     "BPTTConfig",
     "BPTTLog",
     "policy_return",
+    "policy_action_gradients",
     "train_policy_bptt",
     "evaluate_policy",
 ]
@@ -162,7 +163,7 @@ def hessian_condition_number(step: StepFn, obs: torch.Tensor, actions: torch.Ten
     def objective(a: torch.Tensor) -> torch.Tensor:
         return trajectory_return(step, obs.detach(), a)
 
-    hess = torch.autograd.functional.hessian(objective, actions.detach().clone())
+    hess = torch.autograd.functional.hessian(objective, actions.detach().clone(), vectorize=True)
     n = actions.numel()
     eig = torch.linalg.eigvalsh(hess.reshape(n, n)).abs()
     return float(eig.max() / eig.min().clamp_min(torch.finfo(eig.dtype).tiny))
@@ -232,6 +233,26 @@ def policy_return(policy: nn.Module, step: StepFn, obs0: torch.Tensor, horizon: 
     return total
 
 
+def policy_action_gradients(policy: nn.Module, step: StepFn, obs0: torch.Tensor, horizon: int
+                            ) -> tuple[np.ndarray, float]:
+    """Per-step gradients of a policy's model return, and the gradient for its weights.
+
+    Perturbs each action of the rollout, a_t = pi(s_t) + delta_t, and differentiates J at delta = 0.
+    obs0: (B, O). Returns (||dJ/da_t|| averaged over the batch, shape (T,), and ||dJ/dtheta||)
+    as NumPy/float; they may be inf or NaN when the rollout blows up.
+    """
+    delta = torch.zeros(obs0.shape[0], horizon, 1, requires_grad=True)
+    s, total = obs0, torch.zeros(obs0.shape[0])
+    for t in range(horizon):
+        s, r = step(s, policy(s) + delta[:, t])
+        total = total + r
+    params = [p for p in policy.parameters() if p.requires_grad]
+    g_delta, *g_theta = torch.autograd.grad(total.mean(), [delta, *params])
+    per_step = (g_delta * obs0.shape[0]).norm(dim=-1).mean(0)
+    theta_norm = torch.sqrt(sum((g**2).sum() for g in g_theta))
+    return per_step.detach().numpy(), float(theta_norm)
+
+
 def train_policy_bptt(policy: nn.Module, step: StepFn, start_obs: torch.Tensor, cfg: BPTTConfig,
                       generator: torch.Generator) -> BPTTLog:
     """MBRL v2.0: gradient ascent on the model return J(theta) through T steps (BPTT).
@@ -247,7 +268,7 @@ def train_policy_bptt(policy: nn.Module, step: StepFn, start_obs: torch.Tensor, 
         opt.zero_grad()
         (-j).backward()
         norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), float("inf"))
-        log.objective.append(float(j))
+        log.objective.append(float(j.detach()))
         log.grad_norm.append(float(norm))
         if torch.isfinite(norm) and torch.isfinite(j):
             opt.step()

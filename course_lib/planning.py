@@ -38,6 +38,7 @@ __all__ = [
     "cem_refit",
     "cem_plan",
     "run_mpc_episode",
+    "EVAL_SEEDS",
     "evaluate_mpc",
     "MBRLResult",
     "fit_model",
@@ -49,11 +50,11 @@ __all__ = [
 class CEMConfig:
     """Settings of the sampling planners (random shooting uses horizon, candidates, bounds)."""
 
-    horizon: int = 20
+    horizon: int = 15
     """Planning horizon H (model steps per candidate sequence)."""
-    n_candidates: int = 200
+    n_candidates: int = 100
     """Action sequences N sampled per iteration."""
-    n_elite: int = 20
+    n_elite: int = 10
     """Best sequences the sampling distribution is refitted to."""
     n_iters: int = 3
     """CEM iterations per planning call."""
@@ -105,10 +106,9 @@ def predicted_trajectory(step: StepFn, obs: torch.Tensor, plan: torch.Tensor) ->
     return torch.cat(states, dim=0)
 
 
-def random_shooting(step: StepFn, obs: torch.Tensor, cfg: CEMConfig, generator: torch.Generator
-                    ) -> torch.Tensor:
-    """Random shooting: sample N uniform sequences, return the best one (H, A)."""
-    act_dim = 1
+def random_shooting(step: StepFn, obs: torch.Tensor, cfg: CEMConfig, generator: torch.Generator,
+                    act_dim: int = 1) -> torch.Tensor:
+    """Random shooting: score N uniformly random sequences with the model, return the best (H, A)."""
     u = torch.rand(cfg.n_candidates, cfg.horizon, act_dim, generator=generator)
     candidates = cfg.low + (cfg.high - cfg.low) * u
     with torch.no_grad():
@@ -183,19 +183,19 @@ def cem_plan(
 class EpisodeLog:
     """One real episode run by MPC."""
 
-    obs: np.ndarray
-    """(T + 1, O) real observations, the first one included."""
-    actions: np.ndarray
-    """(T, A) executed actions."""
-    rewards: np.ndarray
-    """(T,) real rewards."""
+    obs: list[np.ndarray] = field(default_factory=list)
+    """T + 1 real observations (O,), the first one included."""
+    actions: list[np.ndarray] = field(default_factory=list)
+    """T executed actions (A,)."""
+    rewards: list[float] = field(default_factory=list)
+    """T real rewards."""
     plans: list[np.ndarray] = field(default_factory=list)
-    """Predicted observations (H + 1, O) of the plan made at each step."""
+    """The plan made at each step, as the observations the model predicts along it (H + 1, O)."""
 
     @property
     def ret(self) -> float:
         """The episode's return (sum of real rewards)."""
-        return float(self.rewards.sum())
+        return float(np.sum(self.rewards))
 
 
 def run_mpc_episode(
@@ -206,42 +206,42 @@ def run_mpc_episode(
     *,
     seed: int,
     buffer: ReplayBuffer | None = None,
-    callback: Callable[[int, EpisodeLog], None] | None = None,
-    keep_plans: bool = False,
+    after_step: Callable[[int, EpisodeLog], StepFn | None] | None = None,
+    keep_plans: bool = True,
 ) -> EpisodeLog:
-    """One real episode of MPC: plan with CEM, execute the first action, replan (warm start).
+    """One real episode of MPC (MBRL v1.5's inner loop).
 
-    Each transition is added to ``buffer`` if given. ``callback(t, log)`` runs after every
-    real step (live plots). Returns the episode's :class:`EpisodeLog`.
+    At every real step: plan H steps with CEM on the model, warm-started from the previous
+    plan shifted by one; execute only the first action; store the transition in ``buffer``;
+    then call ``after_step(t, log)``, which may return a new step function (a refitted model).
     """
     obs, _ = env.reset(seed=seed)
     act_dim = env.action_space.shape[0]
-    all_obs, acts, rews, plans = [obs], [], [], []
-    plan = torch.zeros(cfg.horizon, act_dim)
-    log = EpisodeLog(np.array(all_obs), np.zeros((0, act_dim)), np.zeros(0), plans)
-    done = False
+    log = EpisodeLog(obs=[obs])
+    plan, done = torch.zeros(cfg.horizon, act_dim), False
     while not done:
         o = torch.as_tensor(obs, dtype=torch.float32)
-        plan = cem_plan(step, o, cfg, generator, init_mean=plan, act_dim=act_dim)
-        if keep_plans or callback is not None:
-            plans.append(predicted_trajectory(step, o, plan).numpy())
-        action = plan[0].numpy()
+        plan = cem_plan(step, o, cfg, generator, init_mean=plan, act_dim=act_dim)  # open-loop plan
+        if keep_plans:
+            log.plans.append(predicted_trajectory(step, o, plan).numpy())
+        action = plan[0].numpy()                                                 # execute one action
         next_obs, rew, terminated, truncated, _ = env.step(action)
         if buffer is not None:
             buffer.add(obs, action, rew, next_obs, float(terminated))
-        all_obs.append(next_obs)
-        acts.append(action)
-        rews.append(float(rew))
+        log.obs.append(next_obs), log.actions.append(action), log.rewards.append(float(rew))
         obs, done = next_obs, terminated or truncated
-        plan = torch.cat([plan[1:], torch.zeros(1, act_dim)])  # shift: warm start for the next step
-        if callback is not None:
-            log = EpisodeLog(np.array(all_obs), np.array(acts), np.array(rews), plans)
-            callback(len(rews) - 1, log)
-    return EpisodeLog(np.array(all_obs), np.array(acts), np.array(rews), plans)
+        plan = torch.cat([plan[1:], torch.zeros(1, act_dim)])                   # warm start
+        if after_step is not None:
+            step = after_step(len(log.rewards) - 1, log) or step                  # replan on a new model
+    return log
 
 
-def evaluate_mpc(step: StepFn, cfg: CEMConfig, generator: torch.Generator, seeds: list[int]
-                 ) -> np.ndarray:
+EVAL_SEEDS = tuple(range(10_000, 10_005))
+"""Reset seeds of the evaluation episodes (shared by the notebook, the tests and the benchmarks)."""
+
+
+def evaluate_mpc(step: StepFn, cfg: CEMConfig, generator: torch.Generator,
+                 seeds: tuple[int, ...] = EVAL_SEEDS) -> np.ndarray:
     """Returns of MPC in ``len(seeds)`` real Pendulum-v1 episodes run side by side.
 
     Each episode is its own gymnasium env reset with one seed; one batched CEM call plans for
@@ -267,6 +267,40 @@ def evaluate_mpc(step: StepFn, cfg: CEMConfig, generator: torch.Generator, seeds
     for env in envs_:
         env.close()
     return total
+
+
+def frozen_mean_step(model: DynamicsEnsemble, differentiable: bool = False) -> StepFn:
+    """A fast, frozen copy of ``model.mean_step`` for planning (~2x fewer ops).
+
+    The input normalisation is folded into the first layer, and the output de-normalisation
+    and the average over the elites into the head, so one model step is a few batched matrix
+    products. Same outputs as ``model.mean_step`` (to float rounding), deterministic or
+    probabilistic ensemble. It snapshots the weights: make a new one after every refit.
+    With ``differentiable=True`` gradients flow to obs and act (not to the weights), for BPTT.
+    obs (N, O), act (N, A) -> next_obs (N, O), reward (N,).
+    """
+    el = model.elites
+    with torch.no_grad():
+        weights = [layer.weight.detach()[el].clone() for layer in model.layers]
+        biases = [layer.bias.detach()[el].clone() for layer in model.layers]
+        mu, sd = model.in_norm.mean, model.in_norm.std
+        biases[0] = biases[0] - ((mu / sd) @ weights[0])[:, None, :]
+        weights[0] = weights[0] / sd[None, :, None]
+        d_out = model.obs_dim + 1
+        w_head = model.head.weight.detach()[el][..., :d_out] * model.out_norm.std / len(el)
+        b_head = (model.head.bias.detach()[el][..., :d_out].sum(0) / len(el)) * model.out_norm.std \
+            + model.out_norm.mean
+    e, silu = len(el), torch.nn.functional.silu
+
+    def step(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+            h = torch.cat([obs, act], dim=-1).expand(e, -1, -1)
+            for w, b in zip(weights, biases, strict=True):
+                h = silu(torch.baddbmm(b, h, w))
+            y = torch.bmm(h, w_head).sum(0) + b_head
+            return obs + y[:, :-1], y[:, -1]
+
+    return step
 
 
 @dataclass(frozen=True)
@@ -301,39 +335,6 @@ class MBRLResult:
     """How many times the model was fitted."""
 
 
-def frozen_mean_step(model: DynamicsEnsemble) -> StepFn:
-    """A fast, frozen copy of ``model.mean_step`` for planning (no autograd, ~2x fewer ops).
-
-    The input normalisation is folded into the first layer, and the output de-normalisation
-    and the average over the elites into the head, so one model step is a few batched matrix
-    products. Same outputs as ``model.mean_step`` (to float rounding), deterministic or
-    probabilistic ensemble. It snapshots the weights: make a new one after every refit.
-    obs (N, O), act (N, A) -> next_obs (N, O), reward (N,).
-    """
-    el = model.elites
-    with torch.no_grad():
-        weights = [layer.weight.detach()[el].clone() for layer in model.layers]
-        biases = [layer.bias.detach()[el].clone() for layer in model.layers]
-        mu, sd = model.in_norm.mean, model.in_norm.std
-        biases[0] = biases[0] - ((mu / sd) @ weights[0])[:, None, :]
-        weights[0] = weights[0] / sd[None, :, None]
-        d_out = model.obs_dim + 1
-        w_head = model.head.weight.detach()[el][..., :d_out] * model.out_norm.std / len(el)
-        b_head = (model.head.bias.detach()[el][..., :d_out].sum(0) / len(el)) * model.out_norm.std \
-            + model.out_norm.mean
-    e, silu = len(el), torch.nn.functional.silu
-
-    def step(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            h = torch.cat([obs, act], dim=-1).expand(e, -1, -1)
-            for w, b in zip(weights, biases, strict=True):
-                h = silu(torch.baddbmm(b, h, w))
-            y = torch.bmm(h, w_head).sum(0) + b_head
-        return obs + y[:, :-1], y[:, -1]
-
-    return step
-
-
 def fit_model(buffer: ReplayBuffer, cfg: EnsembleConfig, generator: torch.Generator,
               obs_dim: int = 3, act_dim: int = 1) -> DynamicsEnsemble:
     """A fresh ensemble trained on everything in ``buffer``."""
@@ -354,12 +355,11 @@ def mbrl_v15(
 ) -> MBRLResult:
     """MBRL v1.5 (lecture part 1): random data -> fit -> MPC with replanning and periodic refits.
 
-    1. collect ``random_steps`` transitions with random torques; fit the ensemble;
-    2. for each real step of ``mpc_episodes`` episodes: plan with CEM on the model
-       (warm-started from the previous plan, shifted), execute the first action, store the
-       transition; every ``refit_every`` steps refit the model on all the data.
-    Uses ``random_steps + 200 * mpc_episodes`` real steps. ``callback(t, episode_log)`` runs
-    after every MPC step (live plots).
+    1. collect ``random_steps`` transitions with random torques and fit the ensemble;
+    2. run ``mpc_episodes`` real MPC episodes (``run_mpc_episode``); every ``refit_every`` MPC
+       steps, refit the model on all the data and plan with the new one from then on.
+    Uses ``random_steps + 200 * mpc_episodes`` real steps. ``callback(t, log)`` runs after
+    every MPC step (live plots).
     """
     from tqdm.auto import tqdm
 
@@ -368,30 +368,24 @@ def mbrl_v15(
     buffer = ReplayBuffer(cfg.random_steps + 200 * cfg.mpc_episodes, 3, 1)
     collect(env, lambda _o: act_rng.uniform(-2, 2, size=1), cfg.random_steps, buffer,
             seed=seed, progress=progress, desc="random data")
-    model, n_fits = fit_model(buffer, cfg.model, gen), 1
-    step, episodes, mpc_steps = frozen_mean_step(model), [], 0
+    result = MBRLResult(fit_model(buffer, cfg.model, gen), buffer, [], n_fits=1)
     bar = tqdm(total=200 * cfg.mpc_episodes, desc="MPC steps", disable=not progress, leave=False)
+    mpc_steps = 0
+
+    def after_step(t: int, log: EpisodeLog) -> StepFn | None:
+        nonlocal mpc_steps
+        mpc_steps += 1
+        bar.update()
+        if callback is not None:
+            callback(t, log)
+        if mpc_steps % cfg.refit_every == 0:  # periodic refit on everything collected so far
+            result.model, result.n_fits = fit_model(buffer, cfg.model, gen), result.n_fits + 1
+            return frozen_mean_step(result.model)
+        return None
+
     for episode in range(cfg.mpc_episodes):
-        obs, _ = env.reset(seed=seed + 1000 + episode)
-        log = EpisodeLog(np.array([obs]), np.zeros((0, 1)), np.zeros(0))
-        plan, done = torch.zeros(cfg.planner.horizon, 1), False
-        while not done:
-            o = torch.as_tensor(obs, dtype=torch.float32)
-            plan = cem_plan(step, o, cfg.planner, gen, init_mean=plan)          # plan open loop
-            log.plans.append(predicted_trajectory(step, o, plan).numpy())
-            action = plan[0].numpy()                                              # first action
-            next_obs, rew, terminated, truncated, _ = env.step(action)            # real step
-            buffer.add(obs, action, rew, next_obs, float(terminated))
-            log.obs, log.actions = np.vstack([log.obs, next_obs]), np.vstack([log.actions, action])
-            log.rewards = np.append(log.rewards, rew)
-            obs, done, mpc_steps = next_obs, terminated or truncated, mpc_steps + 1
-            plan = torch.cat([plan[1:], torch.zeros(1, 1)])                       # warm start
-            if mpc_steps % cfg.refit_every == 0:                                  # periodic refit
-                model, n_fits = fit_model(buffer, cfg.model, gen), n_fits + 1
-                step = frozen_mean_step(model)
-            bar.update()
-            if callback is not None:
-                callback(len(log.rewards) - 1, log)
-        episodes.append(log)
+        result.episodes.append(run_mpc_episode(
+            env, frozen_mean_step(result.model), cfg.planner, gen, seed=seed + 1000 + episode,
+            buffer=buffer, after_step=after_step))
     bar.close()
-    return MBRLResult(model, buffer, episodes, n_fits)
+    return result

@@ -22,7 +22,7 @@ import torch
 from course_lib import envs, gradients, information, planning
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["MPCEpisodeDemo", "MathTestDemo", "GradientPathologyDemo", "gradient_grid",
+__all__ = ["first_upright_step", "MPCEpisodeDemo", "MathTestDemo", "GradientPathologyDemo", "gradient_grid",
            "plot_lstm_comparison", "plot_bptt_gradients", "STATIC_IMAGES"]
 
 EPISODE_LEN = 200
@@ -47,6 +47,19 @@ def reference_episode(horizon: int = 15) -> planning.EpisodeLog:
     env, _ = envs.make_pendulum(seed=0)
     return planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
                                     seed=3, keep_plans=True)
+
+
+def first_upright_step(log: planning.EpisodeLog, tol: float = 0.2, min_left: int = 40) -> int:
+    """First step after which the pendulum stays within ``tol`` rad of upright (for >= 10 steps).
+
+    Capped so that at least ``min_left`` steps of the episode remain.
+    """
+    up = np.abs(_angle(np.asarray(log.obs[:-1]))) < tol
+    last = max(len(up) - min_left, 0)
+    for t in range(last):
+        if up[t : t + 10].all():
+            return t
+    return last
 
 
 class MPCEpisodeDemo(LiveDemo):
@@ -84,26 +97,35 @@ class MPCEpisodeDemo(LiveDemo):
 
     def update(self, t: int) -> str:
         log = self.log
-        n = len(log.rewards)
+        n = min(len(log.rewards), len(log.plans))
         if n == 0:
             return "waiting for the first step"
-        t = int(min(max(t, 0), n - 1, len(log.plans) - 1))
-        th, v = _angle(log.obs), log.obs[:, 2]
-        for line, y in zip(self.done, (_break_wraps(th), v), strict=True):
-            line.set_data(np.arange(t + 1), y[: t + 1])
+        t = int(min(max(t, 0), n - 1))
+        obs, rewards = np.asarray(log.obs[: t + 1]), np.asarray(log.rewards)
+        for line, y in zip(self.done, (_break_wraps(_angle(obs)), obs[:, 2]), strict=True):
+            line.set_data(np.arange(t + 1), y)
         plan = log.plans[t]
         x = t + np.arange(plan.shape[0])
         for line, y in zip(self.plan, (_break_wraps(_angle(plan)), plan[:, 2]), strict=True):
             line.set_data(x, y)
         for line in self.now:
             line.set_xdata([t, t])
-        return (f"step {t}: return so far {log.rewards[: t + 1].sum():.1f}, "
-                f"episode return {log.rewards.sum():.1f} after {n} steps")
+        return (f"step {t}: return so far {rewards[: t + 1].sum():.1f}, "
+                f"episode return {rewards.sum():.1f} after {len(rewards)} steps")
 
     def live_update(self, t: int, log: planning.EpisodeLog) -> None:
-        """Callback for a running episode: show step t, redrawing every ``every`` steps."""
+        """Callback for a running episode: show step t, redrawing every ``every`` steps.
+
+        While a cell runs, the browser cannot ask for a redraw, so the first call draws the
+        whole figure once (and caches it); later calls blit, which pushes the image at once.
+        """
         self.log = log
-        if t % self.every == 0 or t == EPISODE_LEN - 1:
+        if t % self.every and t != EPISODE_LEN - 1:
+            return
+        if self._background is None:
+            self.readout_text = self.update(t=t)
+            self.fig.canvas.draw()
+        else:
             self.readout_text = self.redraw(t=t)
 
 
@@ -126,7 +148,7 @@ class MathTestDemo(LiveDemo):
 
     def update(self, pop_quiz: float, n_questions: int) -> str:
         values = information.compare(information.math_test(int(n_questions), pop_quiz=pop_quiz))
-        for bar, text, (name, v) in zip(self.bars, self.texts, values.items(), strict=True):
+        for bar, text, v in zip(self.bars, self.texts, values.values(), strict=True):
             bar.set_height(v)
             text.set_position((text.get_position()[0], max(v, 0) + 0.05))
             text.set_text(f"{v:+.2f}")
@@ -223,40 +245,38 @@ class GradientPathologyDemo(LiveDemo):
                 f"condition number of the product = {cond:.2g}{note}")
 
 
-def plot_lstm_comparison(model_step: planning.StepFn, obs0: np.ndarray, actions: np.ndarray) -> plt.Figure:
+def plot_lstm_comparison(model_step: planning.StepFn, obs: np.ndarray, actions: np.ndarray) -> plt.Figure:
     """Why the LSTM fix is not ours to use: a faithful model inherits the real Jacobians.
 
-    Along a real trajectory (obs0 (3,), actions (T, 1)), compares the largest singular value of
-    the Jacobian product for the true pendulum, the learned model and an LSTM-like
-    recurrence whose Jacobian is the identity; and the trajectories each of them predicts.
+    Along a real trajectory (obs (T, 3) and the actions taken there (T, 1)), compares the
+    Jacobians ds_{t+1}/ds_t of the true pendulum, of the learned model and of an LSTM-like
+    recurrence designed to have the identity as Jacobian: left, the largest singular value of
+    their products over k steps; right, how much a single step stretches (sigma_max per step).
     """
-    o = torch.as_tensor(obs0, dtype=torch.float64)[None]
-    a = torch.as_tensor(actions, dtype=torch.float64)
-    t_max = a.shape[0]
+    o = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
+    a = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
 
-    def model64(obs, act):
-        nxt, r = model_step(obs.float(), act.float())
+    def model64(x, u):
+        nxt, r = model_step(x.float(), u.float())
         return nxt.double(), r.double()
 
-    traj = {"true pendulum": [o], "learned model": [o], "well-conditioned model (Jacobian = I)": [o]}
-    for t in range(t_max):
-        traj["true pendulum"].append(envs.pendulum_step_obs(traj["true pendulum"][-1], a[t:t + 1])[0])
-        traj["learned model"].append(model64(traj["learned model"][-1], a[t:t + 1])[0].detach())
-        traj["well-conditioned model (Jacobian = I)"].append(traj["well-conditioned model (Jacobian = I)"][-1])
-    real = torch.cat(traj["true pendulum"][:-1])
-    sig = {}
+    curves = {}
     for name, fn in (("true pendulum", envs.pendulum_step_obs), ("learned model", model64)):
-        ds = gradients.step_jacobians(fn, real, a)[0]
-        sig[name] = gradients.singular_values(gradients.prefix_products(ds))[:, 0].numpy()
-    sig["well-conditioned model (Jacobian = I)"] = np.ones(t_max)
-    fig, (ax_s, ax_t) = plt.subplots(1, 2, figsize=(8.5, 3.2), layout="constrained")
-    for (name, s), c in zip(sig.items(), ("C0", "C1", "C2"), strict=True):
-        ax_s.plot(np.arange(1, t_max + 1), gradients.clip_for_log(s, 1e-8, 1e12)[0], color=c, label=name)
-    ax_s.set(yscale="log", xlabel="steps k", ylabel="σ_max of ∏ ∂s'/∂s", title="Jacobian products")
-    ax_s.legend(fontsize=7)
-    for (name, x), c in zip(traj.items(), ("C0", "C1", "C2"), strict=True):
-        ax_t.plot(_angle(torch.cat(x).numpy()), color=c, label=name)
-    ax_t.set(xlabel="step", ylabel="angle θ", title="what each model predicts")
+        ds = gradients.step_jacobians(fn, o, a)[0]
+        curves[name] = (gradients.prefix_singular_values(ds)[:, 0].numpy(),
+                        gradients.singular_values(ds)[:, 0].numpy())
+    ones = np.ones(len(o))
+    curves["LSTM-like (Jacobian = I)"] = (ones, ones)
+    fig, (ax_p, ax_s) = plt.subplots(1, 2, figsize=(8.5, 3.2), layout="constrained")
+    k = np.arange(1, len(o) + 1)
+    for (name, (prod, single)), c in zip(curves.items(), ("C0", "C1", "C2"), strict=True):
+        ax_p.plot(k, gradients.clip_for_log(prod, 1e-10, 1e14)[0], color=c, label=name)
+        ax_s.plot(k - 1, single, color=c, label=name)
+    ax_p.set(yscale="log", xlabel="steps k", ylabel=r"$\sigma_{\max}$ of the product",
+             title="Jacobian products along the real trajectory")
+    ax_s.set(xlabel="step t", ylabel=r"$\sigma_{\max}(\partial s_{t+1}/\partial s_t)$",
+             title="stretch of a single step")
+    ax_p.legend(fontsize=8)
     return fig
 
 
@@ -272,7 +292,8 @@ def plot_bptt_gradients(results: dict[int, np.ndarray], low: float = 1e-8, high:
         line = ax.plot(np.arange(len(g)), clipped, "o-", ms=2.5, label=f"T = {T}")[0]
         ax.plot(np.arange(len(g))[bad], clipped[bad], "x", color=line.get_color(), ms=8, mew=2)
         flagged += int(bad.sum())
-    ax.set(yscale="log", xlabel="time step t", ylabel="‖∂J/∂a_t‖", title="gradient per action")
+    ax.set(yscale="log", xlabel="time step t", ylabel=r"$\|\partial J/\partial a_t\|$",
+           title="gradient for each action, by horizon T")
     ax.legend(fontsize=8)
     if flagged:
         ax.text(0.02, 0.02, f"{flagged} inf/NaN or off-chart values clipped (×)", transform=ax.transAxes)
