@@ -288,16 +288,17 @@ def frozen_mean_step(model: DynamicsEnsemble, differentiable: bool = False) -> S
         weights[0] = weights[0] / sd[None, :, None]
         d_out = model.obs_dim + 1
         w_head = model.head.weight.detach()[el][..., :d_out] * model.out_norm.std / len(el)
-        b_head = (model.head.bias.detach()[el][..., :d_out].sum(0) / len(el)) * model.out_norm.std \
-            + model.out_norm.mean
+        b_head = (model.head.bias.detach()[el][..., :d_out] * model.out_norm.std
+                  + model.out_norm.mean) / len(el)  # (E, 1, d_out): the sum over members adds up
     e, silu = len(el), torch.nn.functional.silu
 
     def step(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.set_grad_enabled(differentiable and torch.is_grad_enabled()):
+        grad = differentiable and torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad):
             h = torch.cat([obs, act], dim=-1).expand(e, -1, -1)
             for w, b in zip(weights, biases, strict=True):
-                h = silu(torch.baddbmm(b, h, w))
-            y = torch.bmm(h, w_head).sum(0) + b_head
+                h = silu(torch.baddbmm(b, h, w), inplace=not grad)
+            y = torch.baddbmm(b_head, h, w_head).sum(0)
             return obs + y[:, :-1], y[:, -1]
 
     return step

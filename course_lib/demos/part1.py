@@ -70,7 +70,7 @@ class MPCEpisodeDemo(LiveDemo):
     ``live_update(t, log)`` is the callback ``planning.mbrl_v15`` calls after each real step.
     """
 
-    sliders = {"t": Slider(0, EPISODE_LEN - 1, 1, EPISODE_LEN - 1, "step t")}
+    sliders = {"t": Slider(0, EPISODE_LEN - 1, 1, 25, "step t")}
     figsize = (8.0, 3.4)
 
     def __init__(self, log: planning.EpisodeLog | None = None, horizon: int = 15,
@@ -86,8 +86,11 @@ class MPCEpisodeDemo(LiveDemo):
                                 (ax_v, "angular speed θ̇", (-8.5, 8.5))):
             ax.axhline(0, color="gray", lw=0.8, ls=":")
             ax.set(xlim=(0, EPISODE_LEN + self.horizon), ylim=lim, xlabel="real step", ylabel=ylabel)
-        self.done = [self.animated(ax.plot(steps, np.zeros_like(steps, dtype=float), color="C0",
-                                           lw=1.5, label="executed (real)")[0]) for ax in (ax_th, ax_v)]
+        zeros = np.zeros(len(steps))
+        self.whole = [self.animated(ax.plot(steps, zeros, color="0.75", lw=1, label="whole episode")[0])
+                      for ax in (ax_th, ax_v)]
+        self.done = [self.animated(ax.plot(steps, zeros, color="C0", lw=1.5, label="executed up to t")[0])
+                     for ax in (ax_th, ax_v)]
         self.plan = [self.animated(ax.plot(np.arange(self.horizon + 1), np.zeros(self.horizon + 1),
                                            color="C1", lw=2, ls="--", label="plan at step t (model)")[0])
                      for ax in (ax_th, ax_v)]
@@ -101,9 +104,11 @@ class MPCEpisodeDemo(LiveDemo):
         if n == 0:
             return "waiting for the first step"
         t = int(min(max(t, 0), n - 1))
-        obs, rewards = np.asarray(log.obs[: t + 1]), np.asarray(log.rewards)
-        for line, y in zip(self.done, (_break_wraps(_angle(obs)), obs[:, 2]), strict=True):
-            line.set_data(np.arange(t + 1), y)
+        obs, rewards = np.asarray(log.obs), np.asarray(log.rewards)
+        th = _break_wraps(_angle(obs))
+        for whole, done, y in zip(self.whole, self.done, (th, obs[:, 2]), strict=True):
+            whole.set_data(np.arange(len(obs)), y)
+            done.set_data(np.arange(t + 1), y[: t + 1])
         plan = log.plans[t]
         x = t + np.arange(plan.shape[0])
         for line, y in zip(self.plan, (_break_wraps(_angle(plan)), plan[:, 2]), strict=True):
