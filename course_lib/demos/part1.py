@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import replace
@@ -40,13 +41,25 @@ def _break_wraps(theta: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_array(theta, mask=jump)
 
 
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Tiny tensors run faster on one thread (and do not fight a busy machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @functools.lru_cache(maxsize=2)
 def reference_episode(horizon: int = 15) -> planning.EpisodeLog:
     """An MPC episode on the *true* dynamics (seeded, cached): the static image's content."""
     cfg = planning.CEMConfig(horizon=horizon, n_candidates=40, n_elite=5, n_iters=2)
     env, _ = envs.make_pendulum(seed=0)
-    return planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
-                                    seed=3, keep_plans=True)
+    with _one_torch_thread():
+        return planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
+                                        seed=3, keep_plans=True)
 
 
 def first_upright_step(log: planning.EpisodeLog, tol: float = 0.2, min_left: int = 40) -> int:
@@ -205,7 +218,8 @@ class GradientPathologyDemo(LiveDemo):
     def __init__(self) -> None:
         s = self.sliders["gain"]
         self.gains = np.round(np.arange(s.min, s.max + s.step / 2, s.step), 6)
-        self.grid = gradient_grid(self.gains, t_max=int(self.sliders["T"].max))
+        with _one_torch_thread():
+            self.grid = gradient_grid(self.gains, t_max=int(self.sliders["T"].max))
         super().__init__()
 
     def build(self, fig):
