@@ -155,22 +155,31 @@ class MathTestDemo(LiveDemo):
     figsize = (6.5, 3.0)
     labels = ("open loop", "MPC (replanning)", "closed loop")
 
+    def __init__(self) -> None:
+        q, k = self.sliders["pop_quiz"], self.sliders["n_questions"]
+        self.quiz = np.round(np.arange(q.min, q.max + q.step / 2, q.step), 6)
+        self.ks = np.arange(int(k.min), int(k.max) + 1)
+        self.values = np.array([[list(information.compare(information.math_test(int(n), pop_quiz=p)).values())
+                                 for n in self.ks] for p in self.quiz])  # (Q, K, 3), all exact
+        super().__init__()
+
     def build(self, fig):
         ax = fig.subplots()
         self.bars = ax.bar(self.labels, [0, 0, 0], color=["C0", "C1", "C2"])
         for bar in self.bars:
             self.animated(bar)
-        self.texts = [self.animated(ax.text(i, 0, "", ha="center", va="bottom")) for i in range(3)]
+        self.text = self.animated(ax.text(0.02, 0.95, "", transform=ax.transAxes, va="top"))
         ax.axhline(0, color="gray", lw=0.8)
         ax.set(ylim=(-1.2, 2.6), ylabel="expected return", title="the math test, solved exactly")
 
     def update(self, pop_quiz: float, n_questions: int) -> str:
-        values = information.compare(information.math_test(int(n_questions), pop_quiz=pop_quiz))
-        for bar, text, v in zip(self.bars, self.texts, values.values(), strict=True):
+        i = int(np.argmin(np.abs(self.quiz - pop_quiz)))
+        j = int(np.argmin(np.abs(self.ks - n_questions)))
+        values = self.values[i, j]
+        for bar, v in zip(self.bars, values, strict=True):
             bar.set_height(v)
-            text.set_position((text.get_position()[0], max(v, 0) + 0.05))
-            text.set_text(f"{v:+.2f}")
-        return "  ".join(f"{k}: {v:+.3f}" for k, v in values.items())
+        self.text.set_text("   ".join(f"{v:+.2f}" for v in values))
+        return "  ".join(f"{name}: {v:+.3f}" for name, v in zip(self.labels, values, strict=True))
 
 
 def gradient_grid(gains: np.ndarray, t_max: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
