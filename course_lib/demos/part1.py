@@ -178,7 +178,8 @@ class MathTestDemo(LiveDemo):
         values = self.values[i, j]
         for bar, v in zip(self.bars, values, strict=True):
             bar.set_height(v)
-        self.text.set_text("   ".join(f"{v:+.2f}" for v in values))
+        self.text.set_text("   ".join(f"{name.split(' (')[0]}: {v:+.2f}"
+                                       for name, v in zip(self.labels, values, strict=True)))
         return "  ".join(f"{name}: {v:+.3f}" for name, v in zip(self.labels, values, strict=True))
 
 
