@@ -180,7 +180,8 @@ class MathTestDemo(LiveDemo):
             bar.set_height(v)
         self.text.set_text("   ".join(f"{name.split(' (')[0]}: {v:+.2f}"
                                        for name, v in zip(self.labels, values, strict=True)))
-        return "  ".join(f"{name}: {v:+.3f}" for name, v in zip(self.labels, values, strict=True))
+        returns = "  ".join(f"{name}: {v:+.3f}" for name, v in zip(self.labels, values, strict=True))
+        return f"pop quiz {self.quiz[i]:.2f}, K = {self.ks[j]}: {returns}"
 
 
 def gradient_grid(gains: np.ndarray, t_max: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
