@@ -132,19 +132,11 @@ class MPCEpisodeDemo(LiveDemo):
                 f"episode return {rewards.sum():.1f} after {len(rewards)} steps")
 
     def live_update(self, t: int, log: planning.EpisodeLog) -> None:
-        """Callback for a running episode: show step t, redrawing every ``every`` steps.
-
-        While a cell runs, the browser cannot ask for a redraw, so the first call draws the
-        whole figure once (and caches it); later calls blit, which pushes the image at once.
-        """
+        """Callback for a running episode: show step t, repainting every ``every`` steps."""
         self.log = log
         if t % self.every and t != EPISODE_LEN - 1:
             return
-        if self._background is None:
-            self.readout_text = self.update(t=t)
-            self.fig.canvas.draw()
-        else:
-            self.readout_text = self.redraw(t=t)
+        self.push(t=t)
 
 
 class MathTestDemo(LiveDemo):
