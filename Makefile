@@ -10,7 +10,7 @@ UNAME := $(shell uname -s)
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast student bench site clean help
+.PHONY: setup chromium lab test test-fast test-browser student bench site clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,20 +39,42 @@ student: setup  ## (re)generate the student version in student/ (keeps your edit
 	$(PY) -m course_lib student notebooks --out student
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# The browser tests drive Debian's Chromium through Playwright (which never downloads a browser
+# of its own). Installed with apt-get only when missing, so the second run costs nothing.
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:  ## install Debian's Chromium for the browser tests, if missing (apt-get)
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "no $(CHROMIUM) and no apt-get: browser tests skipped (set CHROMIUM=/path/to/chromium)"; \
+	fi
 
 lab: setup student  ## open the course (student version) in JupyterLab on 127.0.0.1
 	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. $(ROOT_FLAG) \
 	  student/00_welcome.ipynb
 
-test: setup  ## lint + unit tests + every notebook under nbval + grader tests
+test: setup chromium  ## lint + unit tests + notebooks under nbval + grader + site + browser tests
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not browser"
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -m browser
+
+test-browser: setup chromium  ## only the browser tests (JupyterLab + Chromium): every notebook, every slider
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -m browser
 
 test-fast: setup  ## unit tests only (skips notebook runs and training)
 	$(PY) -m pytest -m "not slow and not browser"
 
-bench: setup  ## print the benchmark table, write benchmarks/results/latest.json
-	$(PY) -m benchmarks
+bench: setup chromium  ## print the benchmark table, write benchmarks/results/latest.json
+	CHROMIUM=$(CHROMIUM) $(PY) -m benchmarks
+
+site: setup  ## the course as static HTML in _site/ (executed copies; offline; open _site/index.html)
+	$(PY) -m course_lib.website --out _site
 
 clean:  ## remove generated files (not .venv)
 	rm -rf student build _site grading_out .pytest_cache .ruff_cache

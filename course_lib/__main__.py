@@ -1,13 +1,14 @@
 """Instructor command line: ``python -m course_lib student|grade|validate``.
 
     python -m course_lib student notebooks --out student
-    python -m course_lib grade --reference notebooks/01_mpc.ipynb submissions/*.ipynb --out grades
+    python -m course_lib grade --reference notebooks/01_mpc.ipynb submissions/ --out grades --jobs 2
     python -m course_lib validate notebooks
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from course_lib import grading
+    from course_lib import grading, sandbox
 
     subs: list[Path] = []
     for s in args.submissions:
@@ -44,9 +45,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if not subs:
         print("no submissions given", file=sys.stderr)
         return 2
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    limits = sandbox.Limits(memory_mb=args.memory_mb, processes=args.max_processes,
+                            cpu_seconds=int(args.notebook_timeout * threads) + 60)
+    isolation = sandbox.probe()
+    print(isolation.describe(), file=sys.stderr)
     results = grading.grade(args.reference, subs, args.out, jobs=args.jobs,
                             cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                            resume=args.resume)
+                            resume=args.resume, hidden_dir=args.hidden, limits=limits, seed=args.seed)
     print(grading.summary(results))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback: {Path(args.out) / 'feedback'}")
     return 0
@@ -76,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds per notebook (default 600)")
     p.add_argument("--resume", action="store_true",
                    help="skip submissions already graded with the same files")
+    p.add_argument("--hidden", default=None,
+                   help="folder of hidden checks (default: grading/hidden next to course_lib)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the hidden checks' inputs (default: a fresh random one)")
+    p.add_argument("--memory-mb", type=int, default=4096,
+                   help="address-space limit per process of a submission (default 4096)")
+    p.add_argument("--max-processes", type=int, default=256,
+                   help="processes+threads a submission may have (default 256; needs root)")
     p.set_defaults(func=_cmd_grade)
 
     args = parser.parse_args(argv)

@@ -1,18 +1,24 @@
-"""The autograder: run submissions under nbval with the reference's check cells restored.
+"""The autograder: run each submission in a sandbox, judge its answers in a clean process.
 
 For every submission the grader
 
 1. reads it (a file that is not a notebook gets zero, with the reason in its feedback);
 2. **assembles** the notebook it will run: the student's cells, minus any cell tagged as a
-   check, plus every check cell of the reference, inserted right after the student's answer
-   cell of that exercise (or at the end when the answer cell is gone). An edited or deleted
-   check cell therefore changes nothing. Each inserted cell carries a random id in its
-   metadata that only the grader knows;
-3. **runs** it with ``pytest --nbval-lax`` in a fresh process (its own session, a private
-   temporary folder, a per-cell timeout and a per-notebook timeout) with a small plugin
-   that records each cell's outcome from the grader's side;
-4. **scores** exercise ``<id>`` with its points when the inserted check cell ran without
-   raising, else zero, with the check's message as feedback.
+   check, plus one grader cell per exercise of the reference, inserted right after the
+   student's answer cell (or at the end when the answer cell is gone). The grader cell runs
+   the exercise's check and *records* what the student's function returned
+   (:mod:`course_lib.grading_replay`); for hidden checks (``grading/hidden/*.py``) it only
+   calls the student's function on argument lists the grader planned. An edited, deleted or
+   neutered check cell therefore changes nothing;
+3. **runs** it with ``pytest --nbval-lax`` inside :mod:`course_lib.sandbox` (its own user,
+   process group and PID namespace, no network, a private file tree where only its working
+   folder is writable and the instructor notebooks, hidden tests and other submissions are
+   invisible, memory/CPU/process limits, a per-cell and a per-notebook timeout);
+4. **judges** each exercise in a separate clean process: the check bodies (visible and hidden)
+   run again with a fresh import of ``course_lib.checks`` and are fed the recorded results.
+   Nothing the kernel prints, raises or replies decides a grade, so patching the checks,
+   ``assert``, ``numpy`` or IPython inside the kernel, or printing "passed", earns nothing.
+   An exercise earns its points when all its checks (visible and hidden) pass.
 
 Results are written as they arrive: ``grades.json`` and ``gradebook.csv`` are rewritten
 atomically after every submission, and each student gets ``feedback/<student>.md``.
@@ -25,8 +31,13 @@ import hashlib
 import io
 import json
 import os
+import pickle
+import queue
 import secrets
+import shutil
 import signal
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -38,10 +49,15 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib import authoring
+from course_lib import authoring, sandbox
 from course_lib.grading_plugin import GRADER_KEY
 
-__all__ = ["ExerciseResult", "SubmissionResult", "assemble", "grade", "grade_one", "student_id"]
+__all__ = ["ExerciseResult", "SubmissionResult", "JudgePool", "assemble", "grade", "grade_one",
+           "student_id", "summary", "default_hidden_dir"]
+
+ROOT = Path(__file__).resolve().parent.parent
+VISIBLE_IN_COURSE_ROOT = {"course_lib", "assets", "data"}
+"""Top-level entries of the course folder a submission may read (plus the Python environment)."""
 
 
 @dataclass
@@ -52,6 +68,8 @@ class ExerciseResult:
     points: float
     max_points: float
     message: str
+    checks: list[dict] = field(default_factory=list)
+    """Every check of the exercise: ``{"check", "kind" (visible|hidden), "passed", "message"}``."""
 
 
 @dataclass
@@ -62,6 +80,7 @@ class SubmissionResult:
     path: str
     sha256: str
     reference_sha256: str
+    """Hash of the reference notebook and the hidden checks (``--resume`` compares it)."""
     status: str
     """'graded', 'invalid' (not a readable notebook), 'timeout' or 'error' (the run broke)."""
     message: str = ""
@@ -69,6 +88,10 @@ class SubmissionResult:
     cell_errors: list[str] = field(default_factory=list)
     """Errors raised by the student's own cells (context for the feedback)."""
     seconds: float = 0.0
+    seed: int = 0
+    """Seed of the hidden checks' inputs in this grading run."""
+    sandbox: str = ""
+    """What the sandbox provided (see :meth:`course_lib.sandbox.Isolation.describe`)."""
 
     @property
     def total(self) -> float:
@@ -84,25 +107,41 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def assemble(
-    reference: nbformat.NotebookNode, submission: nbformat.NotebookNode
-) -> tuple[nbformat.NotebookNode, dict[str, str]]:
-    """The notebook to run: the submission with the reference's check cells restored.
+def default_hidden_dir() -> Path:
+    """``grading/hidden`` next to ``course_lib``: hidden checks, never shipped to students."""
+    return ROOT / "grading" / "hidden"
 
-    Returns the notebook and, per exercise id, the secret id stored in the metadata of the
-    check cell the grader inserted.
+
+def _grader_cell(exercise_id: str, workdir: str, with_hidden: bool, secret: str) -> nbformat.NotebookNode:
+    rec = f"{workdir}/rec-{exercise_id}.pkl"
+    args = f"{workdir}/args-{exercise_id}.pkl" if with_hidden else None
+    cell = nbformat.v4.new_code_cell(
+        f"# grader: exercise {exercise_id}, checked outside this notebook\n"
+        f"__import__('course_lib.grading_replay').grading_replay.produce("
+        f"{exercise_id!r}, {rec!r}, {args!r})")
+    cell.metadata[GRADER_KEY] = secret
+    return cell
+
+
+def assemble(
+    reference: nbformat.NotebookNode, submission: nbformat.NotebookNode, workdir: str = ".",
+    hidden_ids: frozenset[str] | set[str] = frozenset(),
+) -> tuple[nbformat.NotebookNode, dict[str, str]]:
+    """The notebook to run: the submission with one grader cell per reference exercise.
+
+    Every cell the submission tags as a check is dropped; each grader cell carries a random
+    id in its metadata (returned per exercise id) and records into ``workdir``.
     """
     ref_exercises = authoring.exercises(reference)
     cells = [
         c for c in submission.get("cells", [])
         if isinstance(c, dict) and authoring.tag_value(c, "exercise") is None
+        and GRADER_KEY not in c.get("metadata", {})
     ]
     secret_ids: dict[str, str] = {}
     for ex in ref_exercises.values():
-        check = nbformat.from_dict(json.loads(json.dumps(reference.cells[ex.check_cell])))
-        check.outputs, check.execution_count = [], None
         secret_ids[ex.id] = secrets.token_hex(16)
-        check.metadata[GRADER_KEY] = secret_ids[ex.id]
+        check = _grader_cell(ex.id, workdir, ex.id in hidden_ids, secret_ids[ex.id])
         answer = next(
             (i for i, c in enumerate(cells) if authoring.tag_value(c, "solution") == ex.id), None
         )
@@ -113,8 +152,70 @@ def assemble(
     return nb, secret_ids
 
 
-def _kill_tree(proc: subprocess.Popen, token: str) -> None:
-    """Stop the run's process group, its descendants, and any process carrying ``token``."""
+# -- the judge processes ------------------------------------------------------------------------
+class _JudgeServer:
+    """One ``python -m course_lib.grading_replay --serve``: imports the checks once, forks per job."""
+
+    def __init__(self):
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "course_lib.grading_replay", "--serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
+
+    def call(self, func: str, kwargs: dict, timeout: float):
+        with tempfile.TemporaryDirectory(prefix="judge-") as tmp:
+            path = os.path.join(tmp, "result.pkl")
+            payload = pickle.dumps((func, kwargs, path, timeout), protocol=4)
+            self.proc.stdin.write(struct.pack("<Q", len(payload)) + payload)
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline().decode().strip()
+            if answer == "ok":
+                with open(path, "rb") as f:
+                    return pickle.load(f)
+            detail = Path(path + ".err").read_text() if os.path.exists(path + ".err") else ""
+            raise RuntimeError(f"the judge {answer or 'stopped'} {detail}".strip())
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+class JudgePool:
+    """``n`` judge servers shared by the grading threads (a broken one is replaced)."""
+
+    def __init__(self, n: int = 1):
+        self.servers: queue.Queue[_JudgeServer] = queue.Queue()
+        for _ in range(max(1, n)):
+            self.servers.put(_JudgeServer())
+
+    def call(self, func: str, kwargs: dict, timeout: float):
+        server = self.servers.get()
+        try:
+            return server.call(func, kwargs, timeout)
+        except Exception:
+            server.close()
+            server = _JudgeServer()
+            raise
+        finally:
+            self.servers.put(server)
+
+    def close(self) -> None:
+        while not self.servers.empty():
+            self.servers.get().close()
+
+    def __enter__(self) -> JudgePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- running one notebook ------------------------------------------------------------------------
+def _kill_tree(proc: subprocess.Popen, token: str, uid: int | None) -> None:
+    """Stop the run: its process group, its descendants, anything with ``token`` or ``uid``."""
     import psutil
 
     victims = []
@@ -122,9 +223,12 @@ def _kill_tree(proc: subprocess.Popen, token: str) -> None:
         victims = psutil.Process(proc.pid).children(recursive=True)
     except psutil.Error:
         pass
-    for p in psutil.process_iter(["environ"]):
+    for p in psutil.process_iter(["uids"] if uid is not None else ["environ"]):
         try:
-            if (p.info.get("environ") or {}).get("COURSE_GRADE_TOKEN") == token:
+            if uid is not None:  # a private user id: every process of it belongs to this run
+                if p.info["uids"] and p.info["uids"].real == uid:
+                    victims.append(p)
+            elif (p.info.get("environ") or {}).get("COURSE_GRADE_TOKEN") == token:
                 victims.append(p)
         except psutil.Error:
             continue
@@ -140,74 +244,192 @@ def _kill_tree(proc: subprocess.Popen, token: str) -> None:
     proc.wait()
 
 
-def _run(nb: nbformat.NotebookNode, cell_timeout: float, notebook_timeout: float,
-         threads: int) -> tuple[list[dict], str, str]:
-    """Run ``nb`` under nbval in a private folder. Returns (cell records, status, message)."""
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        nb_path = Path(tmp) / "submission.ipynb"
-        nbformat.write(nb, str(nb_path))
-        report = Path(tmp) / "cells.jsonl"
-        (Path(tmp) / "pytest.ini").write_text("[pytest]\naddopts =\n")
-        token = secrets.token_hex(8)
-        env = dict(os.environ)
-        env.update({
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "COURSE_GRADE_TOKEN": token,
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
-            "MPLBACKEND": "Agg",
-        })
-        cmd = [
-            sys.executable, "-m", "pytest", str(nb_path), "-q", "-p", "nbval.plugin",
-            "-p", "course_lib.grading_plugin", "--nbval-lax", "--nbval-current-env",
-            f"--nbval-cell-timeout={cell_timeout}", f"--grade-report={report}",
-            "-p", "no:cacheprovider", "--rootdir", tmp, "-c", str(Path(tmp) / "pytest.ini"),
-        ]
-        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+_RUNNING: dict[subprocess.Popen, tuple[str, int | None]] = {}
+"""Sandboxed runs in progress (killed if the grader is interrupted)."""
+_RUNNING_LOCK = threading.Lock()
+
+
+def _kill_running() -> None:
+    with _RUNNING_LOCK:
+        running = list(_RUNNING.items())
+    for proc, (token, uid) in running:
+        _kill_tree(proc, token, uid)
+
+
+def _read_untrusted(path: Path, limit: int) -> bytes | None:
+    """Bytes of a file the sandbox wrote, or None (missing, not a regular file, too large)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        return f.read(limit + 1)[:limit]
+
+
+@dataclass
+class _RunConfig:
+    cell_timeout: float = 60
+    notebook_timeout: float = 600
+    threads: int = 1
+    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+    isolation: sandbox.Isolation | None = None
+    hide: list[str] = field(default_factory=list)
+
+
+def _env(work: str, token: str, threads: int) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work, "TMPDIR": work,
+           "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "COURSE_GRADE_TOKEN": token,
+           "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_LIBRARY_PATH"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    return env
+
+
+def _run(nb: nbformat.NotebookNode, base: Path, files: dict[str, bytes], cfg: _RunConfig,
+         ) -> tuple[list[dict], dict[str, bytes], str, str]:
+    """Run ``nb`` under nbval in the sandbox, in ``base/work``.
+
+    Returns (cell records, record bytes by file name, status, message).
+    """
+    isolation = cfg.isolation or sandbox.probe()
+    work = base / "work"
+    work.mkdir(mode=0o700)
+    uid = sandbox.private_uid() if isolation.mode == "root" else None
+    mounted = uid is not None and sandbox.mount_workdir(work, cfg.limits.workdir_mb, uid)
+    try:
+        return _run_in(nb, base, work, uid, files, cfg, isolation)
+    finally:
+        if mounted:
+            sandbox.unmount(work)
+
+
+def _run_in(nb, base: Path, work: Path, uid: int | None, files: dict[str, bytes], cfg: _RunConfig,
+            isolation: sandbox.Isolation) -> tuple[list[dict], dict[str, bytes], str, str]:
+    for name, data in files.items():
+        (work / name).write_bytes(data)
+    fonts = Path(os.environ.get("MPLCONFIGDIR") or Path.home() / ".cache" / "matplotlib")
+    for cache in sorted(fonts.glob("fontlist-*.json"))[-1:]:  # spare each run a font scan
+        (work / ".cache" / "matplotlib").mkdir(parents=True)
+        shutil.copy(cache, work / ".cache" / "matplotlib" / cache.name)
+    nbformat.write(nb, str(work / "submission.ipynb"))
+    (work / "pytest.ini").write_text("[pytest]\naddopts =\n")
+    if uid is not None:
+        for p in [work, *work.rglob("*")]:
+            os.chown(p, uid, uid)
+    report = work / "cells.jsonl"
+    token = secrets.token_hex(8)
+    cmd = [
+        sys.executable, "-m", "course_lib.grading_plugin", str(work / "submission.ipynb"), "-q",
+        "-p", "nbval.plugin",
+        "-p", "course_lib.grading_plugin", "--nbval-lax", "--nbval-current-env",
+        f"--nbval-cell-timeout={cfg.cell_timeout}", f"--grade-report={report}",
+        "-p", "no:cacheprovider", "--rootdir", str(work), "-c", str(work / "pytest.ini"),
+    ]
+    (base / "root").mkdir()
+    spec = sandbox.Spec(workdir=str(work), newroot=str(base / "root"), mode=isolation.mode,
+                        uid=uid, hide=cfg.hide, expose=sandbox.exposed_paths(),
+                        limits=asdict(cfg.limits))
+    argv = sandbox.command(spec, base / "sandbox.json", cmd)
+    log_path = base / "pytest.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, cwd=work, env=_env(str(work), token, cfg.threads),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING[proc] = (token, uid)
         status, message = "graded", ""
         try:
-            out, _ = proc.communicate(timeout=notebook_timeout)
+            proc.wait(timeout=cfg.notebook_timeout)
         except subprocess.TimeoutExpired:
-            _kill_tree(proc, token)
-            out = b""
             status = "timeout"
-            message = f"the notebook did not finish within {notebook_timeout:g} s and was stopped"
+            message = f"the notebook did not finish within {cfg.notebook_timeout:g} s and was stopped"
+        finally:
+            _kill_tree(proc, token, uid)  # a kernel or a child the student started may linger
+            with _RUNNING_LOCK:
+                _RUNNING.pop(proc, None)
+    records = []
+    for line in (_read_untrusted(report, 16 * 1024 * 1024) or b"").decode(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+    # 1 = some cells failed, which is normal; but 1 with no cell run means pytest itself broke
+    if status == "graded" and (proc.returncode not in (0, 1) or not records):
+        status = "error"
+        with open(log_path, "rb") as f:
+            f.seek(max(0, log_path.stat().st_size - 4000))
+            tail = f.read().decode(errors="replace").strip().splitlines()[-5:]
+        if proc.returncode == sandbox.SETUP_FAILED:
+            message = "the grader could not set up its sandbox: " + " | ".join(tail)
         else:
-            _kill_tree(proc, token)  # a kernel or a child the student started may linger
-            if proc.returncode not in (0, 1):  # 1 = some cells failed, which is normal
-                status = "error"
-                tail = out.decode(errors="replace").strip().splitlines()[-5:]
-                message = "the grader could not run this notebook: " + " | ".join(tail)
-        records = []
-        if report.exists():
-            for line in report.read_text().splitlines():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return records, status, message
+            message = (f"the notebook run stopped abnormally (exit code {proc.returncode}): "
+                       + " | ".join(tail))
+    from course_lib.grading_replay import MAX_RECORD_BYTES
+
+    produced = {}
+    for p in work.glob("rec-*.pkl"):
+        produced[p.name] = _read_untrusted(p, MAX_RECORD_BYTES)
+    return records, produced, status, message
 
 
 def _first_line(text: str, limit: int = 300) -> str:
-    text = text.strip()
+    text = str(text).strip()
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-def grade_one(reference_path: Path, path: Path, *, cell_timeout: float = 60,
-              notebook_timeout: float = 600, threads: int = 1) -> SubmissionResult:
-    """Grade one submission against the reference notebook."""
+@dataclass
+class _Context:
+    """What every submission of one grading run shares."""
+
+    reference_path: Path
+    ref_bytes: bytes
+    reference: nbformat.NotebookNode
+    exercises: dict
+    fingerprint: str
+    hidden_dir: str | None
+    seed: int
+    plan: dict
+    pool: JudgePool
+    cfg: _RunConfig
+
+
+def _context(reference_path: Path, *, hidden_dir: str | Path | None, seed: int | None,
+             pool: JudgePool, cfg: _RunConfig) -> _Context:
     ref_bytes = reference_path.read_bytes()
     reference = nbformat.reads(ref_bytes.decode(), as_version=4)
-    ref_exercises = authoring.exercises(reference)
+    exercises = authoring.exercises(reference)
+    from course_lib.grading_replay import hidden_fingerprint
+
+    hidden = str(hidden_dir) if hidden_dir is not None and Path(hidden_dir).is_dir() else None
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    plan = pool.call("plan", {"hidden_dir": hidden, "seed": seed, "exercise_ids": list(exercises)},
+                     timeout=600) if hidden else {}
+    fingerprint = _sha(ref_bytes + hidden_fingerprint(hidden).encode())
+    return _Context(reference_path, ref_bytes, reference, exercises, fingerprint, hidden, seed,
+                    plan, pool, cfg)
+
+
+def _grade(ctx: _Context, path: Path) -> SubmissionResult:
+    isolation = ctx.cfg.isolation or sandbox.probe()
     try:
         data = path.read_bytes()
     except OSError as err:
         data, read_error = b"", f"could not read the file: {err}"
     else:
         read_error = ""
-    result = SubmissionResult(student_id(path), str(path), _sha(data), _sha(ref_bytes), "graded")
-    zero = {ex.id: ExerciseResult(ex.id, 0.0, ex.points, "") for ex in ref_exercises.values()}
+    result = SubmissionResult(student_id(path), str(path), _sha(data), ctx.fingerprint, "graded",
+                              seed=ctx.seed, sandbox=isolation.describe())
+    zero = {ex.id: ExerciseResult(ex.id, 0.0, ex.points, "") for ex in ctx.exercises.values()}
     try:
         if read_error:
             raise ValueError(read_error)
@@ -219,44 +441,110 @@ def grade_one(reference_path: Path, path: Path, *, cell_timeout: float = 60,
         result.message = f"not a readable notebook ({type(err).__name__}: {_first_line(str(err))})"
         for e in zero.values():
             e.message = "not graded: " + result.message
+            e.checks = [{"check": "all", "kind": "visible", "passed": False, "message": e.message}]
         result.exercises = zero
         return result
 
-    nb, secret_ids = assemble(reference, submission)
-    start = time.perf_counter()
-    records, result.status, result.message = _run(nb, cell_timeout, notebook_timeout, threads)
-    result.seconds = time.perf_counter() - start
-    by_secret = {r.get("grader_id"): r for r in records if r.get("grader_id")}
-    for ex in ref_exercises.values():
-        rec = by_secret.get(secret_ids[ex.id])
-        res = zero[ex.id]
-        if rec is None:
-            res.message = "not graded: its check did not run (" + (
-                result.message or "the kernel stopped before reaching it") + ")"
-        elif rec["outcome"] == "passed":
-            res.points, res.message = ex.points, "passed"
-        elif rec["outcome"] == "skipped":
-            res.message = "not graded: an earlier cell timed out, so this check was skipped"
+    base = Path(tempfile.mkdtemp(prefix="grade-"))
+    try:
+        work = str(base / "work")
+        nb, secret_ids = assemble(ctx.reference, submission, work, set(ctx.plan))
+        files = {f"args-{ex_id}.pkl": p["args"] for ex_id, p in ctx.plan.items()}
+        start = time.perf_counter()
+        records, produced, result.status, result.message = _run(nb, base, files, ctx.cfg)
+        result.seconds = time.perf_counter() - start
+    finally:
+        if os.environ.get("COURSE_GRADER_KEEP"):
+            print(f"kept {base}", file=sys.stderr)
         else:
-            err = rec.get("error") or {}
-            text = err.get("evalue", "") or "the check failed"
-            if err.get("ename") not in ("AssertionError", "CheckFailed"):
-                text = f"{err.get('ename', 'Error')}: {text}"
-            res.message = text.strip()
+            shutil.rmtree(base, ignore_errors=True)
+
+    by_secret = {r.get("grader_id"): r for r in records if r.get("grader_id")}
+    requests = []
+    for ex in ctx.exercises.values():
+        rec = produced.get(f"rec-{ex.id}.pkl")
+        if rec is None:
+            cell = by_secret.get(secret_ids[ex.id])
+            if cell is not None and cell.get("outcome") == "skipped":
+                why = "not graded: an earlier cell timed out, so this check was skipped"
+            else:
+                why = "not graded: its check did not run (" + (
+                    result.message or "the kernel stopped before reaching it") + ")"
+            zero[ex.id].message = why
+            zero[ex.id].checks = [{"check": "all", "kind": "visible", "passed": False, "message": why}]
+            continue
+        requests.append({"exercise_id": ex.id, "record": rec, "hidden_plan": ctx.plan.get(ex.id),
+                         "seed": ctx.seed, "hidden_dir": ctx.hidden_dir,
+                         "cell_timeout": ctx.cfg.cell_timeout})
+    if requests:
+        try:
+            verdicts = ctx.pool.call("judge_many", {"requests": requests},
+                                     timeout=60 + 2 * ctx.cfg.cell_timeout * len(requests))
+        except RuntimeError as err:
+            result.status = "error"
+            result.message = f"the judge failed: {_first_line(str(err))}"
+            verdicts = {}
+        for req in requests:
+            res = zero[req["exercise_id"]]
+            res.checks = verdicts.get(req["exercise_id"], [])
+            failed = [c for c in res.checks if not c["passed"]]
+            if res.checks and not failed:
+                res.points, res.message = res.max_points, "passed"
+            else:
+                res.message = failed[0]["message"] if failed else result.message or "not graded"
+                if failed and failed[0]["kind"] == "hidden" and len(failed) == 1:
+                    res.message = "a hidden check failed: " + res.message
     secret_set = set(secret_ids.values())
     for r in records:
-        if r.get("grader_id") not in secret_set and r["outcome"] == "failed" and r.get("error"):
+        if r.get("grader_id") not in secret_set and r.get("outcome") == "failed" and isinstance(
+                r.get("error"), dict):
             err = r["error"]
             result.cell_errors.append(
-                f"code cell {r['cell_num']}: {err.get('ename')}: {_first_line(err.get('evalue', ''))}")
+                f"code cell {r.get('cell_num')}: {_first_line(err.get('ename', ''), 80)}: "
+                f"{_first_line(err.get('evalue', ''))}")
+    result.cell_errors = result.cell_errors[:20]
     result.exercises = zero
     return result
+
+
+def _hide_list(reference: Path, submissions: list[Path], out: Path, hidden_dir) -> list[str]:
+    """What a submission must not see: the course folder but its package, the reference, the
+    other submissions, the output folder and the hidden checks."""
+    exposed = {os.path.realpath(p) for p in sandbox.exposed_paths()}
+    keep = set(VISIBLE_IN_COURSE_ROOT)
+    for p in exposed:  # e.g. .venv inside the course folder
+        rel = os.path.relpath(p, ROOT)
+        if not rel.startswith(".."):
+            keep.add(rel.split(os.sep)[0])
+    hide = {str(ROOT / name) for name in os.listdir(ROOT) if name not in keep}
+    hide.add("/run/user")  # per-user sockets (session bus...) when not running as root
+    for p in [reference.resolve().parent, out.resolve(), *(s.resolve().parent for s in submissions)]:
+        hide.add(str(p))
+    if hidden_dir is not None:
+        hide.add(str(Path(hidden_dir).resolve()))
+    return sorted(h for h in hide if h not in exposed and h != "/")
+
+
+def grade_one(reference_path: Path, path: Path, *, cell_timeout: float = 60,
+              notebook_timeout: float = 600, threads: int = 1,
+              hidden_dir: str | Path | None = None, seed: int | None = None) -> SubmissionResult:
+    """Grade one submission against the reference notebook (starts its own judge)."""
+    reference_path, path = Path(reference_path), Path(path)
+    hidden_dir = default_hidden_dir() if hidden_dir is None else hidden_dir
+    cfg = _RunConfig(cell_timeout, notebook_timeout, threads,
+                     hide=_hide_list(reference_path, [path], path.parent, hidden_dir))
+    with JudgePool(1) as pool:
+        return _grade(_context(reference_path, hidden_dir=hidden_dir, seed=seed, pool=pool, cfg=cfg),
+                      path)
 
 
 # -- outputs ------------------------------------------------------------------------------
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -265,8 +553,8 @@ def _gradebook_csv(results: list[SubmissionResult], exercise_ids: list[str]) -> 
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["student", *[f"exercise {i}" for i in exercise_ids], "total", "status"])
     for r in sorted(results, key=lambda r: r.student):
-        w.writerow([r.student, *[f"{r.exercises[i].points:g}" for i in exercise_ids],
-                    f"{r.total:g}", r.status])
+        w.writerow([r.student, *[f"{r.exercises[i].points:g}" if i in r.exercises else "0"
+                                 for i in exercise_ids], f"{r.total:g}", r.status])
     return buf.getvalue()
 
 
@@ -275,16 +563,23 @@ def _feedback_md(r: SubmissionResult) -> str:
     lines = [f"# Feedback for {r.student}", "", f"**Total: {r.total:g} / {max_total:g}**", ""]
     if r.status != "graded":
         lines += [f"> Grading problem ({r.status}): {r.message}", ""]
-    lines += ["| Exercise | Points | |", "|---|---|---|"]
+    lines += ["| Exercise | Points | Checks passed | |", "|---|---|---|---|"]
     for e in r.exercises.values():
         mark = "passed" if e.points == e.max_points else "see below"
-        lines.append(f"| {e.id} | {e.points:g} / {e.max_points:g} | {mark} |")
+        n_ok = sum(c["passed"] for c in e.checks)
+        lines.append(f"| {e.id} | {e.points:g} / {e.max_points:g} | {n_ok} / {len(e.checks)} | {mark} |")
     for e in r.exercises.values():
         if e.points < e.max_points:
             lines += ["", f"## Exercise {e.id}", "", "```", e.message, "```"]
+            for c in e.checks:
+                if not c["passed"] and c["message"] != e.message:
+                    lines += ["", f"Also failed ({c['kind']} check `{c['check']}`):", "", "```",
+                              c["message"], "```"]
     if r.cell_errors:
         lines += ["", "## Other cells that raised an error", ""]
         lines += [f"- {msg}" for msg in r.cell_errors]
+    if r.sandbox:
+        lines += ["", f"<sub>Graded with {r.sandbox}; hidden-check seed {r.seed}.</sub>"]
     return "\n".join(lines) + "\n"
 
 
@@ -298,10 +593,17 @@ def grade(
     notebook_timeout: float = 600,
     resume: bool = False,
     progress: bool = True,
+    hidden_dir: str | Path | None = None,
+    limits: sandbox.Limits | None = None,
+    seed: int | None = None,
 ) -> list[SubmissionResult]:
-    """Grade ``submissions`` against ``reference``; write gradebook, grades.json, feedback."""
+    """Grade ``submissions`` against ``reference``; write gradebook, grades.json, feedback.
+
+    ``hidden_dir`` defaults to :func:`default_hidden_dir`; ``seed`` (of the hidden checks'
+    inputs) defaults to a fresh random one.
+    """
     reference, out = Path(reference), Path(out)
-    ref_bytes = reference.read_bytes()
+    hidden_dir = default_hidden_dir() if hidden_dir is None else Path(hidden_dir)
     exercise_ids = list(authoring.exercises(authoring.read_notebook(reference)))
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     grades_path = out / "grades.json"
@@ -311,13 +613,12 @@ def grade(
             d["exercises"] = {k: ExerciseResult(**v) for k, v in d["exercises"].items()}
             done[student] = SubmissionResult(**d)
     paths = [Path(p) for p in submissions]
-    todo = []
-    for p in paths:
-        prev = done.get(student_id(p))
-        sha = _sha(p.read_bytes()) if p.is_file() else ""
-        if resume and prev and prev.sha256 == sha and prev.reference_sha256 == _sha(ref_bytes):
-            continue
-        todo.append(p)
+    jobs = max(1, int(jobs))
+    threads_each = max(1, (os.cpu_count() or 1) // jobs)
+    if limits is None:  # CPU time: a backstop that never bites before the wall-clock limit
+        limits = sandbox.Limits(cpu_seconds=int(notebook_timeout * threads_each) + 60)
+    cfg = _RunConfig(cell_timeout, notebook_timeout, threads_each, limits, sandbox.probe(),
+                     _hide_list(reference, paths, out, hidden_dir))
     lock = threading.Lock()
 
     def record(r: SubmissionResult) -> None:
@@ -328,35 +629,51 @@ def grade(
                 {s: asdict(v) for s, v in sorted(done.items())}, indent=1))
             _atomic_write(out / "gradebook.csv", _gradebook_csv(list(done.values()), exercise_ids))
 
-    jobs = max(1, int(jobs))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
+    with JudgePool(min(jobs, max(1, len(paths)))) as pool:
+        ctx = _context(reference, hidden_dir=hidden_dir, seed=seed, pool=pool, cfg=cfg)
+        todo = []
+        for p in paths:
+            prev = done.get(student_id(p))
+            sha = _sha(p.read_bytes()) if p.is_file() else ""
+            if resume and prev and prev.sha256 == sha and prev.reference_sha256 == ctx.fingerprint:
+                continue
+            todo.append(p)
+        bar = None
+        if progress and todo:
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(grade_one, reference, p, cell_timeout=cell_timeout,
-                               notebook_timeout=notebook_timeout, threads=threads) for p in todo]
-        for fut in as_completed(futures):
-            record(fut.result())
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
+            bar = tqdm(total=len(todo), desc="grading", unit="nb", file=sys.stderr)
+        with ThreadPoolExecutor(max_workers=jobs) as threads:
+            futures = [threads.submit(_grade, ctx, p) for p in todo]
+            try:
+                for fut in as_completed(futures):
+                    record(fut.result())
+                    if bar is not None:
+                        bar.update()
+            except BaseException:  # Ctrl-C: stop every run now; what is recorded stays
+                threads.shutdown(wait=False, cancel_futures=True)
+                _kill_running()
+                raise
+        if bar is not None:
+            bar.close()
     if not done:
         _atomic_write(out / "gradebook.csv", _gradebook_csv([], exercise_ids))
     return [done[student_id(p)] for p in paths if student_id(p) in done]
 
 
 def summary(results: list[SubmissionResult]) -> str:
-    """One line for the instructor: counts by status and the mean score per exercise."""
+    """One line for the instructor: counts by status, mean score per exercise, the sandbox."""
     if not results:
         return "no submissions graded"
-    counts = {s: sum(r.status == s for r in results) for s in ("graded", "invalid", "timeout", "error")}
+    counts = {"graded": 0, "failed to run": 0, "timed out": 0}
+    for r in results:
+        key = {"graded": "graded", "timeout": "timed out"}.get(r.status, "failed to run")
+        counts[key] += 1
     ids = list(results[0].exercises)
     means = ", ".join(
-        f"{i}: {sum(r.exercises[i].points for r in results) / len(results):.2f}"
+        f"{i}: {sum(r.exercises[i].points for r in results if i in r.exercises) / len(results):.2f}"
         f"/{results[0].exercises[i].max_points:g}" for i in ids)
-    parts = [f"{n} {s}" for s, n in counts.items() if n]
-    return f"{len(results)} submissions ({', '.join(parts)}); mean per exercise: {means}"
+    parts = ", ".join(f"{n} {s}" for s, n in counts.items())
+    boxes = sorted({r.sandbox for r in results if r.sandbox})
+    return (f"{len(results)} submissions ({parts}); mean per exercise: {means}"
+            + (f"; {'; '.join(boxes)}" if boxes else ""))

@@ -1,8 +1,10 @@
 """pytest plugin the grader loads next to nbval: records each cell's outcome as JSON lines.
 
-It runs in the grader's pytest process, not in the kernel, so student code cannot write
-these records. One line is appended (and flushed) per cell, so a run that is killed on a
-timeout still leaves the results of every cell that finished.
+It runs in the sandboxed pytest process next to the student's kernel, so a determined
+submission could tamper with these records: the grader uses them only as context for the
+feedback (which of the student's own cells raised, which cells were skipped after a timeout),
+never to decide a grade (see :mod:`course_lib.grading_replay`). One line is appended (and
+flushed) per cell, so a run that is killed on a timeout still leaves what it had.
 """
 
 from __future__ import annotations
@@ -43,3 +45,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m course_lib.grading_plugin ARGS``: ``pytest ARGS``, minus a slow import.
+
+    nbformat validates with jsonschema, which imports ``rfc3987_syntax`` when it is installed
+    (jupyterlab pulls it in); building its grammar costs seconds per run and no notebook
+    schema needs it.
+    """
+    import sys
+
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+    return int(pytest.main(argv))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -128,6 +128,25 @@ class LiveDemo:
             canvas.blit(self.fig.bbox)
         return text
 
+    def push(self, **values: Any) -> str:
+        """Update from a running cell (a training loop, say): repaint only if a view is live.
+
+        While a cell runs, the kernel cannot hear from the browser. Until ipympl's view has
+        told the kernel it is ready, a pushed image would break it (ipympl then shows a
+        broken image), so before that this only moves the artists; the browser draws them when
+        the cell ends. Afterwards every push reaches the screen at once.
+        """
+        ready = getattr(self.fig.canvas, "syncing_data_url", True) is False
+        if not ready:
+            self.readout_text = self.update(**values)
+            return self.readout_text
+        if self._background is None:
+            self.readout_text = self.update(**values)
+            self.fig.canvas.draw()
+        else:
+            self.readout_text = self.redraw(**values)
+        return self.readout_text
+
     def show(self):
         """The widget: sliders, a readout line and the live figure."""
         import ipywidgets as w

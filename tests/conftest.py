@@ -7,9 +7,14 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Tests run two at a time (pytest -n 2) on a 2-core machine: one torch thread per process
+# avoids oversubscription, which can make small torch ops 10x slower.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -78,3 +78,11 @@ def test_missing_definition_is_explained(ex_id):
 def test_not_a_function_is_explained():
     with pytest.raises(checks.CheckFailed, match="should be a function"):
         checks.discounted_return(42)
+
+
+def test_scalar_answers_get_clear_messages():
+    ck = checks.Checker("9.9", "f", None)
+    with pytest.raises(checks.CheckFailed, match=r"expected 2\n  got      1\n"):
+        ck.close(1.0, 2.0, case="a number")
+    with pytest.raises(checks.CheckFailed, match="contains NaN or inf; expected finite values like 2"):
+        ck.close(float("nan"), 2.0, case="a NaN")

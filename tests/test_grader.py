@@ -65,7 +65,7 @@ def graded(tmp_path_factory):
     subs["no_cells"] = _write(nbformat.v4.new_notebook(), tmp / "no_cells.ipynb")
 
     out = tmp / "out"
-    results = grading.grade(REFERENCE, list(subs.values()), out, jobs=2, cell_timeout=8,
+    results = grading.grade(REFERENCE, list(subs.values()), out, jobs=2, cell_timeout=30,
                             notebook_timeout=120, progress=False)
     return {r.student: r for r in results}, out
 

@@ -122,7 +122,10 @@ def _to_numpy(x: Any) -> np.ndarray | None:
 
 
 def _fmt(a: np.ndarray) -> str:
-    return np.array2string(np.asarray(a), precision=5, threshold=12, edgeitems=3)
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return f"{float(a):.6g}"
+    return np.array2string(a, precision=5, threshold=12, edgeitems=3)
 
 
 class Checker:
@@ -210,15 +213,14 @@ class Checker:
             )
         bad = ~np.isfinite(arr) & np.isfinite(exp)
         if bad.any():
-            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = f" (first at index {tuple(int(i) for i in np.argwhere(bad)[0])})" if bad.ndim else ""
             self.fail(
                 case,
-                f"your output contains NaN or inf (first at index {where}); expected finite "
-                f"values like {_fmt(exp)}.",
+                f"your output contains NaN or inf{where}; expected finite values like {_fmt(exp)}.",
                 hint or "look for a division by zero, a log of 0, or an uninitialised array.",
             )
         if not np.allclose(arr, exp, atol=atol, rtol=rtol, equal_nan=True):
-            err = np.abs(arr - exp)
+            err = np.asarray(np.abs(arr - exp), dtype=np.float64)
             err[~np.isfinite(err)] = np.inf
             idx = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
             where = f" at index {tuple(int(i) for i in idx)}" if err.ndim else ""

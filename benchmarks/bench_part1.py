@@ -1,0 +1,83 @@
+"""Part 1 numbers: one CEM planning call, one BPTT update, and the MPC swing-up itself."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks.core import Row, repeat_ms
+
+GROUP = "part1"
+
+
+def _cem_call_rows() -> list[Row]:
+    import torch
+
+    from course_lib import dynamics, planning
+
+    cfg = planning.MBRLConfig()
+    model = dynamics.DynamicsEnsemble(3, 1, cfg.model, torch.Generator().manual_seed(0))
+    step = planning.frozen_mean_step(model)
+    gen = torch.Generator().manual_seed(0)
+    obs, plan = torch.zeros(3), torch.zeros(cfg.planner.horizon, 1)
+    p = cfg.planner
+    shape = f"H={p.horizon}, N={p.n_candidates}, {p.n_iters} iters, {cfg.model.n_members}x{cfg.model.hidden}"
+    rows = []
+    t = repeat_ms(lambda: planning.cem_plan(step, obs, p, gen, init_mean=plan), n=50)
+    rows.append(Row(GROUP, f"CEM planning call ({shape})", t["median_ms"], "ms", "≤ 20 ms",
+                    f"p95 {t['p95_ms']:.1f} ms, {torch.get_num_threads()} torch thread(s)"))
+    batch = torch.zeros(len(planning.EVAL_SEEDS), 3)
+    plans = torch.zeros(len(planning.EVAL_SEEDS), p.horizon, 1)
+    t = repeat_ms(lambda: planning.cem_plan(step, batch, p, gen, init_mean=plans), n=20)
+    rows.append(Row(GROUP, f"CEM call for {len(batch)} evaluation episodes at once", t["median_ms"], "ms",
+                    "", f"p95 {t['p95_ms']:.1f} ms"))
+    return rows
+
+
+def _bptt_row() -> Row:
+    import torch
+
+    from course_lib import dynamics, gradients, planning
+
+    model = dynamics.DynamicsEnsemble(3, 1, planning.MBRLConfig().model, torch.Generator().manual_seed(0))
+    step = planning.frozen_mean_step(model, differentiable=True)
+    gen = torch.Generator().manual_seed(0)
+    policy = gradients.MLPPolicy(3, 1, hidden=32, generator=gen)
+    starts = torch.randn(600, 3, generator=gen)
+    cfg = gradients.BPTTConfig(horizon=20, n_updates=1, lr=1e-2)
+    t = repeat_ms(lambda: gradients.train_policy_bptt(policy, step, starts, cfg, gen), n=20)
+    return Row(GROUP, "BPTT policy update (T=20, batch 64)", t["median_ms"], "ms", "",
+               f"p95 {t['p95_ms']:.1f} ms")
+
+
+def _swing_up_row() -> Row:
+    import torch
+
+    from course_lib import envs, planning
+
+    cfg = planning.MBRLConfig()
+    means, seconds = [], []
+    for seed in (0, 1, 2):
+        t0 = time.perf_counter()
+        env, _ = envs.make_pendulum(seed=seed)
+        result = planning.mbrl_v15(env, cfg, seed=seed, progress=False)
+        returns = planning.evaluate_mpc(planning.frozen_mean_step(result.model), cfg.planner,
+                                        torch.Generator().manual_seed(seed))
+        means.append(float(returns.mean()))
+        seconds.append(time.perf_counter() - t0)
+    return Row(GROUP, "MPC swing-up after 600 real steps: median over 3 seeds of the mean eval return",
+               float(np.median(means)), "ret", "≥ -200",
+               "seeds 0,1,2: " + ", ".join(f"{m:.1f}" for m in means)
+               + f"; {np.mean(seconds):.0f} s per seed (train + 5 eval episodes)")
+
+
+def rows() -> list[Row]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the notebook does (tiny tensors: one thread is faster)
+    try:
+        return [*_cem_call_rows(), _bptt_row(), _swing_up_row()]
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,70 @@
+"""Part 2: the costly steps of the notebook, and the science numbers it reports.
+
+The notebook's total time and every slider move are timed automatically (groups ``notebooks``
+and ``demos``); these rows split the notebook's time by step and record the measured slopes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks.core import Row
+
+GROUP = "part2"
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def rows() -> list[Row]:
+    from course_lib import compounding, estimators, policy_gradient
+    from course_lib.utils import torch_generator
+
+    out: list[Row] = []
+    (path, lr), sec = _timed(lambda: estimators.logistic_gradients(estimators.LogisticConfig(),
+                                                                   torch_generator(0)))
+    lam, sec_lam = _timed(lambda: estimators.lyapunov_exponent(3.9, torch_generator(1)))
+    T = np.arange(path.shape[0])
+    slope = estimators.log_variance_slope(T[5:], path.var(1).numpy()[5:])
+    out.append(Row(GROUP, "logistic map: both estimators, T = 0..30, 2000 samples", sec, "s", "",
+                   f"Lyapunov exponent {sec_lam:.2f} s"))
+    out.append(Row(GROUP, "pathwise log-variance slope / 2λ", slope / (2 * lam), "ratio", "1 ± 0.2",
+                   f"slope {slope:.3f}, λ {lam:.4f}"))
+
+    (small, _, _), sec = _timed(lambda: policy_gradient.fit_pendulum_model(
+        policy_gradient.ModelDataConfig(n_transitions=300)))
+    out.append(Row(GROUP, "fit model to 300 random transitions", sec, "s"))
+    gen = torch_generator(1)
+    policy = policy_gradient.GaussianPolicy(generator=gen)
+    log, sec = _timed(lambda: policy_gradient.train_in_model(small.mean_step, policy,
+                                                             policy_gradient.PGConfig(), gen))
+    out.append(Row(GROUP, "REINFORCE in the model: 100 updates x 128 rollouts x 100 steps", sec, "s", "",
+                   f"promised {log.model_return[-1]:.0f}, real {log.real_return[-1]:.0f}"))
+
+    (model, _, _), sec = _timed(lambda: policy_gradient.fit_pendulum_model(
+        policy_gradient.ModelDataConfig()))
+    out.append(Row(GROUP, "fit model to 3000 random transitions", sec, "s"))
+    rollouts, sec = _timed(lambda: compounding.mistake_rollouts(model.mean_step))
+    out.append(Row(GROUP, "mistake rollouts: 61 x 48 model rollouts of 60 steps", sec, "s"))
+    table, sec = _timed(lambda: compounding.branch_table(model.mean_step, rollouts, 15, 512,
+                                                         torch_generator(0)))
+    out.append(Row(GROUP, "branch table: 16 x 512 branches of 15 steps", sec, "s"))
+
+    cum, t_valid = rollouts.cum_off, compounding.model_horizon(rollouts)
+    Ts = np.arange(4, t_valid + 1)
+    es = np.geomspace(1e-4, 0.1 / t_valid, 10)
+    out.append(Row(GROUP, f"learned model: gap slope in T (ε = 1e-3, T = 4..{t_valid})",
+                   compounding.loglog_slope(Ts, compounding.expected_gap(cum, Ts, 1e-3)), "slope",
+                   "2 ± 0.2"))
+    out.append(Row(GROUP, f"learned model: gap slope in ε (T = {t_valid}, εT ≤ 0.1)",
+                   compounding.loglog_slope(es, compounding.expected_gap(cum, t_valid, es)), "slope",
+                   "1 ± 0.1"))
+    Tb = np.arange(5, 61)
+    out.append(Row(GROUP, "branched (k = 5, ε = 0.01): gap slope in T", compounding.loglog_slope(
+        Tb, compounding.branched_gap(table, Tb, 5, 0.01)), "slope", "1"))
+    return out

@@ -1,0 +1,313 @@
+"""Compounding model error: why the gap of a T-step model rollout grows like eps T^2, and why
+short rollouts branched from real states (MBRL v3.0) make it linear in T.
+
+The toy (the lecture's tightrope): at every step the model makes a mistake with probability eps,
+and a mistake is absorbing (once off the real trajectory you stay off). The *gap* is the
+expected number of steps t = 1..T spent off the real trajectory,
+
+    G(T, eps) = sum_{t=1}^T [1 - (1 - eps)^t]  ~  eps T (T + 1) / 2   while eps T << 1,
+
+and it saturates at T - 1/eps once eps T >> 1 (almost every rollout is off).
+
+The same with a learned Pendulum model: each model step, with probability eps, the predicted
+angular velocity is wrong by +-kick rad/s. The model's state is *off* at step t when its
+observation is more than ``tol`` from the real one (same start, same torques). We roll out the
+model once for every possible time tau of the first mistake, so the expected gap is an exact
+sum over tau (no sampling noise in eps):
+
+    G(T, eps) = sum_{tau=1}^T eps (1 - eps)^(tau-1) D_tau(T) + (1 - eps)^T D_none(T),
+
+D_tau(T) = steps off among 1..T when the first mistake is at tau (averaged over start states).
+Branching: T model steps made as T/k rollouts of k steps, each from a real state, have gap
+(T/k) G(k, eps) ~ eps T (k + 1) / 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from course_lib import envs
+from course_lib.policy_gradient import one_thread
+
+__all__ = [
+    "compounding_gap",
+    "simulate_toy_gap",
+    "first_mistake_probs",
+    "MistakeConfig",
+    "MistakeRollouts",
+    "mistake_rollouts",
+    "expected_gap",
+    "model_horizon",
+    "simulate_model_gap",
+    "sample_first_mistake",
+    "loglog_slope",
+    "branched_rollouts",
+    "BranchTable",
+    "branch_table",
+    "branched_gap",
+    "branched_gap_by_k",
+]
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def compounding_gap(T: int, eps: float | np.ndarray) -> np.ndarray:
+    """Exact toy gap G(T, eps) = sum_{t=1}^T [1 - (1 - eps)^t] (expected steps in the failure state).
+
+    T: int >= 0; eps: a probability or an array of them. Returns an array of eps's shape.
+    """
+    if int(T) != T or T < 0:
+        raise ValueError(f"T: expected a non-negative int, got {T!r}")
+    eps = np.asarray(eps, dtype=np.float64)
+    if np.any(~np.isfinite(eps)) or np.any((eps < 0) | (eps > 1)):
+        raise ValueError(f"eps: expected probabilities in [0, 1], got {eps}")
+    t = np.arange(1, int(T) + 1)
+    return (1.0 - (1.0 - eps[..., None]) ** t).sum(-1)
+
+
+def simulate_toy_gap(T: int, eps: float, n_runs: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Monte Carlo of the toy: Bernoulli(eps) mistakes per step, absorbing. Returns (mean, std error)."""
+    mistakes = rng.random((n_runs, T)) < eps
+    off = np.logical_or.accumulate(mistakes, axis=1)  # off from the first mistake on
+    steps_off = off.sum(1)
+    return float(steps_off.mean()), float(steps_off.std() / math.sqrt(n_runs))
+
+
+def first_mistake_probs(T: int, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(first mistake at step tau) for tau = 1..T and P(no mistake in T steps).
+
+    eps: (E,). Returns (E, T) and (E,).
+    """
+    eps = np.asarray(eps, dtype=np.float64).reshape(-1)
+    tau = np.arange(1, T + 1)
+    return eps[:, None] * (1.0 - eps[:, None]) ** (tau - 1), (1.0 - eps) ** T
+
+
+def sample_first_mistake(eps: float, u: np.ndarray) -> np.ndarray:
+    """Step of the first mistake (1, 2, ...; inf for none) from uniforms u in (0, 1): inverse CDF."""
+    if eps <= 0:
+        return np.full(np.shape(u), np.inf)
+    if eps >= 1:
+        return np.ones(np.shape(u))
+    return np.ceil(np.log(u) / math.log1p(-eps))
+
+
+@dataclass(frozen=True)
+class MistakeConfig:
+    """Model rollouts with injected mistakes, compared with real rollouts."""
+
+    n_starts: int = 48
+    """Real start states (Pendulum-v1's reset distribution)."""
+    horizon: int = 60
+    """Longest rollout T (steps)."""
+    kick: float = 3.0
+    """A mistake adds +-kick (random sign) to the predicted angular velocity (rad/s)."""
+    tol: float = 0.5
+    """The model is *off* when its observation is farther than tol (Euclidean) from the real one."""
+    seed: int = 0
+    """Seed of the start states, torques and kick signs."""
+
+
+@dataclass
+class MistakeRollouts:
+    """Real rollouts and, for every first-mistake time tau, the model rollout from the same start."""
+
+    real: torch.Tensor
+    """(B, T+1, 3) real observations under the torques ``actions``."""
+    actions: torch.Tensor
+    """(B, T, 1) the torques, uniform in [-2, 2], shared by real and model rollouts."""
+    signs: torch.Tensor
+    """(B, T) the sign of the kick a mistake at each step would give."""
+    model: torch.Tensor
+    """(T+1, B, T+1, 3) model observations; index tau-1 = first mistake at step tau, index T = none."""
+    off: np.ndarray
+    """(T+1, B, T) bool: model off the real trajectory at steps 1..T (same tau indexing)."""
+    config: MistakeConfig
+    """How they were made."""
+
+    @property
+    def cum_off(self) -> np.ndarray:
+        """(T+1, T): D_tau(t), steps off among 1..t averaged over start states."""
+        return self.off.mean(1).cumsum(-1)
+
+
+def _kicked(obs: torch.Tensor, kick: torch.Tensor) -> torch.Tensor:
+    return torch.cat([obs[..., :2], obs[..., 2:] + kick[..., None]], dim=-1)
+
+
+@one_thread()
+@torch.no_grad()
+def mistake_rollouts(model_step: StepFn, config: MistakeConfig = MistakeConfig()) -> MistakeRollouts:
+    """Roll the real Pendulum and the model (with a first mistake at every possible step) from the
+    same B start states under the same random torques. Costs (T+1) B model rollouts of T steps."""
+    c = config
+    gen = torch.Generator().manual_seed(c.seed)
+    b, T = c.n_starts, c.horizon
+    theta = (torch.rand(b, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+    state = torch.stack([theta, torch.rand(b, generator=gen, dtype=torch.float64) * 2 - 1], -1)
+    actions = torch.rand(b, T, 1, generator=gen) * 4 - 2
+    signs = torch.where(torch.rand(b, T, generator=gen) < 0.5, -1.0, 1.0)
+    real = [envs.pendulum_obs(state)]
+    for t in range(T):
+        state, _ = envs.pendulum_step(state, actions[:, t].double())
+        real.append(envs.pendulum_obs(state))
+    real = torch.stack(real, 1).float()
+    k = T + 1  # tau = 1..T, and "no mistake"
+    tau = torch.arange(1, k + 1).repeat_interleave(b)
+    obs = real[:, 0].repeat(k, 1)
+    model = [obs]
+    for t in range(T):
+        obs, _ = model_step(obs, actions[:, t].repeat(k, 1))
+        obs = _kicked(obs, torch.where(tau == t + 1, c.kick * signs[:, t].repeat(k), 0.0))
+        model.append(obs)
+    model = torch.stack(model, 1).reshape(k, b, T + 1, 3)
+    off = ((model[:, :, 1:] - real[None, :, 1:]).norm(dim=-1) > c.tol).numpy()
+    return MistakeRollouts(real, actions, signs, model, off, c)
+
+
+def expected_gap(cum_off: np.ndarray, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:
+    """G(T, eps) from D_tau(T) = ``cum_off`` (n_tau + 1, T_max), exactly, as in the module docstring.
+
+    T: int or (nT,) ints in 1..T_max; eps: float or (nE,). Returns (nE, nT), squeezed like the inputs.
+    """
+    t_max = cum_off.shape[1]
+    Ts = np.atleast_1d(np.asarray(T, dtype=int))
+    es = np.atleast_1d(np.asarray(eps, dtype=np.float64))
+    if Ts.min() < 1 or Ts.max() > t_max:
+        raise ValueError(f"T: expected values in 1..{t_max}, got {T}")
+    n_tau = cum_off.shape[0] - 1
+    p, _ = first_mistake_probs(n_tau, es)  # (nE, n_tau)
+    tau = np.arange(1, n_tau + 1)
+    d = cum_off[:-1, Ts - 1] * (tau[:, None] <= Ts[None, :])  # mistakes after T do not count
+    out = p @ d + (1.0 - es[:, None]) ** Ts[None, :] * cum_off[-1, Ts - 1][None, :]
+    out = np.maximum(out, 0.0)
+    if np.ndim(T) == 0:
+        out = out[:, 0]
+    return out[0] if np.ndim(eps) == 0 else out
+
+
+def model_horizon(rollouts: MistakeRollouts) -> int:
+    """Steps for which the learned model alone (no injected mistake) stays within tol of reality
+    on every start state: the largest T with D_none(T) = 0."""
+    drifted = rollouts.off[-1].any(0)  # (T,) some start state is off at step t
+    return int(np.argmax(drifted)) if drifted.any() else int(drifted.shape[0])
+
+
+def simulate_model_gap(rollouts: MistakeRollouts, T: int, eps: float, n_draws: int,
+                       rng: np.random.Generator) -> tuple[float, float]:
+    """Monte Carlo of G(T, eps): draw a start state and a first-mistake time, count steps off.
+
+    Checks ``expected_gap`` by sampling. Returns (mean, std error) over n_draws rollouts.
+    """
+    b = rng.integers(0, rollouts.off.shape[1], n_draws)
+    tau = sample_first_mistake(eps, rng.random(n_draws))
+    idx = np.where(tau <= rollouts.off.shape[2], tau - 1, rollouts.off.shape[0] - 1).astype(int)
+    steps_off = rollouts.off[idx, b, :T].sum(-1)
+    return float(steps_off.mean()), float(steps_off.std() / math.sqrt(n_draws))
+
+
+def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log y against log x (positive entries only)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = (x > 0) & (y > 0)
+    if keep.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+
+
+@torch.no_grad()
+def branched_rollouts(real_obs: torch.Tensor, step_fn: StepFn, policy: Callable[[torch.Tensor], torch.Tensor],
+                      k: int, n_branches: int, generator: torch.Generator) -> torch.Tensor:
+    """MBRL v3.0's data: start states drawn uniformly from *all* real states, then k model steps.
+
+    real_obs: (N, L, obs_dim) real trajectories; step_fn(obs (B, o), act (B, a)) -> (next_obs, reward);
+    policy(obs (B, o)) -> act (B, a). Returns (n_branches, k + 1, obs_dim); [:, 0] are the real
+    start states.
+    """
+    n, length, d = real_obs.shape
+    idx = torch.randint(0, n * length, (n_branches,), generator=generator)
+    obs = real_obs.reshape(n * length, d)[idx]
+    out = [obs]
+    for _ in range(k):
+        obs, _ = step_fn(obs, policy(obs))
+        out.append(obs)
+    return torch.stack(out, 1)
+
+
+@dataclass
+class BranchTable:
+    """Branches of up to k_max model steps from real states, with every first-mistake time."""
+
+    start_time: np.ndarray
+    """(n,) time index t0 of each branch's start in its real trajectory, sorted."""
+    model: torch.Tensor
+    """(k_max + 1, n, k_max + 1, 3) model observations (tau indexing as in MistakeRollouts)."""
+    off: np.ndarray
+    """(k_max + 1, n, k_max) bool: branch off the real continuation at steps 1..k_max."""
+
+    def __post_init__(self) -> None:
+        # (k_max + 1, n, k_max): steps off among the first k, per tau and branch
+        self.cum_off = self.off.cumsum(-1)
+
+
+@one_thread()
+@torch.no_grad()
+def branch_table(model_step: StepFn, rollouts: MistakeRollouts, k_max: int, n_branches: int,
+                 generator: torch.Generator) -> BranchTable:
+    """Branches from (trajectory b, time t0) drawn uniformly with t0 <= T - k_max, replaying the
+    real torques, with a first mistake at every tau = 1..k_max (or none), compared with reality."""
+    c = rollouts.config
+    T = rollouts.actions.shape[1]
+    if not 1 <= k_max <= T:
+        raise ValueError(f"k_max: expected 1..{T}, got {k_max}")
+    b = torch.randint(0, c.n_starts, (n_branches,), generator=generator)
+    t0 = torch.randint(0, T - k_max + 1, (n_branches,), generator=generator).sort().values
+    steps = t0[:, None] + torch.arange(k_max + 1)  # (n, k_max + 1)
+    real = rollouts.real[b[:, None], steps]  # (n, k_max + 1, 3)
+    acts, signs = rollouts.actions[b[:, None], steps[:, :-1]], rollouts.signs[b[:, None], steps[:, :-1]]
+    k = k_max + 1
+    tau = torch.arange(1, k + 1).repeat_interleave(n_branches)
+    obs = real[:, 0].repeat(k, 1)
+    model = [obs]
+    for j in range(k_max):
+        obs, _ = model_step(obs, acts[:, j].repeat(k, 1))
+        obs = _kicked(obs, torch.where(tau == j + 1, c.kick * signs[:, j].repeat(k), 0.0))
+        model.append(obs)
+    model = torch.stack(model, 1).reshape(k, n_branches, k_max + 1, 3)
+    off = ((model[:, :, 1:] - real[None, :, 1:]).norm(dim=-1) > c.tol).numpy()
+    return BranchTable(t0.numpy(), model, off)
+
+
+def branched_gap(table: BranchTable, T: np.ndarray, k: int, eps: float) -> np.ndarray:
+    """Expected steps off among T model steps made as T/k branches of k steps, started from real
+    states at times t0 <= T - k (the real data seen so far). T: (nT,) ints >= k. Returns (nT,)."""
+    k_max = table.off.shape[2]
+    if not 1 <= k <= k_max:
+        raise ValueError(f"k: expected 1..{k_max}, got {k}")
+    T = np.asarray(T, dtype=int)
+    p, none = first_mistake_probs(k, np.array([eps]))
+    per_branch = table.cum_off[:, :, k - 1]  # (k_max + 1, n) steps off in k steps, per tau
+    g = p[0] @ per_branch[:k] + none[0] * per_branch[-1]  # (n,) expected gap of each branch
+    prefix = np.cumsum(g)
+    n_eligible = np.searchsorted(table.start_time, T - k, side="right")
+    n_eligible = np.maximum(n_eligible, 1)
+    return T / k * prefix[n_eligible - 1] / n_eligible
+
+
+def branched_gap_by_k(table: BranchTable, T: int, eps: float) -> np.ndarray:
+    """``branched_gap`` at one T for every k = 1..min(k_max, T) at once. Returns (k_max,) (0 where k > T)."""
+    k_max = table.off.shape[2]
+    ks = np.arange(1, k_max + 1)
+    p, none = first_mistake_probs(k_max, np.array([eps]))
+    w = np.where(ks[None, :] <= ks[:, None], p, 0.0)  # (k, tau): the first mistake must come within k
+    cum = table.cum_off  # (k_max + 1, n, k_max)
+    per_branch = np.einsum("kt,tnk->kn", w, cum[:-1]) + (1.0 - eps) ** ks[:, None] * cum[-1].T  # (k, n)
+    prefix = np.cumsum(per_branch, axis=1)
+    n_eligible = np.maximum(np.searchsorted(table.start_time, T - ks, side="right"), 1)
+    out = T / ks * prefix[ks - 1, n_eligible - 1] / n_eligible
+    return np.where(ks <= T, out, 0.0)

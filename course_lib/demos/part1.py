@@ -1,0 +1,325 @@
+"""01_mpc_and_backprop: the MPC episode, the math test, and exploding/vanishing BPTT gradients.
+
+* :class:`MPCEpisodeDemo` - the planned trajectory vs the executed one at every step of an
+  MPC episode; updated live while the episode runs, then scrubbed with a step slider.
+* :class:`MathTestDemo` - expected return of open loop, MPC and closed loop on the math test.
+* :class:`GradientPathologyDemo` - per-step gradient magnitudes ||dJ/da_t|| and the singular
+  values of the Jacobian product prod ds_{t+1}/ds_t, against the horizon T and the pendulum's
+  gravity gain (how curved the dynamics are).
+* :func:`plot_lstm_comparison` - why an LSTM-style fix is not available to us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from course_lib import envs, gradients, information, planning
+from course_lib.widgets import LiveDemo, Slider
+
+__all__ = ["first_upright_step", "MPCEpisodeDemo", "MathTestDemo", "GradientPathologyDemo", "gradient_grid",
+           "plot_lstm_comparison", "plot_bptt_gradients", "STATIC_IMAGES"]
+
+EPISODE_LEN = 200
+
+
+def _angle(obs: np.ndarray) -> np.ndarray:
+    """Pendulum angle in [-pi, pi] (0 = upright) from observations (..., 3)."""
+    return np.arctan2(obs[..., 1], obs[..., 0])
+
+
+def _break_wraps(theta: np.ndarray) -> np.ma.MaskedArray:
+    """Mask the points where a wrapped angle jumps between -pi and pi (no vertical lines)."""
+    jump = np.zeros(theta.shape, dtype=bool)
+    jump[1:] = np.abs(np.diff(theta)) > np.pi
+    return np.ma.masked_array(theta, mask=jump)
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Tiny tensors run faster on one thread (and do not fight a busy machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@functools.lru_cache(maxsize=2)
+def reference_episode(horizon: int = 15) -> planning.EpisodeLog:
+    """An MPC episode on the *true* dynamics (seeded, cached): the static image's content."""
+    cfg = planning.CEMConfig(horizon=horizon, n_candidates=40, n_elite=5, n_iters=2)
+    env, _ = envs.make_pendulum(seed=0)
+    with _one_torch_thread():
+        return planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
+                                        seed=3, keep_plans=True)
+
+
+def first_upright_step(log: planning.EpisodeLog, tol: float = 0.2, min_left: int = 40) -> int:
+    """First step after which the pendulum stays within ``tol`` rad of upright (for >= 10 steps).
+
+    Capped so that at least ``min_left`` steps of the episode remain.
+    """
+    up = np.abs(_angle(np.asarray(log.obs[:-1]))) < tol
+    last = max(len(up) - min_left, 0)
+    for t in range(last):
+        if up[t : t + 10].all():
+            return t
+    return last
+
+
+class MPCEpisodeDemo(LiveDemo):
+    """Slider t -> the plan MPC made at step t (predicted by the model) and the executed path.
+
+    Pass an :class:`planning.EpisodeLog` with ``plans``; without one, a quick MPC episode on
+    the *true* dynamics is run (that is what the static image shows). During a live run,
+    ``live_update(t, log)`` is the callback ``planning.mbrl_v15`` calls after each real step.
+    """
+
+    sliders = {"t": Slider(0, EPISODE_LEN - 1, 1, 25, "step t")}
+    figsize = (8.0, 3.4)
+
+    def __init__(self, log: planning.EpisodeLog | None = None, horizon: int = 15,
+                 every: int = 10):
+        self.log = reference_episode(horizon) if log is None else log
+        self.horizon, self.every = horizon, every
+        super().__init__()
+
+    def build(self, fig):
+        ax_th, ax_v = fig.subplots(1, 2)
+        steps = np.arange(EPISODE_LEN + 1)
+        for ax, ylabel, lim in ((ax_th, "angle θ (0 = upright)", (-3.5, 3.5)),
+                                (ax_v, "angular speed θ̇", (-8.5, 8.5))):
+            ax.axhline(0, color="gray", lw=0.8, ls=":")
+            ax.set(xlim=(0, EPISODE_LEN + self.horizon), ylim=lim, xlabel="real step", ylabel=ylabel)
+        zeros = np.zeros(len(steps))
+        self.whole = [self.animated(ax.plot(steps, zeros, color="0.75", lw=1, label="whole episode")[0])
+                      for ax in (ax_th, ax_v)]
+        self.done = [self.animated(ax.plot(steps, zeros, color="C0", lw=1.5, label="executed up to t")[0])
+                     for ax in (ax_th, ax_v)]
+        self.plan = [self.animated(ax.plot(np.arange(self.horizon + 1), np.zeros(self.horizon + 1),
+                                           color="C1", lw=2, ls="--", label="plan at step t (model)")[0])
+                     for ax in (ax_th, ax_v)]
+        self.now = [self.animated(ax.axvline(0, color="C3", lw=0.8)) for ax in (ax_th, ax_v)]
+        ax_th.set_title("MPC: plan H steps ahead, execute one, replan")
+        ax_th.legend(loc="lower right", fontsize=8)
+
+    def update(self, t: int) -> str:
+        log = self.log
+        n = min(len(log.rewards), len(log.plans))
+        if n == 0:
+            return "waiting for the first step"
+        t = int(min(max(t, 0), n - 1))
+        obs, rewards = np.asarray(log.obs), np.asarray(log.rewards)
+        th = _break_wraps(_angle(obs))
+        for whole, done, y in zip(self.whole, self.done, (th, obs[:, 2]), strict=True):
+            whole.set_data(np.arange(len(obs)), y)
+            done.set_data(np.arange(t + 1), y[: t + 1])
+        plan = log.plans[t]
+        x = t + np.arange(plan.shape[0])
+        for line, y in zip(self.plan, (_break_wraps(_angle(plan)), plan[:, 2]), strict=True):
+            line.set_data(x, y)
+        for line in self.now:
+            line.set_xdata([t, t])
+        return (f"step {t}: return so far {rewards[: t + 1].sum():.1f}, "
+                f"episode return {rewards.sum():.1f} after {len(rewards)} steps")
+
+    def live_update(self, t: int, log: planning.EpisodeLog) -> None:
+        """Callback for a running episode: show step t, repainting every ``every`` steps."""
+        self.log = log
+        if t % self.every and t != EPISODE_LEN - 1:
+            return
+        self.push(t=t)
+
+
+class MathTestDemo(LiveDemo):
+    """Sliders: pop-quiz probability and number of possible questions -> three expected returns."""
+
+    sliders = {"pop_quiz": Slider(0.0, 1.0, 0.05, 0.3, "pop-quiz probability"),
+               "n_questions": Slider(1, 10, 1, 4, "possible questions K")}
+    figsize = (6.5, 3.0)
+    labels = ("open loop", "MPC (replanning)", "closed loop")
+
+    def __init__(self) -> None:
+        q, k = self.sliders["pop_quiz"], self.sliders["n_questions"]
+        self.quiz = np.round(np.arange(q.min, q.max + q.step / 2, q.step), 6)
+        self.ks = np.arange(int(k.min), int(k.max) + 1)
+        self.values = np.array([[list(information.compare(information.math_test(int(n), pop_quiz=p)).values())
+                                 for n in self.ks] for p in self.quiz])  # (Q, K, 3), all exact
+        super().__init__()
+
+    def build(self, fig):
+        ax = fig.subplots()
+        self.bars = ax.bar(self.labels, [0, 0, 0], color=["C0", "C1", "C2"])
+        for bar in self.bars:
+            self.animated(bar)
+        self.text = self.animated(ax.text(0.02, 0.95, "", transform=ax.transAxes, va="top"))
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set(ylim=(-1.2, 2.6), ylabel="expected return", title="the math test, solved exactly")
+
+    def update(self, pop_quiz: float, n_questions: int) -> str:
+        i = int(np.argmin(np.abs(self.quiz - pop_quiz)))
+        j = int(np.argmin(np.abs(self.ks - n_questions)))
+        values = self.values[i, j]
+        for bar, v in zip(self.bars, values, strict=True):
+            bar.set_height(v)
+        self.text.set_text("   ".join(f"{name.split(' (')[0]}: {v:+.2f}"
+                                       for name, v in zip(self.labels, values, strict=True)))
+        returns = "  ".join(f"{name}: {v:+.3f}" for name, v in zip(self.labels, values, strict=True))
+        return f"pop quiz {self.quiz[i]:.2f}, K = {self.ks[j]}: {returns}"
+
+
+def gradient_grid(gains: np.ndarray, t_max: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
+    """Gradients of the pendulum's return for every gravity gain and every horizon T <= t_max.
+
+    For each gain, one trajectory of the pendulum held near upright (a PD controller plus small
+    random torques chose the actions; seeded), speed limit removed, float64. The gradients are
+    those of the open-loop problem: J_T as a function of the action sequence a_0..a_{T-1}.
+    Returns ``grad`` (G, T, T): ||dJ_T/da_t|| in row T - 1, and ``sv`` (G, T, 2): singular values
+    of prod_{j<k} ds_{j+1}/ds_j for k = 1..T.
+    """
+    g = torch.as_tensor(np.asarray(gains, dtype=np.float64))
+    n_g = len(g)
+    params = replace(envs.PENDULUM, g=envs.PENDULUM.g * g, max_speed=math.inf)  # one gain per row
+
+    def step(s, a):  # rows are (..., gain) blocks: (k * G, 2) -> (k, G, 2) broadcasts the gains
+        nxt, r = envs.pendulum_step(s.reshape(-1, n_g, 2), a.reshape(-1, n_g, 1), params)
+        return nxt.reshape(-1, 2), r.reshape(-1)
+
+    gen = torch.Generator().manual_seed(seed)
+    noise = 0.3 * torch.randn(t_max, 1, generator=gen, dtype=torch.float64)
+    s = torch.tensor([0.1, 0.0], dtype=torch.float64).expand(n_g, 2)
+    states, acts = [], []
+    for t in range(t_max):  # PD control towards upright: theta'' = -9 theta - 6 theta_dot
+        u = (-(15.0 * g + 9.0) * s[:, 0] - 6.0 * s[:, 1]) / 3.0 + noise[t]
+        states.append(s)
+        acts.append(u.clamp(-2.0, 2.0)[:, None])
+        s, _ = step(s, acts[-1])
+    states, acts = torch.stack(states), torch.stack(acts)  # (T, G, 2), (T, G, 1)
+    jac = gradients.step_jacobians(step, states.reshape(-1, 2), acts.reshape(-1, 1))
+    ds, da, rs, ra = (x.reshape(t_max, n_g, *x.shape[1:]).transpose(0, 1) for x in jac)  # (G, T, ...)
+    grad = gradients.adjoint_action_gradients(ds, da, rs, ra).norm(dim=-1)  # (G, T, T)
+    sv = gradients.prefix_singular_values(ds.transpose(0, 1)).transpose(0, 1)
+    return {"grad": grad.numpy(), "sv": sv.numpy()}
+
+
+class GradientPathologyDemo(LiveDemo):
+    """Sliders T and gravity gain -> ||dJ/da_t|| per step and singular values of the Jacobian product."""
+
+    sliders = {"T": Slider(1, 100, 1, 60, "horizon T"),
+               "gain": Slider(0.0, 3.0, 0.25, 1.0, "gravity gain (curvature)")}
+    figsize = (8.5, 3.4)
+    low, high = 1e-10, 1e14
+
+    def __init__(self) -> None:
+        s = self.sliders["gain"]
+        self.gains = np.round(np.arange(s.min, s.max + s.step / 2, s.step), 6)
+        with _one_torch_thread():
+            self.grid = gradient_grid(self.gains, t_max=int(self.sliders["T"].max))
+        super().__init__()
+
+    def build(self, fig):
+        ax_g, ax_s = fig.subplots(1, 2)
+        t_max = int(self.sliders["T"].max)
+        x = np.arange(t_max)
+        self.g_line = self.animated(ax_g.plot(x, np.ones(t_max), "o-", ms=2.5, color="C0")[0])
+        self.g_bad = self.animated(ax_g.plot([], [], "x", color="C3", ms=7, mew=2,
+                                             label="inf/NaN or off the chart")[0])
+        ax_g.set(yscale="log", ylim=(self.low, self.high), xlim=(-1, t_max), xlabel="time step t",
+                 ylabel=r"$\|\partial J/\partial a_t\|$", title="gradient for each action")
+        ax_g.legend(loc="upper right", fontsize=8)
+        k = np.arange(1, t_max + 1)
+        self.s_max = self.animated(ax_s.plot(k, np.ones(t_max), color="C1", label="σ_max")[0])
+        self.s_min = self.animated(ax_s.plot(k, np.ones(t_max), color="C2", label="σ_min")[0])
+        self.s_bad = self.animated(ax_s.plot([], [], "x", color="C3", ms=7, mew=2)[0])
+        ax_s.axhline(1, color="gray", lw=0.8, ls=":")
+        ax_s.set(yscale="log", ylim=(self.low, self.high), xlim=(0, t_max + 1), xlabel="steps k",
+                 ylabel="singular values",
+                 title=r"singular values of $\prod_{j<k}\,\partial s_{j+1}/\partial s_j$")
+        ax_s.legend(loc="upper left", fontsize=8)
+
+    def update(self, T: int, gain: float) -> str:
+        T = int(T)
+        i = int(np.argmin(np.abs(self.gains - gain)))
+        g, bad_g = gradients.clip_for_log(self.grid["grad"][i, T - 1, :T], self.low, self.high)
+        self.g_line.set_data(np.arange(T), g)
+        self.g_bad.set_data(np.arange(T)[bad_g], g[bad_g])
+        sv = self.grid["sv"][i, :T]
+        smax, bad_max = gradients.clip_for_log(sv[:, 0], self.low, self.high)
+        smin, bad_min = gradients.clip_for_log(sv[:, 1], self.low, self.high)
+        k = np.arange(1, T + 1)
+        self.s_max.set_data(k, smax)
+        self.s_min.set_data(k, smin)
+        bad = bad_max | bad_min
+        self.s_bad.set_data(k[bad], smax[bad])
+        raw = self.grid["grad"][i, T - 1, :T]
+        ratio = raw[0] / raw[-1] if raw[-1] > 0 else math.inf
+        cond = sv[-1, 0] / sv[-1, 1] if sv[-1, 1] > 0 else math.inf
+        note = f"  [{int(bad_g.sum() + bad.sum())} points flagged]" if bad_g.any() or bad.any() else ""
+        return (f"T = {T}, gain {self.gains[i]:.2f}: ‖∂J/∂a_0‖ / ‖∂J/∂a_T-1‖ = {ratio:.2g}, "
+                f"condition number of the product = {cond:.2g}{note}")
+
+
+def plot_lstm_comparison(model_step: planning.StepFn, obs: np.ndarray, actions: np.ndarray) -> plt.Figure:
+    """Why the LSTM fix is not ours to use: a faithful model inherits the real Jacobians.
+
+    Along a real trajectory (obs (T, 3) and the actions taken there (T, 1)), compares the
+    Jacobians ds_{t+1}/ds_t of the true pendulum, of the learned model and of an LSTM-like
+    recurrence designed to have the identity as Jacobian: left, the largest singular value of
+    their products over k steps; right, the average stretch per step, sigma_max^(1/k).
+    """
+    o = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
+    a = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
+
+    def model64(x, u):
+        nxt, r = model_step(x.float(), u.float())
+        return nxt.double(), r.double()
+
+    curves = {}
+    for name, fn in (("true pendulum", envs.pendulum_step_obs), ("learned model", model64)):
+        ds = gradients.step_jacobians(fn, o, a)[0]
+        curves[name] = gradients.prefix_singular_values(ds)[:, 0].numpy()
+    curves["LSTM-like (Jacobian = I)"] = np.ones(len(o))
+    fig, (ax_p, ax_s) = plt.subplots(1, 2, figsize=(8.5, 3.2), layout="constrained")
+    k = np.arange(1, len(o) + 1)
+    for (name, prod), c in zip(curves.items(), ("C0", "C1", "C2"), strict=True):
+        clipped = gradients.clip_for_log(prod, 1e-10, 1e14)[0]
+        ax_p.plot(k, clipped, color=c, label=name)
+        ax_s.plot(k, clipped ** (1.0 / k), color=c, label=name)
+    ax_p.set(yscale="log", xlabel="steps k", ylabel=r"$\sigma_{\max}$ of the product",
+             title="Jacobian products along the real trajectory")
+    ax_s.set(xlabel="steps k", ylabel=r"$\sigma_{\max}^{1/k}$", title="average stretch per step")
+    ax_p.legend(fontsize=8)
+    return fig
+
+
+def plot_bptt_gradients(results: dict[int, np.ndarray], low: float = 1e-8, high: float = 1e12) -> plt.Figure:
+    """Per-step gradient magnitudes ||dJ/da_t|| for several horizons T (log scale).
+
+    results: T -> (T,) gradient norms. Non-finite or huge values are clipped and flagged.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
+    flagged = 0
+    for T, g in results.items():
+        clipped, bad = gradients.clip_for_log(g, low, high)
+        line = ax.plot(np.arange(len(g)), clipped, "o-", ms=2.5, label=f"T = {T}")[0]
+        ax.plot(np.arange(len(g))[bad], clipped[bad], "x", color=line.get_color(), ms=8, mew=2)
+        flagged += int(bad.sum())
+    ax.set(yscale="log", xlabel="time step t", ylabel=r"$\|\partial J/\partial a_t\|$",
+           title="gradient for each action, by horizon T")
+    ax.legend(fontsize=8)
+    if flagged:
+        ax.text(0.02, 0.02, f"{flagged} inf/NaN or off-chart values clipped (×)", transform=ax.transAxes)
+    return fig
+
+
+STATIC_IMAGES = {"part1_mpc_episode.png": MPCEpisodeDemo,
+                 "part1_math_test.png": MathTestDemo,
+                 "part1_gradients.png": GradientPathologyDemo}

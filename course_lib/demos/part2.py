@@ -1,0 +1,284 @@
+"""02_gradients_and_compounding_error: the live demos.
+
+* ``EstimatorVarianceDemo``: slider T -> variance of the pathwise and likelihood-ratio gradient
+  estimators through T steps of the noisy logistic map, with the fitted growth rate next to 2 lambda.
+* ``CompoundingDemo``: sliders T and eps -> real vs model trajectories, and the gap against T and
+  against eps on log-log axes (slopes 2 and 1 while eps T is small, saturation beyond).
+* ``BranchedDemo``: sliders k and eps -> the gap of short branched rollouts (linear in T) against
+  one long rollout (quadratic), and the real/model state distributions the learner would see.
+
+Everything a slider needs is computed in the constructor; ``update`` only indexes and multiplies
+small precomputed arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from course_lib import compounding, estimators, policy_gradient
+from course_lib.utils import torch_generator
+from course_lib.widgets import LiveDemo, Slider
+
+__all__ = ["EstimatorVarianceDemo", "CompoundingDemo", "BranchedDemo", "default_compounding_data"]
+
+FLOOR = 1e-5
+"""Gaps of exactly 0 are drawn here, below the visible part of the log axes."""
+
+
+@functools.lru_cache(maxsize=1)
+def default_compounding_data() -> tuple[compounding.MistakeRollouts, compounding.BranchTable]:
+    """The notebook's default setting: a model fitted to 3000 random transitions, its mistake
+    rollouts and branch table (cached, so several demos in one process fit one model)."""
+    model, _, _ = policy_gradient.fit_pendulum_model(policy_gradient.ModelDataConfig())
+    with policy_gradient.one_thread():
+        rollouts = compounding.mistake_rollouts(model.mean_step)
+        table = compounding.branch_table(model.mean_step, rollouts, 15, 512, torch_generator(1))
+    return rollouts, table
+
+
+def _local_slope(f, x: float, lo: float, hi: float) -> float:
+    """d log f / d log x from points in [x/2, 2x] clipped to [lo, hi] (nan if f vanishes there)."""
+    xs = np.geomspace(max(lo, x / 2), min(hi, x * 2), 5)
+    ys = np.asarray(f(xs), dtype=float)
+    return compounding.loglog_slope(xs, ys) if np.all(ys > 1e-200) else float("nan")
+
+
+class EstimatorVarianceDemo(LiveDemo):
+    """Slider T -> Var of both estimators through T logistic-map steps, and their spread at T."""
+
+    sliders = {"T": Slider(1, 30, 1, 15, "horizon T")}
+    figsize = (9.5, 3.3)
+    fit_from = 5
+    bins = np.linspace(-4, 16, 41)
+
+    def __init__(self, pathwise: torch.Tensor | None = None, likelihood_ratio: torch.Tensor | None = None,
+                 lam: float | None = None):
+        if pathwise is None or likelihood_ratio is None:
+            pathwise, likelihood_ratio = estimators.logistic_gradients(estimators.LogisticConfig(),
+                                                                       torch_generator(0))
+        if lam is None:
+            lam = estimators.lyapunov_exponent(3.9, torch_generator(1))
+        self.lam = float(lam)
+        self.var_pw = pathwise.var(1).numpy()
+        self.var_lr = likelihood_ratio.var(1).numpy()
+        self.T = np.arange(len(self.var_pw))
+        mags = [np.log10(np.abs(g.numpy()).clip(1e-4, 1e16)) for g in (pathwise, likelihood_ratio)]
+        self.hist = [np.stack([np.histogram(m, self.bins)[0] for m in mag]) for mag in mags]
+        super().__init__()
+
+    def build(self, fig):
+        ax_v, ax_h = fig.subplots(1, 2)
+        ax_v.semilogy(self.T[1:], self.var_pw[1:], "C0.-", lw=1, label="pathwise")
+        ax_v.semilogy(self.T, self.var_lr, "C1.-", lw=1, label="likelihood ratio")
+        t0 = self.fit_from
+        ax_v.semilogy(self.T[t0:], self.var_pw[t0] * np.exp(2 * self.lam * (self.T[t0:] - t0)), color="gray",
+                      ls="--", lw=1, label="slope 2λ")
+        self.fit_line = self.animated(ax_v.plot([], [], color="k", ls=":", lw=2, label="fitted")[0])
+        self.marks = self.animated(ax_v.plot([], [], "ko", ms=5)[0])
+        ax_v.set(xlabel="steps T", ylabel="variance of dJ/dθ", title="variance over 2000 samples",
+                 ylim=(min(self.var_pw[1:].min(), self.var_lr.min()) / 3, self.var_pw.max() * 3))
+        ax_v.legend(loc="upper left", fontsize=8)
+        self.stairs = [self.animated(ax_h.stairs(np.zeros(len(self.bins) - 1), self.bins, color=c, lw=1.5,
+                                                 label=name))
+                       for c, name in (("C0", "pathwise"), ("C1", "likelihood ratio"))]
+        ax_h.set(xlabel="log10 |per-sample estimate|", ylabel="samples", title="spread of the estimates at T",
+                 ylim=(0, max(h[3:].max() for h in self.hist) * 1.1), xlim=(self.bins[0], self.bins[-1]))
+        ax_h.legend(loc="upper right", fontsize=8)
+
+    def update(self, T: int) -> str:
+        T = int(np.clip(T, 1, self.T[-1]))
+        for stairs, hist in zip(self.stairs, self.hist, strict=True):
+            stairs.set_data(hist[T])
+        self.marks.set_data([T, T], [self.var_pw[T], self.var_lr[T]])
+        text = (f"T = {T}: Var[pathwise] = {self.var_pw[T]:.3g}, Var[likelihood ratio] = "
+                f"{self.var_lr[T]:.3g}; ")
+        if T >= self.fit_from + 2:
+            ts = self.T[self.fit_from:T + 1]
+            slope, icpt = np.polyfit(ts, np.log(self.var_pw[ts]), 1)
+            self.fit_line.set_data(ts, np.exp(icpt + slope * ts))
+            return text + (f"fitted slope of log Var (T = {self.fit_from}..{T}) = {slope:.2f} per step, "
+                           f"2λ = {2 * self.lam:.2f}")
+        self.fit_line.set_data([], [])
+        return text + f"(the fit of log Var starts at T = {self.fit_from + 2}); 2λ = {2 * self.lam:.2f}"
+
+
+class CompoundingDemo(LiveDemo):
+    """Sliders T and eps -> real vs model trajectories, gap vs T and gap vs eps (log-log)."""
+
+    sliders = {"T": Slider(1, 60, 1, 20, "rollout horizon T"),
+               "eps": Slider(-4, -0.5, 0.05, 0.005, "model error ε", log=True)}
+    figsize = (12.0, 3.5)
+    n_shown = 4
+
+    def __init__(self, rollouts: compounding.MistakeRollouts | None = None):
+        self.r = rollouts if rollouts is not None else default_compounding_data()[0]
+        self.cum = self.r.cum_off
+        self.t_max = self.cum.shape[1]
+        self.u = np.random.default_rng(3).random(self.n_shown)
+        self.height_real = self.r.real[: self.n_shown, :, 0].numpy()  # cos(theta): 1 = upright
+        self.height_model = self.r.model[:, : self.n_shown, :, 0].numpy()  # (T+1, n, T+1)
+        self.Ts = np.arange(1, self.t_max + 1)
+        self.eps_grid = np.geomspace(1e-4, 10**-0.5, 50)
+        self.gap0 = np.maximum(self.cum[-1], FLOOR)
+        super().__init__()
+
+    def build(self, fig):
+        from matplotlib.collections import LineCollection
+
+        ax_x, ax_t, ax_e = fig.subplots(1, 3)
+        steps = np.arange(self.t_max + 1)
+        for i in range(self.n_shown):
+            ax_x.plot(steps, self.height_real[i], color="0.75", lw=2.5)
+        self.model_lines = self.animated(LineCollection([], colors=[f"C{i}" for i in range(self.n_shown)],
+                                                        linewidths=1.3, linestyles="--"))
+        ax_x.add_collection(self.model_lines)
+        self.mistakes = self.animated(ax_x.plot([], [], "kx", ms=8, mew=2)[0])
+        ax_x.set(xlabel="step t", ylabel="height of the tip, cos θ", xlim=(0, self.t_max), ylim=(-1.6, 1.6),
+                 title="real (grey) vs model (dashed); × = mistake")
+        ax_t.loglog(self.Ts, self.gap0, color="0.5", lw=2, label="learned model alone (ε = 0)")
+        self.gap_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "C0", lw=2, label="learned model + ε")[0])
+        self.toy_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "C1--", lw=1.5, label="toy, exact")[0])
+        self.ref_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "k:", lw=1, label="εT²/2")[0])
+        self.mark_T = self.animated(ax_t.plot([], [], "ko", ms=5)[0])
+        ax_t.set(xlabel="rollout horizon T", ylabel="gap: expected steps off", ylim=(2e-5, 100),
+                 title="gap vs T at this ε")
+        ax_t.legend(loc="upper left", fontsize=7)
+        e = self.eps_grid
+        self.gap_e = self.animated(ax_e.loglog(e, e, "C0", lw=2, label="learned model")[0])
+        self.toy_e = self.animated(ax_e.loglog(e, e, "C1--", lw=1.5, label="toy, exact")[0])
+        self.ref_e = self.animated(ax_e.loglog(e, e, "k:", lw=1, label="εT(T+1)/2")[0])
+        self.cap_e = self.animated(ax_e.axhline(1, color="C3", lw=1, label="T (every step off)"))
+        self.mark_e = self.animated(ax_e.plot([], [], "ko", ms=5)[0])
+        ax_e.set(xlabel="model error ε (mistakes per step)", ylim=(2e-5, 100), title="gap vs ε at this T")
+        ax_e.legend(loc="upper left", fontsize=7)
+
+    def update(self, T: int, eps: float) -> str:
+        T, eps = int(np.clip(T, 1, self.t_max)), float(np.clip(eps, 0.0, 1.0))
+        tau = compounding.sample_first_mistake(eps, self.u)
+        idx = np.where(tau <= self.t_max, tau - 1, self.t_max).astype(int)
+        steps = np.arange(T + 1)
+        self.model_lines.set_segments(
+            [np.column_stack([steps, self.height_model[j, i, : T + 1]]) for i, j in enumerate(idx)])
+        hit = tau <= T
+        at = tau[hit].astype(int)
+        self.mistakes.set_data(at, self.height_model[idx[hit], np.flatnonzero(hit), at])
+        gap_T = compounding.expected_gap(self.cum, self.Ts, eps)
+        toy_T = np.cumsum(1.0 - (1.0 - eps) ** self.Ts)  # the toy's G(T, eps) for every T at once
+        self.gap_T.set_ydata(np.maximum(gap_T, FLOOR))
+        self.toy_T.set_ydata(np.maximum(toy_T, FLOOR))
+        self.ref_T.set_ydata(np.maximum(eps * self.Ts**2 / 2, FLOOR))
+        gap = gap_T[T - 1]
+        self.mark_T.set_data([T], [max(gap, FLOOR)])
+        self.gap_e.set_ydata(np.maximum(compounding.expected_gap(self.cum, T, self.eps_grid), FLOOR))
+        self.toy_e.set_ydata(np.maximum(compounding.compounding_gap(T, self.eps_grid), FLOOR))
+        self.ref_e.set_ydata(np.maximum(self.eps_grid * T * (T + 1) / 2, FLOOR))
+        self.cap_e.set_ydata([T, T])
+        self.mark_e.set_data([max(eps, self.eps_grid[0])], [max(gap, FLOOR)])
+        s_t = _local_slope(lambda ts: np.exp(np.interp(np.log(ts), np.log(self.Ts), np.log(gap_T + 1e-300))),
+                           T, 1, T) if T > 1 else float("nan")
+        s_e = _local_slope(lambda es: compounding.expected_gap(self.cum, T, es), eps, 1e-6, 1.0) if eps > 0 \
+            else float("nan")
+        slopes = ", ".join(f"{name} {s:.2f}" for name, s in (("in T", s_t), ("in ε", s_e)) if np.isfinite(s))
+        return (f"T = {T}, ε = {eps:.2g} (εT = {eps * T:.2g}): gap {gap:.3g} steps off "
+                f"(toy {float(compounding.compounding_gap(T, eps)):.3g}, "
+                f"εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}; "
+                f"model alone {self.cum[-1, T - 1]:.2g}); local slopes: {slopes or 'none (the gap is 0)'}")
+
+
+class BranchedDemo(LiveDemo):
+    """Sliders k and eps -> gap of T/k branches of k steps vs one T-step rollout, and the states."""
+
+    sliders = {"k": Slider(1, 15, 1, 5, "branch length k"),
+               "eps": Slider(-3, -0.5, 0.05, 0.01, "model error ε", log=True)}
+    figsize = (12.0, 3.5)
+    n_shown = 100
+
+    def __init__(self, rollouts: compounding.MistakeRollouts | None = None,
+                 table: compounding.BranchTable | None = None):
+        if rollouts is None or table is None:
+            rollouts, table = default_compounding_data()
+        self.r, self.table = rollouts, table
+        self.cum = rollouts.cum_off
+        self.t_max = self.cum.shape[1]
+        self.k_max = table.off.shape[2]
+        self.Ts = np.arange(1, self.t_max + 1)
+        self.ks = np.arange(1, self.k_max + 1)
+        rng = np.random.default_rng(4)
+        self.shown = rng.choice(table.off.shape[1], self.n_shown, replace=False)
+        self.u_branch = rng.random(self.n_shown)
+        self.branch_xy = self._phase(table.model[:, self.shown, 1:])  # (k_max+1, n, k_max, 2)
+        self.branch_off = table.off[:, self.shown]  # (k_max+1, n, k_max)
+        self.real_xy = self._phase(rollouts.real[:, 1:]).reshape(-1, 2)
+        super().__init__()
+
+    @staticmethod
+    def _phase(obs: torch.Tensor) -> np.ndarray:
+        return torch.stack([torch.atan2(obs[..., 1], obs[..., 0]), obs[..., 2]], -1).numpy()
+
+    def build(self, fig):
+        ax_t, ax_k, ax_s = fig.subplots(1, 3)
+        ts = self.Ts * 1.0
+        self.long_T = self.animated(ax_t.loglog(ts, ts, "C3", lw=2, label="one rollout of T steps")[0])
+        self.branch_T = self.animated(ax_t.loglog(ts, ts, "C0", lw=2, label="T/k branches of k")[0])
+        self.ref_long = self.animated(ax_t.loglog(ts, ts, "C3:", lw=1, label="εT(T+1)/2")[0])
+        self.ref_branch = self.animated(ax_t.loglog(ts, ts, "C0:", lw=1, label="εT(k+1)/2")[0])
+        ax_t.set(xlabel="model steps T", ylabel="gap: expected steps off", ylim=(1e-3, 100),
+                 title="long rollouts vs branches")
+        ax_t.legend(loc="upper left", fontsize=7)
+        self.gap_k = self.animated(ax_k.plot(self.ks, self.ks * 1.0, "C0.-",
+                                             label=f"branched, T = {self.t_max}")[0])
+        self.ref_k = self.animated(ax_k.plot(self.ks, self.ks * 1.0, "k:", label="εT(k+1)/2")[0])
+        self.mark_k = self.animated(ax_k.plot([], [], "ko", ms=6)[0])
+        self.long_k = self.animated(ax_k.axhline(0, color="C3", lw=1.5,
+                                                 label=f"one rollout of {self.t_max} steps"))
+        ax_k.set(xlabel="branch length k", ylabel=f"gap over T = {self.t_max} model steps",
+                 ylim=(0, 0.5 * self.t_max), xlim=(0.5, self.k_max + 0.5), title="gap vs k")
+        ax_k.legend(loc="upper left", fontsize=7)
+        ax_s.plot(*self.real_xy.T, ".", color="0.7", ms=2, label="real states")
+        self.dots_on = self.animated(ax_s.plot([], [], "o", color="C0", ms=1.5,
+                                               label="model, on track")[0])
+        self.dots_off = self.animated(ax_s.plot([], [], "o", color="C3", ms=2.5,
+                                                label="model, off track")[0])
+        ax_s.set(xlabel="angle θ", ylabel="angular velocity θ̇", xlim=(-np.pi, np.pi), ylim=(-11, 11),
+                 title="the learner's data: real + model")
+        ax_s.legend(loc="upper right", fontsize=7, markerscale=3)
+
+    def _sampled(self, eps: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """States (n k, 2) of the shown branches under sampled first mistakes, and their off flags."""
+        tau = compounding.sample_first_mistake(eps, self.u_branch)
+        idx = np.where(tau <= self.k_max, tau - 1, self.k_max).astype(int)
+        rows = np.arange(self.n_shown)
+        return self.branch_xy[idx, rows, :k].reshape(-1, 2), self.branch_off[idx, rows, :k].reshape(-1)
+
+    def update(self, k: int, eps: float) -> str:
+        k, eps = int(np.clip(k, 1, self.k_max)), float(np.clip(eps, 0.0, 1.0))
+        T = self.t_max
+        long_gap = compounding.expected_gap(self.cum, self.Ts, eps)
+        self.long_T.set_ydata(np.maximum(long_gap, FLOOR))
+        branch = long_gap.copy()  # fewer than k steps: one partial branch
+        branch[k - 1:] = compounding.branched_gap(self.table, self.Ts[k - 1:], k, eps)
+        self.branch_T.set_ydata(np.maximum(branch, FLOOR))
+        self.ref_long.set_ydata(np.maximum(eps * self.Ts * (self.Ts + 1) / 2, FLOOR))
+        self.ref_branch.set_ydata(np.maximum(eps * self.Ts * (k + 1) / 2, FLOOR))
+        by_k = compounding.branched_gap_by_k(self.table, T, eps)
+        self.gap_k.set_ydata(by_k)
+        self.ref_k.set_ydata(eps * T * (self.ks + 1) / 2)
+        self.mark_k.set_data([k], [by_k[k - 1]])
+        self.long_k.set_ydata([long_gap[-1]] * 2)
+        xy, off = self._sampled(eps, k)
+        self.dots_on.set_data(*xy[~off].T)
+        self.dots_off.set_data(*xy[off].T)
+        return (f"k = {k}, ε = {eps:.2g}: {T} model steps as {T / k:.3g} branches of {k} → gap "
+                f"{by_k[k - 1]:.3g} (εT(k+1)/2 = {eps * T * (k + 1) / 2:.3g}); one rollout of {T} steps → "
+                f"{long_gap[-1]:.3g} (εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}); shown: {off.mean():.0%} of "
+                f"the model states are off")
+
+
+STATIC_IMAGES = {
+    "part2_estimator_variance.png": EstimatorVarianceDemo,
+    "part2_compounding.png": CompoundingDemo,
+    "part2_branched.png": BranchedDemo,
+}

@@ -1,0 +1,630 @@
+"""Tamper-proof checks: record the student's answers in the kernel, judge them elsewhere.
+
+Anything that runs in the student's kernel can be forged by the student's code: the check
+functions, ``course_lib.checks`` in ``sys.modules``, ``numpy.allclose``, ``AssertionError``,
+IPython's exception handlers, the kernel's ``execute_reply``, the printed output. So the kernel
+is only trusted to *produce values*, which the student controls anyway:
+
+1. **record** (in the kernel, :func:`produce`): the grader's cell runs the exercise's check as
+   usual, but the student's function is wrapped in a :class:`_Recorder` that writes down, in
+   call order, what every call returned (plain data: numbers, arrays, tensors, tuples...) or
+   which exception it raised. Hidden checks are not run there: the kernel only calls the
+   student's function on argument lists the grader planned (:func:`plan`) and records the
+   results, so hidden check code and its reference answers never enter the kernel;
+2. **judge** (in a clean process started by the grader, never touched by student code,
+   :func:`judge`): the *same* check body runs with a fresh import of ``course_lib.checks``;
+   its ``Checker`` gets a :class:`_Replayer` instead of the student's function, which hands
+   back the recorded results in order. The check computes its inputs and reference answers
+   itself and decides pass or fail. Records are read with an unpickler that accepts no
+   classes at all, and every array is rebuilt from raw bytes with a whitelisted dtype.
+
+Forging a record therefore gains nothing: to pass, the recorded results must be the right
+answers to inputs the judge computes, which is solving the exercise. Check bodies are reused
+unchanged; the only requirement is that everything a check needs from the student flows
+through calls of the student's function (or its value) and is plain data.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import io
+import os
+import pickle
+import random
+import struct
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from course_lib.checks._core import Checker
+
+__all__ = ["HiddenChecker", "hidden", "load_hidden", "plan", "produce", "judge", "HIDDEN"]
+
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+"""Largest record file the judge reads; a bigger one counts as not produced."""
+CHECK_SEED = 20240607
+"""Global RNGs are seeded with this right before a check body runs, in the kernel and the judge."""
+_NP_DTYPES = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16"}
+_TORCH_DTYPES = {"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+                 "float32", "float64", "complex64", "complex128"}
+
+
+# -- plain-data encoding ------------------------------------------------------------------------
+class _NotData(Exception):
+    pass
+
+
+def _encode(x: Any, depth: int = 0) -> Any:
+    """``x`` as nested builtins (tuples tagged by their first item), or raise :class:`_NotData`."""
+    if depth > 40:
+        raise _NotData("nested too deeply")
+    if x is None or type(x) in (bool, int, float, str, bytes):
+        return x
+    if type(x) is complex:
+        return ("complex", x.real, x.imag)
+    if isinstance(x, np.ndarray) and type(x) is np.ndarray or isinstance(x, np.generic):
+        arr = np.asarray(x)
+        code = arr.dtype.str[1:]
+        if code not in _NP_DTYPES:
+            raise _NotData(f"array of dtype {arr.dtype}")
+        tag = "nd" if isinstance(x, np.ndarray) else "npscalar"
+        return (tag, arr.dtype.newbyteorder("<").str, tuple(int(s) for s in arr.shape),
+                np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+    if type(x).__module__.startswith("torch") and type(x).__name__ in ("Tensor", "Parameter"):
+        import torch
+
+        if x.layout != torch.strided:
+            raise _NotData("sparse tensor")
+        name = str(x.dtype).removeprefix("torch.")
+        if name not in _TORCH_DTYPES:
+            raise _NotData(f"tensor of dtype {x.dtype}")
+        data = x.detach().cpu().contiguous()
+        if name == "bfloat16":
+            data = data.float()
+        arr = data.numpy()
+        return ("pt", name, tuple(int(s) for s in x.shape), arr.dtype.newbyteorder("<").str,
+                arr.astype(arr.dtype.newbyteorder("<")).tobytes(), bool(x.requires_grad),
+                x.grad_fn is not None)
+    if isinstance(x, tuple):
+        return ("tuple", [_encode(v, depth + 1) for v in x])
+    if isinstance(x, list):
+        return ("list", [_encode(v, depth + 1) for v in x])
+    if isinstance(x, dict):
+        return ("dict", [(_encode(k, depth + 1), _encode(v, depth + 1)) for k, v in x.items()])
+    raise _NotData(type(x).__name__)
+
+
+class Unrecorded:
+    """Stands in, in the judge, for a result that was not plain data (a model, a generator...)."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<a {self.type_name}, which the grader cannot compare>"
+
+
+def _decode(x: Any, depth: int = 0) -> Any:
+    """Inverse of :func:`_encode`, validating everything (records are untrusted)."""
+    if depth > 45:
+        raise ValueError("record nested too deeply")
+    if x is None or type(x) in (bool, int, float, str, bytes):
+        return x
+    if type(x) is not tuple or not x or type(x[0]) is not str:
+        raise ValueError("malformed record")
+    tag = x[0]
+    if tag == "complex":
+        return complex(float(x[1]), float(x[2]))
+    if tag in ("nd", "npscalar"):
+        _, code, shape, data = x
+        arr = _array(code, shape, data)
+        return arr if tag == "nd" else arr.reshape(())[()]
+    if tag == "pt":
+        import torch
+
+        _, name, shape, code, data, requires_grad, has_graph = x
+        if name not in _TORCH_DTYPES:
+            raise ValueError("bad tensor dtype")
+        t = torch.from_numpy(_array(code, shape, data).copy()).to(getattr(torch, name))
+        if requires_grad and t.is_floating_point():
+            t.requires_grad_(True)
+            if has_graph:
+                t = t.clone()  # a non-leaf with a grad_fn, like the student's result
+        return t
+    if tag in ("tuple", "list", "dict") and (len(x) != 2 or type(x[1]) is not list):
+        raise ValueError("malformed record")
+    if tag in ("tuple", "list"):
+        items = [_decode(v, depth + 1) for v in x[1]]
+        return tuple(items) if tag == "tuple" else items
+    if tag == "dict":
+        if not all(type(kv) is tuple and len(kv) == 2 for kv in x[1]):
+            raise ValueError("malformed record")
+        return {_decode(k, depth + 1): _decode(v, depth + 1) for k, v in x[1]}
+    if tag == "opaque":
+        return type(str(x[1])[:60] or "object", (Unrecorded,), {})(str(x[1])[:60])
+    raise ValueError(f"unknown record tag {tag!r}")
+
+
+def _array(code: Any, shape: Any, data: Any) -> np.ndarray:
+    if type(code) is not str or code[:1] not in "<|" or code[1:] not in _NP_DTYPES:
+        raise ValueError("bad array dtype")
+    if type(shape) is not tuple or not all(type(s) is int and s >= 0 for s in shape):
+        raise ValueError("bad array shape")
+    dtype = np.dtype(code)
+    if type(data) is not bytes or len(data) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise ValueError("array data does not match its shape")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+class _NoClasses(pickle.Unpickler):
+    def find_class(self, module: str, name: str):  # noqa: D102
+        raise pickle.UnpicklingError(f"records may not name classes ({module}.{name})")
+
+
+def load_record(data: bytes) -> dict:
+    """Parse a record file written in the kernel. Raises ``ValueError`` if it is malformed."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise ValueError("record too large")
+    try:
+        rec = _NoClasses(io.BytesIO(data)).load()
+    except Exception as err:  # noqa: BLE001 - anything goes wrong with hostile bytes
+        raise ValueError(f"unreadable record ({type(err).__name__})") from None
+    if type(rec) is not dict:
+        raise ValueError("malformed record")
+    return rec
+
+
+# -- recording, in the kernel -----------------------------------------------------------------
+def _safe_str(err: BaseException) -> str:
+    try:
+        return str(err)[:2000]
+    except Exception:  # noqa: BLE001
+        return "(the exception's message could not be shown)"
+
+
+class _Recorder:
+    """Calls the student's function and appends each result (or exception) to ``calls``."""
+
+    def __init__(self, fn: Callable, calls: list):
+        self.fn, self.calls = fn, calls
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            out = self.fn(*args, **kwargs)
+        except NotImplementedError as err:
+            self.calls.append(("raise", "NotImplementedError", _safe_str(err)))
+            raise
+        except Exception as err:
+            self.calls.append(("raise", type(err).__name__[:80], _safe_str(err)))
+            raise
+        try:
+            self.calls.append(("return", _encode(out)))
+        except _NotData:
+            if callable(out):
+                self.calls.append(("callable",))
+                return _Recorder(out, self.calls)
+            self.calls.append(("return", ("opaque", type(out).__name__[:60])))
+        return out
+
+
+class _GlobalRngs:
+    """Seed Python's, NumPy's and torch's global RNGs for a check; restore them afterwards."""
+
+    def __enter__(self):
+        import torch
+
+        self.saved = random.getstate(), np.random.get_state(), torch.get_rng_state()  # noqa: NPY002
+        random.seed(CHECK_SEED)
+        np.random.seed(CHECK_SEED)  # noqa: NPY002
+        torch.manual_seed(CHECK_SEED)
+
+    def __exit__(self, *exc):
+        import torch
+
+        random.setstate(self.saved[0])
+        np.random.set_state(self.saved[1])  # noqa: NPY002
+        torch.set_rng_state(self.saved[2])
+
+
+def _target(obj: Any, run: dict) -> Any:
+    from course_lib.checks._core import _MISSING
+
+    if obj is _MISSING:
+        run["fn"] = ("missing",)
+        return _MISSING
+    if callable(obj):
+        run["fn"] = ("callable",)
+        return _Recorder(obj, run["calls"])
+    try:
+        run["fn"] = ("value", _encode(obj))
+    except _NotData:
+        run["fn"] = ("value", ("opaque", type(obj).__name__[:60]))
+    return obj
+
+
+def produce(exercise_id: str, record_path: str, hidden_args: str | None = None) -> None:
+    """Run in the kernel by the grader's cell: record the check's calls, then re-raise its verdict."""
+    from course_lib.checks._core import _MISSING, EXERCISES, _user_namespace
+
+    spec = EXERCISES[exercise_id]
+    obj = _user_namespace().get(spec.name, _MISSING)
+    record: dict = {"version": 1, "exercise": exercise_id}
+    visible: dict = {"fn": None, "calls": [], "end": "started"}
+    record["visible"] = visible
+    outcome: BaseException | None = None
+    try:
+        with _GlobalRngs():
+            spec.check(_target(obj, visible))
+        visible["end"] = "finished"
+    except KeyboardInterrupt:
+        visible["end"] = "interrupted"
+        _write(record_path, record)
+        raise
+    except Exception as err:  # the in-kernel verdict is not trusted; kept to re-raise
+        visible["end"] = "finished" if isinstance(err, AssertionError) else f"error {type(err).__name__}"
+        outcome = err
+    if hidden_args:
+        run: dict = {"fn": None, "calls": [], "end": "started"}
+        record["hidden"] = run
+        with open(hidden_args, "rb") as f:
+            arg_lists = pickle.load(f)  # written by the grader
+        target = _target(obj, run)
+        try:
+            if isinstance(target, _Recorder):
+                for args, kwargs in arg_lists:
+                    try:
+                        target(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+                    except Exception:  # noqa: BLE001 - recorded; the judge decides
+                        pass
+            run["end"] = "finished"
+        except KeyboardInterrupt:
+            run["end"] = "interrupted"
+            _write(record_path, record)
+            raise
+    _write(record_path, record)
+    if outcome is not None:
+        raise outcome
+
+
+def _write(path: str, record: dict) -> None:
+    tmp = f"{path}.part"
+    with open(tmp, "wb") as f:
+        pickle.dump(record, f, protocol=4)
+    os.replace(tmp, path)
+
+
+# -- replaying, in the judge ------------------------------------------------------------------
+class _Exhausted(BaseException):
+    """The judge needs a result the kernel never recorded (not an Exception: checks don't catch it)."""
+
+
+class _Diverged(BaseException):
+    """A hidden check called the student's function with other arguments than planned."""
+
+
+class _Replayer:
+    """Stands in for the student's function: returns (or raises) the recorded results in order."""
+
+    def __init__(self, calls: list, fingerprints: list[str] | None = None):
+        self.calls, self.pos, self.fingerprints = calls, 0, fingerprints
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.fingerprints is not None:
+            planned = self.fingerprints[self.pos] if self.pos < len(self.fingerprints) else None
+            if _fingerprint(args, kwargs) != planned:
+                raise _Diverged
+        if self.pos >= len(self.calls):
+            raise _Exhausted
+        entry = self.calls[self.pos]
+        self.pos += 1
+        if type(entry) is not tuple or not entry:
+            raise ValueError("malformed record")
+        if entry[0] == "return":
+            return _decode(entry[1])
+        if entry[0] == "callable":
+            return self
+        if entry[0] == "raise":
+            name, msg = str(entry[1])[:80], str(entry[2])[:2000]
+            if name == "NotImplementedError":
+                raise NotImplementedError(msg)
+            cls = type(name if name.isidentifier() else "Exception", (Exception,), {})
+            raise cls(msg)
+        raise ValueError("malformed record")
+
+
+def _canonical(x: Any, depth: int = 0) -> Any:
+    """Plain data for ``x``; objects that are not data reduce to their type's name."""
+    try:
+        return _encode(x)
+    except _NotData:
+        pass
+    if isinstance(x, (tuple, list)) and depth < 40:
+        return (type(x).__name__, [_canonical(v, depth + 1) for v in x])
+    if isinstance(x, dict) and depth < 40:
+        return ("dict", [(_canonical(k, depth + 1), _canonical(v, depth + 1)) for k, v in x.items()])
+    return ("object", type(x).__module__, type(x).__qualname__)
+
+
+def _fingerprint(args: tuple, kwargs: dict) -> str:
+    """A hash of a call's arguments (by value: pickles of tensors are not deterministic)."""
+    data = _canonical((args, sorted(kwargs.items())))
+    return hashlib.sha256(pickle.dumps(data, protocol=4)).hexdigest()
+
+
+def _judge_target(run: Any, fingerprints: list[str] | None = None) -> Any:
+    from course_lib.checks._core import _MISSING
+
+    if type(run) is not dict or type(run.get("fn")) is not tuple or type(run.get("calls")) is not list:
+        raise ValueError("malformed record")
+    kind = run["fn"][0]
+    if kind == "missing":
+        return _MISSING
+    if kind == "callable":
+        return _Replayer(run["calls"], fingerprints)
+    if kind == "value":
+        return _decode(run["fn"][1])
+    raise ValueError("malformed record")
+
+
+def _why_unfinished(end: Any, cell_timeout: float) -> str:
+    if end == "interrupted":
+        return (f"not graded: your code did not finish within the cell time limit "
+                f"({cell_timeout:g} s), so the check could not see all its results")
+    if isinstance(end, str) and end.startswith("error"):
+        return f"not graded: the check could not run in your notebook ({end[6:]})"
+    return "not graded: the check did not finish in your notebook"
+
+
+def _run_judged(body: Callable[[Any], None], run: Any, cell_timeout: float,
+                fingerprints: list[str] | None = None) -> tuple[bool, str]:
+    """Run a check body against a recorded run; returns (passed, message)."""
+    from course_lib.checks._core import CheckFailed
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")  # a missing name stays missing
+    try:
+        target = _judge_target(run, fingerprints)
+        with _GlobalRngs():
+            body(target)
+        return True, "passed"
+    except CheckFailed as err:
+        return False, str(err)
+    except _Exhausted:
+        return False, _why_unfinished(run.get("end"), cell_timeout)
+    except _Diverged:
+        return False, ("the hidden check's inputs depend on your function's outputs, so it "
+                       "could not be replayed; your outputs differ from the reference's")
+    except (ValueError, pickle.UnpicklingError) as err:
+        return False, f"not graded: the results recorded in your notebook are unusable ({err})"
+    except Exception as err:  # noqa: BLE001 - e.g. a result that is not plain data
+        return False, (f"the check could not use what your function returned "
+                       f"({type(err).__name__}: {_safe_str(err)})")
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+# -- hidden checks --------------------------------------------------------------------------
+class HiddenChecker(Checker):
+    """A :class:`Checker` for hidden checks, with a seed the student cannot predict.
+
+    Draw inputs from ``ck.rng`` (NumPy) or ``ck.torch_generator()``: the grader picks the seed
+    per grading run and stores it in ``grades.json``.
+    """
+
+    def __init__(self, exercise_id: str, name: str, fn: Any, seed: int):
+        super().__init__(exercise_id, name, fn)
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+
+    def torch_generator(self):
+        """A ``torch.Generator`` seeded from the run's seed."""
+        import torch
+
+        return torch.Generator().manual_seed(self.seed)
+
+
+@dataclass(frozen=True)
+class HiddenSpec:
+    """One hidden check of an exercise."""
+
+    exercise_id: str
+    name: str
+    """The check body's name (shown in the feedback)."""
+    body: Callable[[HiddenChecker], None]
+    reference: Callable[..., Any]
+    """A correct answer, used to plan the argument lists the kernel is given."""
+
+
+HIDDEN: dict[str, list[HiddenSpec]] = {}
+"""Hidden checks loaded by :func:`load_hidden`, by exercise id."""
+
+
+def hidden(exercise_id: str, *, reference: Callable[..., Any]) -> Callable:
+    """Register a hidden check of exercise ``exercise_id`` (a body taking a HiddenChecker)."""
+
+    def decorate(body: Callable[[HiddenChecker], None]) -> Callable[[HiddenChecker], None]:
+        HIDDEN.setdefault(exercise_id, []).append(
+            HiddenSpec(exercise_id, body.__name__, body, reference))
+        return body
+
+    return decorate
+
+
+def load_hidden(folder: str | Path | None) -> dict[str, list[HiddenSpec]]:
+    """Import every ``*.py`` of ``folder`` (hidden checks register themselves); returns HIDDEN."""
+    HIDDEN.clear()
+    if folder is None or not Path(folder).is_dir():
+        return HIDDEN
+    for path in sorted(Path(folder).glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        spec = importlib.util.spec_from_file_location(f"_course_hidden_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return HIDDEN
+
+
+def hidden_fingerprint(folder: str | Path | None) -> str:
+    """A hash of the hidden checks' source, so ``--resume`` regrades when they change."""
+    h = hashlib.sha256()
+    if folder is not None and Path(folder).is_dir():
+        for path in sorted(Path(folder).glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _exercise_name(exercise_id: str) -> str:
+    from course_lib.checks import EXERCISES
+
+    return EXERCISES[exercise_id].name
+
+
+def plan(hidden_dir: str | None, seed: int, exercise_ids: list[str]) -> dict:
+    """For each exercise with hidden checks: the argument lists to give the kernel.
+
+    Each hidden body runs with the reference answer as the student's function; the arguments
+    of every call are collected (pickled for the kernel) with a fingerprint per call.
+    """
+    load_hidden(hidden_dir)
+    out = {}
+    for ex_id in exercise_ids:
+        specs = HIDDEN.get(ex_id, [])
+        if not specs:
+            continue
+        calls: list = []
+        counts = []
+        for hs in specs:
+            before = len(calls)
+
+            def collect(*args: Any, _ref=hs.reference, _calls=calls, **kwargs: Any) -> Any:
+                _calls.append((copy.deepcopy(args), copy.deepcopy(kwargs)))
+                return _ref(*args, **kwargs)
+
+            ck = HiddenChecker(ex_id, _exercise_name(ex_id), collect, seed)
+            with _GlobalRngs():
+                hs.body(ck)
+            counts.append(len(calls) - before)
+        out[ex_id] = {"args": pickle.dumps(calls, protocol=4),
+                      "fingerprints": [_fingerprint(a, k) for a, k in calls], "counts": counts}
+    return out
+
+
+def judge(exercise_id: str, record: bytes | None, hidden_plan: dict | None, seed: int,
+          hidden_dir: str | None, cell_timeout: float = 60) -> list[dict]:
+    """Decide every check of one exercise from the kernel's record (None if none was written).
+
+    Returns one ``{"check", "kind", "passed", "message"}`` per check, visible check first.
+    """
+    from course_lib.checks import EXERCISES
+
+    spec = EXERCISES.get(exercise_id)
+    if spec is None:
+        return [{"check": "?", "kind": "visible", "passed": False,
+                 "message": f"grader error: no check is registered for exercise {exercise_id}"}]
+    load_hidden(hidden_dir)
+    specs = HIDDEN.get(exercise_id, []) if hidden_plan else []
+    results = []
+    try:
+        rec = load_record(record) if record is not None else None
+    except ValueError as err:
+        rec, bad = None, str(err)
+    else:
+        bad = ""
+    if rec is None:
+        msg = (f"not graded: the results recorded in your notebook are unusable ({bad})" if bad
+               else "not graded: its check did not run")
+        return [{"check": spec.name, "kind": "visible", "passed": False, "message": msg}] + [
+            {"check": hs.name, "kind": "hidden", "passed": False, "message": msg} for hs in specs]
+    ok, msg = _run_judged(spec.check, rec.get("visible"), cell_timeout)
+    results.append({"check": spec.name, "kind": "visible", "passed": ok, "message": msg})
+    run = rec.get("hidden")
+    start = 0
+    for hs, count in zip(specs, hidden_plan["counts"] if hidden_plan else [], strict=False):
+        fps = hidden_plan["fingerprints"][start:start + count]
+        if type(run) is dict and type(run.get("calls")) is list:
+            part = dict(run, calls=run["calls"][start:start + count])
+        else:
+            part = {"fn": ("callable",), "calls": [], "end": "missing"}
+        start += count
+
+        def body(target: Any, _hs=hs) -> None:
+            from course_lib.checks._core import _MISSING
+
+            if target is _MISSING:
+                return spec.check(_MISSING)  # the same "no `name` is defined" message
+            ck = HiddenChecker(exercise_id, spec.name, target, seed)
+            _hs.body(ck)
+
+        ok, msg = _run_judged(body, part, cell_timeout, fps)
+        results.append({"check": hs.name, "kind": "hidden", "passed": ok,
+                        "message": msg if not ok else "passed"})
+    return results
+
+
+def judge_many(requests: list[dict]) -> dict[str, list[dict]]:
+    """:func:`judge` for several exercises of one submission (one fork of the judge server)."""
+    return {r["exercise_id"]: judge(**r) for r in requests}
+
+
+# -- the judge server -------------------------------------------------------------------------
+def _serve() -> None:
+    """Judge requests from the grader, each in a fresh fork of this preloaded process.
+
+    Protocol on stdin/stdout: the grader sends ``len + pickle((func, kwargs, result_path,
+    timeout))``; this process forks, the child writes ``pickle(result)`` to ``result_path``,
+    and this process answers one line: ``ok``, ``timeout`` or ``crash <code>``.
+    """
+    import signal
+    import time
+
+    import course_lib.checks  # noqa: F401 - preload: every fork starts from this clean import
+    import course_lib.grading_replay as this  # not __main__: hidden checks register there
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = stdin.read(8)
+        if len(head) < 8:
+            return
+        func, kwargs, result_path, timeout = pickle.loads(stdin.read(struct.unpack("<Q", head)[0]))
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                result = getattr(this, func)(**kwargs)
+                with open(result_path, "wb") as f:
+                    pickle.dump(result, f, protocol=4)
+                code = 0
+            except BaseException as err:  # noqa: BLE001
+                with open(result_path + ".err", "w") as f:
+                    f.write(f"{type(err).__name__}: {err}")
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + timeout
+        answer = b"timeout"
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                answer = b"ok" if code == 0 else f"crash {code}".encode()
+                break
+            time.sleep(0.005)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        stdout.write(answer + b"\n")
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--serve"]:
+        _serve()

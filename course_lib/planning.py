@@ -1,0 +1,392 @@
+"""Planning with a model: random shooting, the cross-entropy method (CEM) and the MPC loop.
+
+MBRL v1.5 (lecture part 1): collect data, fit a dynamics model, then at every real step
+*plan* an action sequence a_{t:t+H} that maximises the model's predicted return
+
+    J(a_{t:t+H}) = sum_{k=t}^{t+H-1} r_hat(s_k, a_k),   s_{k+1} = f_hat(s_k, a_k),
+
+execute only its first action, observe the real next state and plan again (replanning).
+Every so often the model is refitted on all the data collected so far.
+
+A *step function* is anything with the signature ``step(obs (N, O), act (N, A)) ->
+(next_obs (N, O), reward (N,))``: a learned model's ``mean_step`` or the true
+``envs.pendulum_step_obs``. Planners take it as an argument; models never import planners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from course_lib.buffers import ReplayBuffer, collect
+from course_lib.dynamics import DynamicsEnsemble, EnsembleConfig, train_ensemble
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+__all__ = [
+    "CEMConfig",
+    "MBRLConfig",
+    "EpisodeLog",
+    "StepFn",
+    "frozen_mean_step",
+    "rollout_returns",
+    "predicted_trajectory",
+    "random_shooting",
+    "cem_refit",
+    "cem_plan",
+    "run_mpc_episode",
+    "EVAL_SEEDS",
+    "evaluate_mpc",
+    "MBRLResult",
+    "fit_model",
+    "mbrl_v15",
+]
+
+
+@dataclass(frozen=True)
+class CEMConfig:
+    """Settings of the sampling planners (random shooting uses horizon, candidates, bounds)."""
+
+    horizon: int = 15
+    """Planning horizon H (model steps per candidate sequence)."""
+    n_candidates: int = 100
+    """Action sequences N sampled per iteration."""
+    n_elite: int = 10
+    """Best sequences the sampling distribution is refitted to."""
+    n_iters: int = 3
+    """CEM iterations per planning call."""
+    alpha: float = 0.1
+    """Smoothing: new = alpha * old + (1 - alpha) * refit (0 = plain refit)."""
+    init_std: float = 1.0
+    """Standard deviation of the sampling distribution at the start of every call."""
+    min_std: float = 0.05
+    """Floor on the standard deviation (keeps exploring)."""
+    low: float = -2.0
+    """Smallest action (Pendulum: -2 N m)."""
+    high: float = 2.0
+    """Largest action."""
+
+
+def _check_inputs(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    if actions.dim() != 3:
+        raise ValueError(f"actions: expected shape (N, H, A), got {tuple(actions.shape)}")
+    if obs.dim() == 1:
+        obs = obs.unsqueeze(0)
+    if obs.dim() != 2 or obs.shape[0] not in (1, actions.shape[0]):
+        raise ValueError(f"obs: expected shape (O,), (1, O) or (N, O) with N = {actions.shape[0]}, "
+                         f"got {tuple(obs.shape)}")
+    return obs.expand(actions.shape[0], obs.shape[-1])
+
+
+def rollout_returns(step: StepFn, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Predicted return J = sum_k r_hat(s_k, a_k) of each candidate sequence (random-shooting score).
+
+    obs: (O,) the current state (or (N, O), one per candidate); actions: (N, H, A).
+    Returns (N,). Differentiable if ``step`` is.
+    """
+    s = _check_inputs(obs, actions)
+    total = torch.zeros(actions.shape[0], dtype=actions.dtype)
+    for k in range(actions.shape[1]):
+        s, r = step(s, actions[:, k])
+        total = total + r
+    return total
+
+
+def predicted_trajectory(step: StepFn, obs: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
+    """States the model predicts along one plan: obs (O,), plan (H, A) -> (H + 1, O), obs first."""
+    s = obs.reshape(1, -1)
+    states = [s]
+    with torch.no_grad():
+        for k in range(plan.shape[0]):
+            s, _ = step(s, plan[k : k + 1])
+            states.append(s)
+    return torch.cat(states, dim=0)
+
+
+def random_shooting(step: StepFn, obs: torch.Tensor, cfg: CEMConfig, generator: torch.Generator,
+                    act_dim: int = 1) -> torch.Tensor:
+    """Random shooting: score N uniformly random sequences with the model, return the best (H, A)."""
+    u = torch.rand(cfg.n_candidates, cfg.horizon, act_dim, generator=generator)
+    candidates = cfg.low + (cfg.high - cfg.low) * u
+    with torch.no_grad():
+        scores = rollout_returns(step, obs.float(), candidates)
+    return candidates[scores.argmax()]
+
+
+def cem_refit(samples: torch.Tensor, scores: torch.Tensor, n_elite: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """CEM update: mean and (population) std of the ``n_elite`` highest-scoring samples.
+
+    samples: (N, H, A); scores: (N,). Returns mean, std, each (H, A).
+    Leading batch dimensions are allowed: samples (B, N, H, A), scores (B, N) -> (B, H, A).
+    """
+    if samples.shape[: scores.dim()] != scores.shape or samples.dim() != scores.dim() + 2:
+        raise ValueError(f"scores: expected shape {tuple(samples.shape[:-2])} for samples of shape "
+                         f"{tuple(samples.shape)}, got {tuple(scores.shape)}")
+    if not 1 <= n_elite <= samples.shape[-3]:
+        raise ValueError(f"n_elite: expected 1..{samples.shape[-3]}, got {n_elite}")
+    idx = scores.topk(n_elite, dim=-1).indices  # (..., n_elite)
+    idx = idx[..., None, None].expand(*idx.shape, *samples.shape[-2:])
+    elite = samples.gather(-3, idx)
+    return elite.mean(-3), elite.std(-3, correction=0)
+
+
+def cem_plan(
+    step: StepFn,
+    obs: torch.Tensor,
+    cfg: CEMConfig,
+    generator: torch.Generator,
+    init_mean: torch.Tensor | None = None,
+    act_dim: int = 1,
+) -> torch.Tensor:
+    """Cross-entropy method over action sequences; returns the plan (H, A).
+
+    Sample N sequences from N(mean, std^2) clipped to [low, high], score them with the
+    model (``rollout_returns``), refit mean and std to the elites (``cem_refit``) and repeat.
+    ``init_mean`` (H, A) warm-starts the search (MPC passes the previous plan, shifted by one).
+    The best sequence seen is returned. Batched: obs (B, O) and init_mean (B, H, A) plan for B
+    states at once and return (B, H, A).
+    """
+    batched = obs.dim() == 2
+    obs = obs.detach().float().reshape(-1, obs.shape[-1])
+    b, h, n = obs.shape[0], cfg.horizon, cfg.n_candidates
+    mean = torch.zeros(b, h, act_dim) if init_mean is None else init_mean.detach().float().reshape(
+        -1, *init_mean.shape[-2:]).clone()
+    if mean.shape != (b, h, act_dim):
+        raise ValueError(f"init_mean: expected shape ({h}, {act_dim}) per state, got "
+                         f"{tuple(init_mean.shape)}")
+    std = torch.full((b, h, act_dim), cfg.init_std)
+    start = obs.repeat_interleave(n, dim=0)  # (B * N, O)
+    best, best_score = mean.clone(), torch.full((b,), -float("inf"))
+    rows = torch.arange(b)
+    with torch.no_grad():
+        for _ in range(cfg.n_iters):
+            noise = torch.randn(b, n, h, act_dim, generator=generator)
+            samples = (mean[:, None] + std[:, None] * noise).clamp(cfg.low, cfg.high)
+            samples[:, 0] = mean.clamp(cfg.low, cfg.high)  # always re-score the current mean
+            scores = rollout_returns(step, start, samples.reshape(b * n, h, act_dim)).reshape(b, n)
+            scores = torch.nan_to_num(scores, nan=-float("inf"))
+            top, i = scores.max(dim=1)
+            better = top > best_score
+            best[better] = samples[rows, i][better]
+            best_score = torch.where(better, top, best_score)
+            new_mean, new_std = cem_refit(samples, scores, cfg.n_elite)
+            mean = cfg.alpha * mean + (1 - cfg.alpha) * new_mean
+            std = (cfg.alpha * std + (1 - cfg.alpha) * new_std).clamp_min(cfg.min_std)
+    return best if batched else best[0]
+
+
+@dataclass
+class EpisodeLog:
+    """One real episode run by MPC."""
+
+    obs: list[np.ndarray] = field(default_factory=list)
+    """T + 1 real observations (O,), the first one included."""
+    actions: list[np.ndarray] = field(default_factory=list)
+    """T executed actions (A,)."""
+    rewards: list[float] = field(default_factory=list)
+    """T real rewards."""
+    plans: list[np.ndarray] = field(default_factory=list)
+    """The plan made at each step, as the observations the model predicts along it (H + 1, O)."""
+
+    @property
+    def ret(self) -> float:
+        """The episode's return (sum of real rewards)."""
+        return float(np.sum(self.rewards))
+
+
+def run_mpc_episode(
+    env,
+    step: StepFn,
+    cfg: CEMConfig,
+    generator: torch.Generator,
+    *,
+    seed: int,
+    buffer: ReplayBuffer | None = None,
+    after_step: Callable[[int, EpisodeLog], StepFn | None] | None = None,
+    keep_plans: bool = True,
+) -> EpisodeLog:
+    """One real episode of MPC (MBRL v1.5's inner loop).
+
+    At every real step: plan H steps with CEM on the model, warm-started from the previous
+    plan shifted by one; execute only the first action; store the transition in ``buffer``;
+    then call ``after_step(t, log)``, which may return a new step function (a refitted model).
+    """
+    obs, _ = env.reset(seed=seed)
+    act_dim = env.action_space.shape[0]
+    log = EpisodeLog(obs=[obs])
+    plan, done = torch.zeros(cfg.horizon, act_dim), False
+    while not done:
+        o = torch.as_tensor(obs, dtype=torch.float32)
+        plan = cem_plan(step, o, cfg, generator, init_mean=plan, act_dim=act_dim)  # open-loop plan
+        if keep_plans:
+            log.plans.append(predicted_trajectory(step, o, plan).numpy())
+        action = plan[0].numpy()                                                 # execute one action
+        next_obs, rew, terminated, truncated, _ = env.step(action)
+        if buffer is not None:
+            buffer.add(obs, action, rew, next_obs, float(terminated))
+        log.obs.append(next_obs), log.actions.append(action), log.rewards.append(float(rew))
+        obs, done = next_obs, terminated or truncated
+        plan = torch.cat([plan[1:], torch.zeros(1, act_dim)])                   # warm start
+        if after_step is not None:
+            step = after_step(len(log.rewards) - 1, log) or step                  # replan on a new model
+    return log
+
+
+EVAL_SEEDS = tuple(range(10_000, 10_005))
+"""Reset seeds of the evaluation episodes (shared by the notebook, the tests and the benchmarks)."""
+
+
+def evaluate_mpc(step: StepFn, cfg: CEMConfig, generator: torch.Generator,
+                 seeds: tuple[int, ...] = EVAL_SEEDS) -> np.ndarray:
+    """Returns of MPC in ``len(seeds)`` real Pendulum-v1 episodes run side by side.
+
+    Each episode is its own gymnasium env reset with one seed; one batched CEM call plans for
+    all of them at every step (no learning happens here). Returns (len(seeds),).
+    """
+    from course_lib.envs import make_pendulum
+
+    if not seeds:
+        raise ValueError("seeds: expected at least one evaluation seed, got []")
+    pairs = [make_pendulum(seed=s) for s in seeds]
+    envs_, obs = [p[0] for p in pairs], np.stack([p[1] for p in pairs])
+    plan = torch.zeros(len(seeds), cfg.horizon, 1)
+    total = np.zeros(len(seeds))
+    done = False
+    while not done:
+        plan = cem_plan(step, torch.as_tensor(obs, dtype=torch.float32), cfg, generator, plan)
+        acts = plan[:, 0].numpy()
+        results = [env.step(a) for env, a in zip(envs_, acts, strict=True)]
+        obs = np.stack([r[0] for r in results])
+        total += np.array([r[1] for r in results])
+        done = any(r[2] or r[3] for r in results)
+        plan = torch.cat([plan[:, 1:], torch.zeros(len(seeds), 1, 1)], dim=1)
+    for env in envs_:
+        env.close()
+    return total
+
+
+def frozen_mean_step(model: DynamicsEnsemble, differentiable: bool = False) -> StepFn:
+    """A fast, frozen copy of ``model.mean_step`` for planning (~2x fewer ops).
+
+    The input normalisation is folded into the first layer, and the output de-normalisation
+    and the average over the elites into the head, so one model step is a few batched matrix
+    products. Same outputs as ``model.mean_step`` (to float rounding), deterministic or
+    probabilistic ensemble. It snapshots the weights: make a new one after every refit.
+    With ``differentiable=True`` gradients flow to obs and act (not to the weights), for BPTT.
+    obs (N, O), act (N, A) -> next_obs (N, O), reward (N,).
+    """
+    el = model.elites
+    with torch.no_grad():
+        weights = [layer.weight.detach()[el].clone() for layer in model.layers]
+        biases = [layer.bias.detach()[el].clone() for layer in model.layers]
+        mu, sd = model.in_norm.mean, model.in_norm.std
+        biases[0] = biases[0] - ((mu / sd) @ weights[0])[:, None, :]
+        weights[0] = weights[0] / sd[None, :, None]
+        d_out = model.obs_dim + 1
+        w_head = model.head.weight.detach()[el][..., :d_out] * model.out_norm.std / len(el)
+        b_head = (model.head.bias.detach()[el][..., :d_out] * model.out_norm.std
+                  + model.out_norm.mean) / len(el)  # (E, 1, d_out): the sum over members adds up
+    e, silu = len(el), torch.nn.functional.silu
+
+    def step(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        grad = differentiable and torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad):
+            h = torch.cat([obs, act], dim=-1).expand(e, -1, -1)
+            for w, b in zip(weights, biases, strict=True):
+                h = silu(torch.baddbmm(b, h, w), inplace=not grad)
+            y = torch.baddbmm(b_head, h, w_head).sum(0)
+            return obs + y[:, :-1], y[:, -1]
+
+    return step
+
+
+@dataclass(frozen=True)
+class MBRLConfig:
+    """The MBRL v1.5 loop: random data, fit, then MPC episodes with periodic refits."""
+
+    random_steps: int = 200
+    """Real steps with uniformly random torques before the first fit."""
+    mpc_episodes: int = 2
+    """MPC episodes that collect data (200 real steps each)."""
+    refit_every: int = 100
+    """Refit the model on all data after this many MPC steps."""
+    model: EnsembleConfig = EnsembleConfig(n_members=3, n_elites=3, hidden=64, n_layers=2,
+                                           probabilistic=False, batch_size=64, max_epochs=100,
+                                           patience=10, lr=3e-3)
+    """The dynamics ensemble and how it is trained."""
+    planner: CEMConfig = CEMConfig()
+    """The CEM planner."""
+
+
+@dataclass
+class MBRLResult:
+    """What ``mbrl_v15`` returns."""
+
+    model: DynamicsEnsemble
+    """The model after the last refit."""
+    buffer: ReplayBuffer
+    """Every real transition."""
+    episodes: list[EpisodeLog]
+    """The MPC episodes (real returns, executed and planned trajectories)."""
+    n_fits: int
+    """How many times the model was fitted."""
+
+
+def fit_model(buffer: ReplayBuffer, cfg: EnsembleConfig, generator: torch.Generator,
+              obs_dim: int = 3, act_dim: int = 1) -> DynamicsEnsemble:
+    """A fresh ensemble trained on everything in ``buffer``."""
+    model = DynamicsEnsemble(obs_dim, act_dim, cfg, generator)
+    data = buffer.all()
+    train_ensemble(model, data.obs, data.act, data.next_obs, data.rew, generator)
+    model.eval()
+    return model
+
+
+def mbrl_v15(
+    env,
+    cfg: MBRLConfig,
+    seed: int,
+    *,
+    progress: bool = True,
+    callback: Callable[[int, EpisodeLog], None] | None = None,
+) -> MBRLResult:
+    """MBRL v1.5 (lecture part 1): random data -> fit -> MPC with replanning and periodic refits.
+
+    1. collect ``random_steps`` transitions with random torques and fit the ensemble;
+    2. run ``mpc_episodes`` real MPC episodes (``run_mpc_episode``); every ``refit_every`` MPC
+       steps, refit the model on all the data and plan with the new one from then on.
+    Uses ``random_steps + 200 * mpc_episodes`` real steps. ``callback(t, log)`` runs after
+    every MPC step (live plots).
+    """
+    from tqdm.auto import tqdm
+
+    gen = torch.Generator().manual_seed(seed)
+    act_rng = np.random.default_rng(seed)
+    buffer = ReplayBuffer(cfg.random_steps + 200 * cfg.mpc_episodes, 3, 1)
+    collect(env, lambda _o: act_rng.uniform(-2, 2, size=1), cfg.random_steps, buffer,
+            seed=seed, progress=progress, desc="random data")
+    result = MBRLResult(fit_model(buffer, cfg.model, gen), buffer, [], n_fits=1)
+    bar = tqdm(total=200 * cfg.mpc_episodes, desc="MPC steps", disable=not progress, leave=False)
+    mpc_steps = 0
+
+    def after_step(t: int, log: EpisodeLog) -> StepFn | None:
+        nonlocal mpc_steps
+        mpc_steps += 1
+        bar.update()
+        if callback is not None:
+            callback(t, log)
+        if mpc_steps % cfg.refit_every == 0:  # periodic refit on everything collected so far
+            result.model, result.n_fits = fit_model(buffer, cfg.model, gen), result.n_fits + 1
+            return frozen_mean_step(result.model)
+        return None
+
+    for episode in range(cfg.mpc_episodes):
+        result.episodes.append(run_mpc_episode(
+            env, frozen_mean_step(result.model), cfg.planner, gen, seed=seed + 1000 + episode,
+            buffer=buffer, after_step=after_step))
+    bar.close()
+    return result

@@ -1,0 +1,82 @@
+"""Every notebook as a student meets it: JupyterLab in Chromium, run all, then drag every slider.
+
+Notebooks and sliders are discovered at run time (``notebooks/*.ipynb``; every widget box on
+the page that holds a slider and an ipympl figure), so a new notebook or demo is covered
+without touching this file. Each notebook is run once (see ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from course_lib import authoring
+from tests.browser.conftest import SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+
+def _demo_images(path) -> list[str]:
+    """The demos' static images (``assets/<name>``) that a notebook shows."""
+    from course_lib.demos import static_images
+
+    names = set(static_images())
+    found = []
+    for cell in authoring.read_notebook(path).cells:
+        if cell.cell_type == "markdown":
+            for target in re.findall(r"!\[[^\]]*\]\(\.\./assets/([^)\s]+)\)", cell.source):
+                if target in names and target not in found:
+                    found.append(target)
+    return found
+
+
+def test_runs_top_to_bottom_without_an_error(notebook):
+    problems = notebook.cell_problems()
+    assert not problems, f"{notebook.name} (ran in {notebook.run_seconds:.0f} s):\n" + "\n".join(problems)
+
+
+def test_every_live_demo_renders(notebook, request):
+    path = request.node.callspec.params["notebook"]
+    demos = notebook.demos()
+    expected = _demo_images(path)
+    assert len(demos) >= len(expected), (
+        f"{notebook.name} shows the static images of {len(expected)} demos ({expected}) but only "
+        f"{len(demos)} live demos (sliders + figure) rendered in JupyterLab")
+    for d in demos:
+        assert d["sliders"] and d["canvases"], d
+
+
+def test_every_slider_moves_the_plot_and_the_readout(notebook, record_move):
+    """Each slider, moved one step with the keyboard (then back): new pixels, new readout."""
+    failures = []
+    for demo in notebook.demos():
+        for slider in demo["sliders"]:
+            where = f"{notebook.name} demo {demo['index']} (cell {demo['cell']}) slider '{slider['label']}'"
+            shot = None
+            if slider["index"] == 0:
+                shot = SCREENSHOTS / f"{Path(notebook.name).stem}_demo{demo['index']}.png"
+            there = notebook.move(demo["index"], slider["index"], screenshot=shot)
+            back = notebook.move(demo["index"], slider["index"],
+                                 key="ArrowLeft" if there.key == "ArrowRight" else "ArrowRight")
+            for move in (there, back):
+                record_move(notebook.name, demo, move)
+                if move.after["raw"] == move.before["raw"]:
+                    failures.append(f"{where}: {move.key} did not change the value ({move.before['raw']})")
+                    continue
+                if move.pixels_changed < 10 or move.latency_ms is None:
+                    failures.append(f"{where}: {move.key} to {move.after['raw']:g} did not change the "
+                                    f"plot ({move.pixels_changed} pixels differ)")
+                if not move.readout_ok:
+                    failures.append(f"{where}: after {move.key} the readout does not print the new "
+                                    f"value {move.after['raw']:g} (slider shows "
+                                    f"{move.after['shown']!r}): {move.after['readout']!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_no_errors_in_the_browser_console_or_from_the_widgets(notebook):
+    """Checked last, so errors logged while the sliders moved count too. Errors raised in a
+    widget callback go to JupyterLab's log console, not to a cell: it is read as well."""
+    errors = notebook.console_errors() + notebook.widget_log_errors()
+    assert not errors, f"{notebook.name}: errors logged in the browser:\n" + "\n".join(errors)

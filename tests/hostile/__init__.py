@@ -1,0 +1,1 @@
+"""The hostile corpus: submissions that attack the grader (see ``attacks.py``)."""

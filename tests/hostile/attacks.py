@@ -1,0 +1,342 @@
+"""Hostile submissions to 00_welcome, each with the grade it deserves.
+
+Every attack is a small transformation of the (slimmed) reference notebook or of its student
+version: a cell inserted somewhere, an answer replaced, a check cell edited, or a file that is
+not a notebook at all. ``build(folder, reference, targets)`` writes them all and returns, per
+student id, the points each exercise must get. ``targets`` holds host paths the attacks aim at
+(a file in the course package, the output folder, a loopback port...), so the test can check
+afterwards that nothing outside the sandbox changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from course_lib import authoring
+
+FULL = {"0.1": 2.0, "0.2": 3.0}
+ZERO = {"0.1": 0.0, "0.2": 0.0}
+
+
+@dataclass
+class Targets:
+    """Host paths and ports the attacks aim at."""
+
+    course_file: str
+    """A file of the course package the judge imports (course_lib/checks/welcome.py)."""
+    instructor_notebook: str
+    reference: str
+    hidden_checks: str
+    other_submission: str
+    out_dir: str
+    host_marker: str
+    """A path in the host's /tmp that must still not exist after grading."""
+    port: int
+    """A TCP port listening on the host's loopback."""
+
+
+def _cell(nb, tag):
+    return next(c for c in nb.cells if tag in c.get("metadata", {}).get("tags", []))
+
+
+def _insert(nb, code, *, after=None, before=None, at_end=False):
+    cell = nbformat.v4.new_code_cell(code)
+    if at_end:
+        nb.cells.append(cell)
+    elif after is not None:
+        nb.cells.insert(nb.cells.index(_cell(nb, after)) + 1, cell)
+    elif before is not None:
+        nb.cells.insert(nb.cells.index(_cell(nb, before)), cell)
+    else:  # right after the setup cell (the first code cell)
+        first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        nb.cells.insert(first + 1, cell)
+    return nb
+
+
+def _answer(nb, ex_id, code):
+    _cell(nb, f"solution:{ex_id}").source = code
+    return nb
+
+
+ZEROS_ANSWERS = {
+    "0.1": "def discounted_return(rewards, gamma):\n    return np.zeros(rewards.shape[0])\n",
+    "0.2": ("def pendulum_step(state, action):\n"
+            "    return torch.zeros_like(state), torch.zeros(state.shape[0], dtype=state.dtype)\n"),
+}
+
+REDEFINE_CHECKS = """
+import course_lib.checks._core as core
+def _ok(*args, **kwargs):
+    print("Exercise passed")
+checks.discounted_return = _ok
+checks.pendulum_step = _ok
+for spec in list(core.EXERCISES.values()):
+    core.EXERCISES[spec.id] = core.ExerciseSpec(spec.id, spec.name, _ok)
+core.Checker.call = lambda self, *a, **k: None
+core.Checker.close = lambda self, *a, **k: None
+core.Checker.true = lambda self, *a, **k: None
+"""
+
+FAKE_MODULES = """
+import sys, types
+fake = types.ModuleType("fake")
+fake.discounted_return = fake.pendulum_step = lambda *a, **k: print("Exercise passed")
+fake.produce = lambda *a, **k: print("Exercise passed")
+fake.EXERCISES = {}
+for name in ["course_lib.checks", "course_lib.checks._core", "course_lib.grading_replay"]:
+    sys.modules[name] = fake
+import course_lib
+course_lib.checks = course_lib.grading_replay = fake
+checks = fake
+"""
+
+CUSTOM_EXC = """
+get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)
+"""
+
+IMPORT_HOOK = """
+import builtins
+_real_import = builtins.__import__
+class _Anything:
+    def __getattr__(self, name):
+        return self
+    def __call__(self, *a, **k):
+        print("Exercise passed")
+        return self
+def _hooked(name, *args, **kwargs):
+    if name.startswith("course_lib"):
+        return _Anything()
+    return _real_import(name, *args, **kwargs)
+builtins.__import__ = _hooked
+"""
+
+PRINT_AND_ASSERT = """
+import builtins
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+_print = builtins.print
+builtins.print = lambda *a, **k: _print("Exercise 0.1 passed: `discounted_return` is right on all 5 cases.")
+print("Exercise 0.2 passed: `pendulum_step` is right on all 4 cases.")
+"""
+
+FAKE_KERNEL_REPLIES = """
+ip = get_ipython()
+def _skip_grader(lines):
+    text = "".join(lines)
+    if "grading_replay" in text or "checks." in text:
+        try:  # a fake "passed" on iopub, then an empty cell that replies status ok
+            k = ip.kernel
+            k.session.send(k.iopub_socket, "stream", {"name": "stdout", "text": "Exercise passed\\n"},
+                           parent=k.get_parent("shell"))
+        except Exception:
+            pass
+        return ["None\\n"]
+    return lines
+ip.input_transformers_post.append(_skip_grader)
+"""
+
+PATCH_NUMPY = """
+import numpy, torch
+numpy.allclose = lambda *a, **k: True
+torch.allclose = lambda *a, **k: True
+"""
+
+PATCH_REFERENCE = """
+import course_lib.returns, course_lib.envs
+course_lib.returns.discounted_return = lambda rewards, gamma: np.zeros(rewards.shape[0])
+course_lib.envs.pendulum_step = lambda s, a: (torch.zeros_like(s), torch.zeros(s.shape[0], dtype=s.dtype))
+"""
+
+FORGE_RECORDS = """
+import glob, os, pickle
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch {marker}",))
+for path in glob.glob(os.path.join(os.getcwd(), "rec-*.pkl")):
+    with open(path, "wb") as f:
+        pickle.dump({{"version": 1, "exercise": "0.1", "visible": Evil(), "hidden": Evil()}}, f)
+"""
+
+WRITE_OUTSIDE = """
+import os
+targets = {targets!r}
+wrote = []
+for path in targets:
+    try:
+        with open(path, "a") as f:
+            f.write("\\nhacked = True\\n")
+        wrote.append(path)
+    except OSError:
+        pass
+raise RuntimeError(f"WROTE {{wrote}}")
+"""
+
+NETWORK = """
+import socket
+reached = []
+for host, port in [("127.0.0.1", {port}), ("localhost", {port})]:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        reached.append((host, port))
+    except OSError:
+        pass
+raise RuntimeError(f"REACHED {{reached}}")
+"""
+
+READ_ANSWERS = """
+import json, os
+paths = {paths!r}
+readable = []
+for path in paths:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        continue
+    readable.append(path)
+    if path.endswith(".ipynb"):
+        for cell in json.loads(text)["cells"]:
+            if any(t.startswith("solution:") for t in cell["metadata"].get("tags", [])):
+                exec("".join(cell["source"]), globals())
+print("READABLE", readable)
+"""
+
+READ_ANSWERS_REPORT = """
+raise RuntimeError(f"READABLE {readable}")
+"""
+
+UNKILLABLE_LOOP = """
+import time
+while True:
+    try:
+        time.sleep(0.5)
+    except BaseException:
+        pass
+"""
+
+SLOW_ANSWER = """
+def pendulum_step(state, action):
+    import time
+    time.sleep(3600)
+"""
+
+MEMORY_HOG_ANSWER = """
+def pendulum_step(state, action):
+    hog = []
+    while True:
+        hog.append(bytearray(256 * 2**20))
+"""
+
+FORK_BOMB = """
+import os, time
+children = []
+for _ in range(5000):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(3600)
+        os._exit(0)
+    children.append(pid)
+raise RuntimeError(f"FORKED {len(children)}")
+"""
+
+FILL_DISK = """
+import os
+written, files = 0, []
+try:
+    while written < 64 * 1024:  # MB
+        path = f"junk{len(files)}.bin"
+        files.append(path)
+        with open(path, "wb") as f:
+            for _ in range(16):
+                f.write(b"x" * 2**20)
+                written += 1
+except OSError:
+    pass
+for path in files:
+    if os.path.exists(path):
+        os.remove(path)
+raise RuntimeError(f"FILLED {written} MB")
+"""
+
+HARDCODED_VISIBLE = """
+def discounted_return(rewards, gamma):
+    # right only on the shapes the visible check uses
+    if rewards.shape in [(4, 6), (3, 5), (2, 7), (5, 1), (1, 200)]:
+        return rewards @ gamma ** np.arange(rewards.shape[1])
+    return rewards.sum(axis=1)
+"""
+
+
+def build(folder: Path, reference: nbformat.NotebookNode, t: Targets) -> dict[str, dict]:
+    """Write every hostile (and a few honest) submissions; return expected points by student."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def ref():
+        return nbformat.from_dict(json.loads(json.dumps(reference)))
+
+    def stub():
+        return authoring.make_student(reference)
+
+    subs: dict[str, tuple[object, dict]] = {
+        # honest submissions graded in the same run
+        "honest_full": (ref(), FULL),
+        "honest_blank": (stub(), ZERO),
+        "honest_wrong_0_2": (_answer(ref(), "0.2", ZEROS_ANSWERS["0.2"]), {"0.1": 2.0, "0.2": 0.0}),
+        # tampering inside the kernel: stub answers, then an attack right after the setup cell
+        "redefine_checks": (_insert(stub(), REDEFINE_CHECKS), ZERO),
+        "fake_modules": (_insert(stub(), FAKE_MODULES), ZERO),
+        "custom_exception_handler": (_insert(stub(), CUSTOM_EXC), ZERO),
+        "import_hook": (_insert(stub(), IMPORT_HOOK), ZERO),
+        "print_and_assert": (_insert(stub(), PRINT_AND_ASSERT), ZERO),
+        "fake_kernel_replies": (_insert(stub(), FAKE_KERNEL_REPLIES), ZERO),
+        "patch_numpy": (_insert(_answer(_answer(stub(), "0.1", ZEROS_ANSWERS["0.1"]), "0.2",
+                                        ZEROS_ANSWERS["0.2"]), PATCH_NUMPY), ZERO),
+        "patch_reference": (_insert(_answer(_answer(stub(), "0.1", ZEROS_ANSWERS["0.1"]), "0.2",
+                                            ZEROS_ANSWERS["0.2"]), PATCH_REFERENCE), ZERO),
+        "forge_records": (_insert(stub(), FORGE_RECORDS.format(marker=t.host_marker), at_end=True),
+                          ZERO),
+        "hardcoded_visible_cases": (_answer(ref(), "0.1", HARDCODED_VISIBLE), {"0.1": 0.0, "0.2": 3.0}),
+        # the sandbox
+        "write_outside": (_insert(ref(), WRITE_OUTSIDE.format(targets=[
+            t.course_file, t.instructor_notebook, t.other_submission, t.out_dir + "/gradebook.csv",
+            t.host_marker, t.hidden_checks])), FULL),
+        "network": (_insert(ref(), NETWORK.format(port=t.port)), FULL),
+        # stub answers; the first answer cell tries to read the solutions and run them
+        "read_answers": (_insert(_answer(_answer(stub(), "0.1", READ_ANSWERS.format(paths=[
+            t.instructor_notebook, t.reference, t.hidden_checks, t.other_submission])), "0.2",
+            "pass"), READ_ANSWERS_REPORT, at_end=True), ZERO),
+        "loops_forever": (_insert(ref(), UNKILLABLE_LOOP, after="exercise:0.1"),
+                          {"0.1": 2.0, "0.2": 0.0}),
+        "slow_answer": (_answer(ref(), "0.2", SLOW_ANSWER), {"0.1": 2.0, "0.2": 0.0}),
+        "memory_hog": (_answer(ref(), "0.2", MEMORY_HOG_ANSWER), {"0.1": 2.0, "0.2": 0.0}),
+        "fill_disk": (_insert(ref(), FILL_DISK, at_end=True), FULL),
+        "fork_bomb": (_insert(ref(), FORK_BOMB, after="exercise:0.1"), FULL),
+    }
+    broken_import = ref()
+    first = next(c for c in broken_import.cells if c.cell_type == "code")
+    first.source = "import course_lib.there_is_no_such_module\n" + first.source
+    subs["raises_at_import"] = (broken_import, ZERO)
+
+    edited = ref()  # right 0.1 with its check deleted; wrong 0.2 with its check neutered
+    edited.cells.remove(_cell(edited, "exercise:0.1"))
+    _answer(edited, "0.2", ZEROS_ANSWERS["0.2"])
+    _cell(edited, "exercise:0.2").source = "print('Exercise 0.2 passed: all cases')"
+    subs["delete_and_edit_checks"] = (edited, {"0.1": 2.0, "0.2": 0.0})
+
+    expected = {}
+    for name, (nb, points) in subs.items():
+        nbformat.write(nb, str(folder / f"{name}.ipynb"))
+        expected[name] = points
+    (folder / "not_json.ipynb").write_text("{ this is not a notebook")
+    expected["not_json"] = ZERO
+    nbformat.write(nbformat.v4.new_notebook(), str(folder / "no_cells.ipynb"))
+    expected["no_cells"] = ZERO
+    (folder / "binary_garbage.ipynb").write_bytes(bytes(range(256)) * 40)
+    expected["binary_garbage"] = ZERO
+    return expected

@@ -1,0 +1,215 @@
+"""Checks of 01_mpc_and_backprop: the right answers pass, plausible wrong answers fail clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import checks, gradients, planning
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one torch thread is much faster (and does not fight the other test worker)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+# -- 1.1 random-shooting scores ----------------------------------------------------------------
+
+
+def _scores_right(step, obs, actions):
+    s = obs.expand(actions.shape[0], -1)
+    total = torch.zeros(actions.shape[0], dtype=actions.dtype)
+    for t in range(actions.shape[1]):
+        s, r = step(s, actions[:, t])
+        total = total + r
+    return total
+
+
+def _scores_discounted(step, obs, actions):
+    s, total = obs.expand(actions.shape[0], -1), 0.0
+    for t in range(actions.shape[1]):
+        s, r = step(s, actions[:, t])
+        total = total + 0.99**t * r
+    return total
+
+
+def _scores_state_never_advances(step, obs, actions):
+    s, total = obs.expand(actions.shape[0], -1), 0.0
+    for t in range(actions.shape[1]):
+        _, r = step(s, actions[:, t])
+        total = total + r
+    return total
+
+
+def _scores_mean_not_sum(step, obs, actions):
+    return _scores_right(step, obs, actions) / actions.shape[1]
+
+
+def _scores_keep_axis(step, obs, actions):
+    return _scores_right(step, obs, actions)[:, None]
+
+
+def _scores_nan(step, obs, actions):
+    return torch.full((actions.shape[0],), float("nan"), dtype=actions.dtype)
+
+
+# -- 1.2 CEM refit -----------------------------------------------------------------------------
+
+
+def _refit_unbiased_std(samples, scores, n_elite):
+    elite = samples[scores.topk(n_elite).indices]
+    return elite.mean(0), elite.std(0)
+
+
+def _refit_worst(samples, scores, n_elite):
+    elite = samples[scores.topk(n_elite, largest=False).indices]
+    return elite.mean(0), elite.std(0)
+
+
+def _refit_all_samples(samples, scores, n_elite):
+    return samples.mean(0), samples.std(0)
+
+
+def _refit_variance(samples, scores, n_elite):
+    elite = samples[scores.topk(n_elite).indices]
+    return elite.mean(0), elite.var(0)
+
+
+def _refit_wrong_axis(samples, scores, n_elite):
+    elite = samples[scores.topk(n_elite).indices]
+    return elite.mean(1), elite.std(1)
+
+
+def _refit_first_k(samples, scores, n_elite):
+    elite = samples[:n_elite]
+    return elite.mean(0), elite.std(0)
+
+
+# -- 1.3 pathwise gradient w.r.t. the action sequence -------------------------------------------
+
+
+def _grad_right(step, obs, actions):
+    a = actions.detach().clone().requires_grad_(True)
+    s, j = obs[None], 0.0
+    for t in range(a.shape[0]):
+        s, r = step(s, a[t][None])
+        j = j + r.sum()
+    (grad,) = torch.autograd.grad(j, a)
+    return grad
+
+
+def _grad_detached_state(step, obs, actions):
+    a = actions.detach().clone().requires_grad_(True)
+    s, j = obs[None], 0.0
+    for t in range(a.shape[0]):
+        s, r = step(s.detach(), a[t][None])
+        j = j + r.sum()
+    return torch.autograd.grad(j, a)[0]
+
+
+def _grad_last_reward_only(step, obs, actions):
+    a = actions.detach().clone().requires_grad_(True)
+    s = obs[None]
+    for t in range(a.shape[0]):
+        s, r = step(s, a[t][None])
+    return torch.autograd.grad(r.sum(), a)[0]
+
+
+def _grad_of_cost(step, obs, actions):
+    return -_grad_right(step, obs, actions)
+
+
+def _grad_returns_j(step, obs, actions):
+    return gradients.trajectory_return(step, obs, actions)
+
+
+# -- 1.4 Jacobian product ----------------------------------------------------------------------
+
+
+def _product_right(jacobians):
+    p = torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
+    for a in jacobians:
+        p = a @ p
+    return p
+
+
+def _product_reversed(jacobians):
+    p = torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
+    for a in jacobians:
+        p = p @ a
+    return p
+
+
+def _product_elementwise(jacobians):
+    return jacobians.prod(0) if len(jacobians) else torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
+
+
+def _product_reduce_crashes_on_empty(jacobians):
+    import functools
+
+    return functools.reduce(lambda p, a: a @ p, jacobians)
+
+
+def _product_sum(jacobians):
+    return jacobians.sum(0) + torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
+
+
+# exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
+CASES = {
+    "1.1": (_scores_right, [_scores_discounted, _scores_state_never_advances, _scores_mean_not_sum,
+                            _scores_keep_axis, _scores_nan]),
+    "1.2": (planning.cem_refit, [_refit_worst, _refit_all_samples, _refit_variance, _refit_wrong_axis,
+                                 _refit_first_k]),
+    "1.3": (_grad_right, [_grad_detached_state, _grad_last_reward_only, _grad_of_cost, _grad_returns_j]),
+    "1.4": (_product_right, [_product_reversed, _product_elementwise, _product_reduce_crashes_on_empty,
+                             _product_sum]),
+}
+
+
+def test_reference_implementations_pass_too(capsys):
+    checks.random_shooting_scores(planning.rollout_returns)
+    checks.action_sequence_gradient(gradients.action_sequence_gradient)
+    checks.jacobian_product(gradients.jacobian_product)
+    checks.cem_refit(_refit_unbiased_std)  # either std convention is accepted
+    assert capsys.readouterr().out.count("passed") == 4
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (_scores_keep_axis, "expected an output of shape (8,), got shape (8, 1)"),
+    (_scores_nan, "NaN or inf"),
+    (_scores_state_never_advances, "feed the *predicted* state back"),
+])
+def test_random_shooting_messages_say_what_is_wrong(wrong, expected):
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.random_shooting_scores(wrong)
+    assert expected in str(info.value) and "Exercise 1.1" in str(info.value)
+
+
+def test_cem_refit_messages_name_the_output():
+    with pytest.raises(checks.CheckFailed, match=r"\(mean\)[\s\S]*highest"):
+        checks.cem_refit(_refit_worst)
+    with pytest.raises(checks.CheckFailed, match=r"\(std\)[\s\S]*not the variance"):
+        checks.cem_refit(_refit_variance)
+    with pytest.raises(checks.CheckFailed, match=r"expected a tuple \(mean, std\)"):
+        checks.cem_refit(lambda s, sc, k: s.mean(0))
+
+
+def test_gradient_and_product_messages():
+    with pytest.raises(checks.CheckFailed, match="Do not detach the state"):
+        checks.action_sequence_gradient(_grad_detached_state)
+    with pytest.raises(checks.CheckFailed, match="expected an output of shape"):
+        checks.action_sequence_gradient(_grad_returns_j)
+    with pytest.raises(checks.CheckFailed, match="on the \\*left\\*"):
+        checks.jacobian_product(_product_reversed)
+    with pytest.raises(checks.CheckFailed, match=r"T = 0[\s\S]*raised TypeError"):
+        checks.jacobian_product(_product_reduce_crashes_on_empty)
+
+
+def test_numpy_answers_are_accepted_where_no_gradient_is_needed(capsys):
+    checks.jacobian_product(lambda j: np.linalg.multi_dot([np.eye(j.shape[-1]), *j.numpy()[::-1]])
+                            if len(j) > 1 else (j.numpy()[0] if len(j) else np.eye(j.shape[-1])))
+    assert "Exercise 1.4 passed" in capsys.readouterr().out

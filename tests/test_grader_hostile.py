@@ -1,0 +1,191 @@
+"""The hostile corpus (tests/hostile/attacks.py) graded in one run with honest submissions.
+
+Each attack must earn nothing for what it broke or forged, every honest submission in the same
+run must be graded exactly, the host must be untouched (course files, other submissions, the
+output folder, the host's /tmp and loopback), no sandboxed process may survive the run, and the
+gradebook must hold one correct row per submission.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import socket
+import threading
+
+import nbformat
+import psutil
+import pytest
+
+from course_lib import authoring, grading, sandbox
+from tests.conftest import ROOT
+from tests.hostile import attacks
+
+REFERENCE = ROOT / "notebooks" / "00_welcome.ipynb"
+pytestmark = pytest.mark.slow
+needs_sandbox = pytest.mark.skipif(sandbox.probe().mode != "root",
+                                   reason=f"full sandbox unavailable: {sandbox.probe().reason}")
+
+
+def _slim(nb):
+    """The reference without its demos: setup cell, answer cells, check cells (faster runs)."""
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    nb.cells = [c for c in nb.cells if c is first or authoring.tag_value(c, "solution")
+                or authoring.tag_value(c, "exercise")]
+    return nb
+
+
+def _hash(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    ref_path = tmp / "reference" / "welcome_slim.ipynb"
+    ref_path.parent.mkdir()
+    reference = _slim(authoring.read_notebook(REFERENCE))
+    nbformat.write(reference, str(ref_path))
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    connections, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connections.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    subs, out = tmp / "subs", tmp / "out"
+    targets = attacks.Targets(
+        course_file=str(ROOT / "course_lib" / "checks" / "welcome.py"),
+        instructor_notebook=str(REFERENCE), reference=str(ref_path),
+        hidden_checks=str(grading.default_hidden_dir() / "welcome.py"),
+        other_submission=str(subs / "honest_full.ipynb"), out_dir=str(out),
+        host_marker=str(tmp_path_factory.getbasetemp() / "hostile_marker"),
+        port=listener.getsockname()[1])
+    expected = attacks.build(subs, reference, targets)
+    protected = [targets.course_file, targets.instructor_notebook, targets.reference,
+                 targets.hidden_checks, targets.other_submission]
+    before = {p: _hash(p) for p in protected}
+    results = grading.grade(ref_path, sorted(subs.glob("*.ipynb")), out, jobs=2, cell_timeout=40,
+                            notebook_timeout=300, progress=False,
+                            limits=sandbox.Limits(memory_mb=3072, processes=128, workdir_mb=256))
+    stop.set()
+    listener.close()
+    return {"results": {r.student: r for r in results}, "expected": expected, "out": out,
+            "before": before, "after": {p: _hash(p) for p in protected}, "targets": targets,
+            "connections": len(connections)}
+
+
+def _points(r):
+    return {k: v.points for k, v in r.exercises.items()}
+
+
+def _cell_error(r, marker):
+    found = [e for e in r.cell_errors if marker in e]
+    assert found, (marker, r.cell_errors, r.message)
+    return found[0]
+
+
+def test_every_submission_gets_what_it_deserves(run):
+    got = {name: _points(r) for name, r in run["results"].items()}
+    wrong = {name: (got[name], {k: e.message for k, e in run["results"][name].exercises.items()},
+                    run["results"][name].cell_errors)
+             for name in got if got[name] != run["expected"].get(name)}
+    assert not wrong and set(got) == set(run["expected"]), wrong
+
+
+def test_statuses_say_what_happened(run):
+    status = {name: r.status for name, r in run["results"].items()}
+    assert status["not_json"] == status["binary_garbage"] == "invalid"
+    others = set(status) - {"not_json", "binary_garbage"}
+    assert {status[n] for n in others} == {"graded"}, status
+
+
+def test_messages_explain_the_zeros(run):
+    res = run["results"]
+    assert "cell time limit" in res["slow_answer"].exercises["0.2"].message
+    assert "MemoryError" in res["memory_hog"].exercises["0.2"].message
+    assert res["hardcoded_visible_cases"].exercises["0.1"].message.startswith("a hidden check failed")
+    assert [c["passed"] for c in res["hardcoded_visible_cases"].exercises["0.1"].checks] == [True, False]
+    assert "not done yet" in res["honest_blank"].exercises["0.1"].message
+    assert "not graded" in res["loops_forever"].exercises["0.2"].message
+
+
+def test_forged_records_are_rejected_without_running_them(run):
+    assert not (run["targets"].host_marker and __import__("os").path.exists(run["targets"].host_marker))
+    assert "unusable" in run["results"]["forge_records"].exercises["0.1"].message
+
+
+@needs_sandbox
+def test_nothing_outside_the_sandbox_was_written_or_read(run):
+    assert run["after"] == run["before"]
+    res = run["results"]
+    assert "WROTE []" in _cell_error(res["write_outside"], "WROTE")
+    assert "READABLE []" in _cell_error(res["read_answers"], "READABLE")
+
+
+@needs_sandbox
+def test_the_working_folder_cannot_fill_the_disk(run):
+    filled = int(re.search(r"FILLED (\d+)", _cell_error(run["results"]["fill_disk"], "FILLED"))[1])
+    assert 0 < filled <= 256
+
+
+@needs_sandbox
+def test_no_network(run):
+    assert "REACHED []" in _cell_error(run["results"]["network"], "REACHED")
+    assert run["connections"] == 0
+
+
+@needs_sandbox
+def test_fork_bomb_is_capped_and_nothing_survives(run):
+    forked = int(re.search(r"FORKED (\d+)", _cell_error(run["results"]["fork_bomb"], "FORKED"))[1])
+    assert 0 < forked < 128
+    left = [p.pid for p in psutil.process_iter(["uids"])
+            if p.info["uids"] and 1_500_000_000 <= p.info["uids"].real < 1_900_000_000]
+    assert left == []
+
+
+def test_gradebook_is_intact(run):
+    out, results = run["out"], run["results"]
+    rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert set(rows) == set(results)
+    for name, r in results.items():
+        assert float(rows[name]["total"]) == r.total
+        assert float(rows[name]["exercise 0.1"]) == r.exercises["0.1"].points
+    grades = json.loads((out / "grades.json").read_text())
+    assert set(grades) == set(results)
+    assert all(len(g["exercises"]["0.1"]["checks"]) >= 1 for g in grades.values())
+    assert len(list((out / "feedback").glob("*.md"))) == len(results)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_summary_counts_and_names_the_sandbox(run):
+    line = grading.summary(list(run["results"].values()))
+    n = len(run["results"])
+    assert line.startswith(f"{n} submissions ({n - 2} graded, 2 failed to run, 0 timed out)")
+    assert "sandbox:" in line
+
+
+def test_the_notebook_timeout_stops_the_run_and_keeps_what_was_graded(tmp_path):
+    reference = _slim(authoring.read_notebook(REFERENCE))
+    ref_path = tmp_path / "ref" / "slim.ipynb"
+    ref_path.parent.mkdir()
+    nbformat.write(reference, str(ref_path))
+    slow = nbformat.from_dict(json.loads(json.dumps(reference)))
+    for _ in range(6):  # each cell within the cell timeout, all of them beyond the notebook's
+        attacks._insert(slow, "import time\ntime.sleep(12)", after="exercise:0.1")
+    nbformat.write(slow, str(tmp_path / "slow.ipynb"))
+    [r] = grading.grade(ref_path, [tmp_path / "slow.ipynb"], tmp_path / "out", cell_timeout=20,
+                        notebook_timeout=45, progress=False)
+    assert r.status == "timeout" and "45 s" in r.message
+    assert _points(r) == {"0.1": 2.0, "0.2": 0.0}
+    assert "did not finish within 45 s" in r.exercises["0.2"].message

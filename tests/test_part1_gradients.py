@@ -1,0 +1,155 @@
+"""Gradients through a model: autograd vs finite differences and the adjoint recursion, and the
+claims of the notebook: early actions get huge gradients, Jacobian products explode or vanish,
+the optimisation's condition number grows with T."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import envs, gradients
+from course_lib.demos import part1
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one torch thread is much faster (and does not fight the other test worker)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _trajectory(s0, actions):
+    states, s = [], s0[None]
+    for a in actions:
+        states.append(s[0])
+        s, _ = envs.pendulum_step(s, a[None])
+    return torch.stack(states)
+
+
+def test_action_sequence_gradient_matches_finite_differences():
+    s0 = torch.tensor([2.0, 0.5], dtype=torch.float64)
+    a = torch.linspace(-1, 1, 10, dtype=torch.float64)[:, None]
+    grad = gradients.action_sequence_gradient(envs.pendulum_step, s0, a)
+    eps = 1e-6
+    for t in (0, 4, 9):
+        up, down = a.clone(), a.clone()
+        up[t] += eps
+        down[t] -= eps
+        fd = (gradients.trajectory_return(envs.pendulum_step, s0, up)
+              - gradients.trajectory_return(envs.pendulum_step, s0, down)) / (2 * eps)
+        assert float(grad[t, 0]) == pytest.approx(float(fd), rel=1e-5, abs=1e-7)
+
+
+def test_step_jacobians_match_jacrev_and_adjoint_matches_autograd_for_every_horizon():
+    s0 = torch.tensor([2.5, 0.3], dtype=torch.float64)
+    a = torch.rand(12, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    states = _trajectory(s0, a)
+    ds, da, rs, ra = gradients.step_jacobians(envs.pendulum_step, states, a)
+    for t in (0, 7):
+        jac = torch.func.jacrev(lambda x, u: envs.pendulum_step(x, u)[0], argnums=(0, 1))
+        j_s, j_a = jac(states[t], a[t])
+        assert torch.allclose(ds[t], j_s) and torch.allclose(da[t], j_a)
+    grads = gradients.adjoint_action_gradients(ds, da, rs, ra)
+    for h in (1, 5, 12):
+        want = gradients.action_sequence_gradient(envs.pendulum_step, s0, a[:h])
+        assert torch.allclose(grads[h - 1, :h], want, atol=1e-12)
+        assert (grads[h - 1, h:] == 0).all()
+
+
+def test_jacobian_products_order_prefixes_and_singular_values():
+    g = torch.Generator().manual_seed(1)
+    jac = torch.randn(6, 2, 2, generator=g, dtype=torch.float64)
+    want = jac[5] @ jac[4] @ jac[3] @ jac[2] @ jac[1] @ jac[0]
+    assert torch.allclose(gradients.jacobian_product(jac), want)
+    assert torch.equal(gradients.jacobian_product(jac[:0]), torch.eye(2, dtype=torch.float64))
+    prefixes = gradients.prefix_products(jac)
+    assert torch.allclose(prefixes[-1], want) and torch.allclose(prefixes[0], jac[0])
+    sv = gradients.prefix_singular_values(jac)
+    assert torch.allclose(sv, torch.linalg.svdvals(prefixes), rtol=1e-8)
+
+
+def test_smallest_singular_value_stays_accurate_when_the_product_explodes():
+    s0 = torch.tensor([0.0, 0.0], dtype=torch.float64)  # upright and still: an unstable equilibrium
+    a = torch.zeros(150, 1, dtype=torch.float64)
+    ds = gradients.step_jacobians(envs.pendulum_step, _trajectory(s0, a), a)[0]
+    sv = gradients.prefix_singular_values(ds)
+    assert sv[-1, 0] > 1e10
+    # semi-implicit Euler preserves area (det = 1): sigma_min = 1 / sigma_max exactly
+    assert torch.allclose(sv[:, 0] * sv[:, 1], torch.ones(150, dtype=torch.float64), rtol=1e-9)
+
+
+def test_singular_values_and_log_clipping_flag_inf_and_nan():
+    m = torch.tensor([[[1.0, 0.0], [0.0, float("inf")]], [[2.0, 0.0], [0.0, 1.0]]])
+    sv = gradients.singular_values(m)
+    assert torch.isinf(sv[0]).all() and torch.allclose(sv[1], torch.tensor([2.0, 1.0]))
+    clipped, flagged = gradients.clip_for_log(np.array([np.inf, np.nan, 1e20, 1.0, 0.0]), 1e-8, 1e12)
+    assert np.isfinite(clipped).all() and flagged.tolist() == [True, True, True, False, False]
+    assert clipped.tolist() == [1e12, 1e12, 1e12, 1.0, 1e-8]
+
+
+def test_early_actions_get_huge_gradients_near_upright_and_it_grows_with_curvature():
+    grid = part1.gradient_grid(np.array([0.0, 1.0, 2.0]), t_max=80)
+    g, sv = grid["grad"], grid["sv"]
+    ratio = g[:, 79, 0] / g[:, 79, 79]  # ||dJ/da_0|| / ||dJ/da_{T-1}|| at T = 80
+    assert ratio[1] > 1e5 and ratio[2] > 1e3 * ratio[1]
+    assert ratio[0] < 1e4  # no gravity: polynomial, not exponential, growth
+    # singular values of the Jacobian product: one explodes, the other vanishes
+    assert sv[1, 79, 0] > 1e6 and sv[1, 79, 1] < 1e-6
+    assert sv[1, 79, 0] > 1e3 * sv[1, 39, 0]
+    assert sv[0, 79, 0] < 10  # no gravity: the product only shears
+
+
+def test_condition_number_of_the_action_optimisation_grows_with_horizon():
+    s0 = torch.tensor([2.0, 0.0], dtype=torch.float64)
+    conds = [gradients.hessian_condition_number(envs.pendulum_step, s0,
+                                                torch.zeros(T, 1, dtype=torch.float64))
+             for T in (1, 5, 10, 20, 40)]
+    assert conds[0] == pytest.approx(1.0)
+    assert all(b > a for a, b in zip(conds, conds[1:], strict=False))
+    assert conds[-1] > 10 * conds[1]
+
+
+def _linear_step(obs, act):
+    return obs + 0.5 * act, -(obs**2).sum(-1)
+
+
+def test_bptt_learns_to_drive_a_linear_system_to_zero():
+    g = torch.Generator().manual_seed(0)
+    policy = gradients.MLPPolicy(1, 1, hidden=16, max_action=2.0, generator=g)
+    starts = torch.rand(256, 1, generator=g) * 4 - 2
+    with torch.no_grad():
+        before = float(gradients.policy_return(policy, _linear_step, starts, 5).mean())
+    cfg = gradients.BPTTConfig(horizon=5, n_updates=100, batch_size=32, lr=1e-2)
+    log = gradients.train_policy_bptt(policy, _linear_step, starts, cfg, g)
+    with torch.no_grad():
+        after = float(gradients.policy_return(policy, _linear_step, starts, 5).mean())
+    assert after > 0.5 * before  # returns are negative: the cost at least halves
+    # the best possible: E[s0^2] + E[max(|s0| - 1, 0)^2] = 4/3 + 1/6 = -1.5 (|a| <= 2 moves s by <= 1)
+    assert after > -1.8
+    assert len(log.objective) == 100 and np.isfinite(log.grad_norm).all()
+
+
+def test_bptt_skips_non_finite_gradients_instead_of_crashing():
+    def exploding(obs, act):
+        return obs * 1e30 + act, -(obs**2).sum(-1)
+
+    g = torch.Generator().manual_seed(0)
+    policy = gradients.MLPPolicy(1, 1, generator=g)
+    before = [p.detach().clone() for p in policy.parameters()]
+    log = gradients.train_policy_bptt(policy, exploding, torch.ones(8, 1),
+                                      gradients.BPTTConfig(horizon=6, n_updates=3, batch_size=4), g)
+    assert not np.isfinite(log.grad_norm).any()
+    assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters(), strict=True))
+
+
+def test_policy_action_gradients_shapes_and_growth():
+    g = torch.Generator().manual_seed(0)
+    policy = gradients.MLPPolicy(3, 1, generator=g)
+    obs0 = envs.pendulum_obs(torch.tensor([[0.1, 0.0], [-0.2, 0.1]]))
+    per_step_5, norm_5 = gradients.policy_action_gradients(policy, envs.pendulum_step_obs, obs0, 5)
+    per_step_40, norm_40 = gradients.policy_action_gradients(policy, envs.pendulum_step_obs, obs0, 40)
+    assert per_step_5.shape == (5,) and per_step_40.shape == (40,)
+    assert norm_40 > 10 * norm_5 and per_step_40[0] > 10 * per_step_40[-1]

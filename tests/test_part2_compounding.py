@@ -1,0 +1,155 @@
+"""Part 2, compounding error: the exact toy, the exact-sum machinery, and the learned model's slopes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import compounding, envs
+from course_lib.utils import torch_generator
+
+
+def test_toy_gap_edge_cases_and_closed_form():
+    assert compounding.compounding_gap(10, 0.0) == 0.0
+    assert compounding.compounding_gap(1, 0.3) == pytest.approx(0.3)
+    assert compounding.compounding_gap(7, 1.0) == pytest.approx(7.0)
+    assert compounding.compounding_gap(0, 0.5) == 0.0
+    eps = np.array([1e-3, 0.05, 0.5])
+    closed = 12 - (1 - eps) * (1 - (1 - eps) ** 12) / eps
+    np.testing.assert_allclose(compounding.compounding_gap(12, eps), closed)
+    assert compounding.compounding_gap(5, np.zeros((2, 3))).shape == (2, 3)
+    for bad_T in (-1, 2.5):
+        with pytest.raises(ValueError, match="T"):
+            compounding.compounding_gap(bad_T, 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        compounding.compounding_gap(3, np.array([0.1, np.nan]))
+
+
+@pytest.mark.parametrize("T, eps", [(10, 0.01), (100, 0.001), (100, 0.05)])
+def test_toy_simulation_matches_the_exact_gap(T, eps):
+    mean, se = compounding.simulate_toy_gap(T, eps, 40_000, np.random.default_rng(0))
+    assert abs(mean - compounding.compounding_gap(T, eps)) < 4 * se
+
+
+def test_toy_slopes_are_2_in_T_and_1_in_eps_while_eps_T_is_small_then_saturate():
+    Ts = np.arange(5, 101)
+    g = np.array([compounding.compounding_gap(t, 1e-3) for t in Ts])
+    assert compounding.loglog_slope(Ts, g) == pytest.approx(2, abs=0.1)
+    es = np.geomspace(1e-5, 1e-3, 8)
+    assert compounding.loglog_slope(es, compounding.compounding_gap(100, es)) == pytest.approx(1, abs=0.05)
+    Ts = np.arange(50, 101)
+    g = np.array([compounding.compounding_gap(t, 0.1) for t in Ts])
+    assert compounding.loglog_slope(Ts, g) < 1.2  # saturated: each extra step adds about one step off
+
+
+def test_expected_gap_of_absorbing_mistakes_is_the_toy_exactly():
+    T = 30
+    tau = np.arange(1, T + 2)[:, None, None]  # index T means "no mistake"
+    t = np.arange(1, T + 1)[None, None, :]
+    off = (t >= tau) & (tau <= T)  # off from the first mistake on, for 3 identical "start states"
+    off = np.repeat(off, 3, axis=1)
+    cum = off.mean(1).cumsum(-1)
+    for eps in (0.0, 1e-3, 0.2, 1.0):
+        np.testing.assert_allclose(compounding.expected_gap(cum, np.arange(1, T + 1), eps),
+                                   [compounding.compounding_gap(k, eps) for k in range(1, T + 1)], atol=1e-12)
+    assert compounding.expected_gap(cum, 5, np.array([0.1, 0.2])).shape == (2,)
+    with pytest.raises(ValueError, match="T"):
+        compounding.expected_gap(cum, T + 1, 0.1)
+
+
+def test_sample_first_mistake_is_geometric():
+    u = np.random.default_rng(0).random(200_000)
+    tau = compounding.sample_first_mistake(0.1, u)
+    assert tau.min() == 1 and abs(tau.mean() - 10) < 0.1
+    assert np.isinf(compounding.sample_first_mistake(0.0, u[:3])).all()
+    assert (compounding.sample_first_mistake(1.0, u[:3]) == 1).all()
+
+
+def test_branched_rollouts_start_at_real_states_and_follow_the_model():
+    real = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(2, 5, 3)
+
+    def step(obs, act):
+        return obs + act, obs.sum(-1)
+
+    out = compounding.branched_rollouts(real, step, lambda o: torch.ones(o.shape[0], 1), 3, 7,
+                                        torch_generator(0))
+    assert out.shape == (7, 4, 3)
+    flat = real.reshape(-1, 3)
+    assert all((flat == row).all(1).any() for row in out[:, 0])
+    torch.testing.assert_close(out[:, 3], out[:, 0] + 3)
+
+
+def _true_step(obs, act):
+    return envs.pendulum_step_obs(obs, act)
+
+
+def test_a_perfect_model_is_never_off_and_kicks_are_absorbing():
+    rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=8, horizon=25))
+    assert rollouts.model.shape == (26, 8, 26, 3) and rollouts.off.shape == (26, 8, 25)
+    assert not rollouts.off[-1].any()  # no mistake: the model is the real pendulum
+    assert compounding.model_horizon(rollouts) == 25
+    assert rollouts.off[0].mean() > 0.9  # a kick of 3 rad/s keeps it off
+    cum = rollouts.cum_off
+    Ts = np.arange(4, 26)
+    np.testing.assert_allclose(compounding.expected_gap(cum, Ts, 0.0), 0.0)
+    table = compounding.branch_table(_true_step, rollouts, 5, 64, torch_generator(0))
+    np.testing.assert_allclose(compounding.branched_gap(table, np.array([10, 25]), 3, 0.0), 0.0)
+    assert (np.diff(table.start_time) >= 0).all() and table.start_time.max() <= 20
+
+
+@pytest.fixture(scope="module")
+def learned():
+    from course_lib.demos.part2 import default_compounding_data
+
+    return default_compounding_data()
+
+
+@pytest.mark.slow
+def test_learned_model_gap_has_slope_2_in_T_and_1_in_eps_while_eps_T_is_small(learned):
+    rollouts, _ = learned
+    cum = rollouts.cum_off
+    t_valid = compounding.model_horizon(rollouts)
+    assert t_valid >= 12, "the learned model drifts off by itself too early to measure anything"
+    Ts = np.arange(4, t_valid + 1)
+    slope_T = compounding.loglog_slope(Ts, compounding.expected_gap(cum, Ts, 1e-3))
+    es = np.geomspace(1e-4, 0.1 / t_valid, 10)
+    slope_eps = compounding.loglog_slope(es, compounding.expected_gap(cum, t_valid, es))
+    print(f"learned model: horizon {t_valid}, slope in T {slope_T:.3f}, slope in eps {slope_eps:.3f}")
+    assert slope_T == pytest.approx(2, abs=0.2)
+    assert slope_eps == pytest.approx(1, abs=0.1)
+    # sampled mistakes agree with the exact sum
+    mean, se = compounding.simulate_model_gap(rollouts, 40, 0.01, 40_000, np.random.default_rng(0))
+    assert abs(mean - compounding.expected_gap(cum, 40, 0.01)) < 4 * se
+    # saturation: at eps T >> 1 nearly every step is off and eps hardly matters
+    T = cum.shape[1]
+    assert compounding.expected_gap(cum, T, 0.3) > 0.85 * T
+    es = np.geomspace(0.1, 0.3, 5)
+    assert compounding.loglog_slope(es, compounding.expected_gap(cum, T, es)) < 0.2
+
+
+@pytest.mark.slow
+def test_branched_gap_grows_linearly_in_T_for_fixed_k(learned):
+    rollouts, table = learned
+    eps = 0.01
+    for k in (1, 5, 10):
+        Ts = np.arange(max(k, 5), 61)
+        gap = compounding.branched_gap(table, Ts, k, eps)
+        slope = compounding.loglog_slope(Ts, gap)
+        print(f"k = {k}: slope in T {slope:.3f}, gap(60) {gap[-1]:.3f}, eps T (k+1)/2 = {eps * 30 * (k + 1)}")
+        assert slope == pytest.approx(1, abs=0.1)
+        np.testing.assert_allclose(gap, eps * Ts * (k + 1) / 2, rtol=0.2)
+    long = compounding.expected_gap(rollouts.cum_off, 60, eps)
+    assert long > 5 * compounding.branched_gap(table, np.array([60]), 5, eps)[0]
+
+
+def test_branched_gap_by_k_equals_branched_gap_for_each_k():
+    rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=6, horizon=30))
+    table = compounding.branch_table(_true_step, rollouts, 8, 80, torch_generator(0))
+    table.off = np.random.default_rng(0).random(table.off.shape) < 0.3  # a non-trivial table
+    table.__post_init__()
+    for T in (5, 12, 30):
+        for eps in (0.0, 0.05, 1.0):
+            want = [compounding.branched_gap(table, np.array([T]), k, eps)[0] if k <= T else 0.0
+                    for k in range(1, 9)]
+            np.testing.assert_allclose(compounding.branched_gap_by_k(table, T, eps), want)
