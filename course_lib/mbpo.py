@@ -65,7 +65,7 @@ class MBPOConfig:
     """Share of real transitions in each batch (the rest comes from the model buffer). MBPO uses
     0.05 with rollouts every real step; with rollouts refreshed every F steps, 0.05 left our
     runs oscillating (real steps to stay >= -200 for seeds 0/1/2: never/3000/1500 at 0.05,
-    1500/1250/1250 at 0.3; /tmp/exp/v.py runs of ``run`` with total_steps=3000)."""
+    1500/1250/1250 at 0.3; ``run(replace(MBPOConfig(), total_steps=3000, real_ratio=r), seed)``)."""
     model_error: float = 0.0
     """Injected model bias: the model's predicted change of state is scaled by (1 + model_error)."""
     known_reward: bool = False

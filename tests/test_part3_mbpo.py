@@ -93,3 +93,13 @@ def test_injected_model_error_scales_the_predicted_change():
     assert torch.allclose(nxt, torch.full((4, 3), 1.5)) and torch.equal(rew, torch.zeros(4))
     log = mbpo.run(dataclasses.replace(TINY, model_error=1.0, total_steps=200), seed=0, progress=False)
     assert log.stopped is None and len(log.returns) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mbpo_beats_sac_at_the_same_small_budget(seed):
+    """Science: 1000 real steps of the class-sized MBPO against the same SAC without a model."""
+    budget = dataclasses.replace(mbpo.MBPOConfig(), total_steps=1000, eval_every=500)
+    with_model = mbpo.run(budget, seed, progress=False)
+    without = mbpo.run(dataclasses.replace(budget, use_model=False, updates_per_step=1), seed, progress=False)
+    assert with_model.stopped is None and with_model.steps == without.steps == [500, 1000]
+    assert with_model.returns[-1] > without.returns[-1] + 300, (with_model.returns, without.returns)
