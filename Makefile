@@ -70,7 +70,12 @@ test-browser: setup chromium  ## only the browser tests (JupyterLab + Chromium):
 test-fast: setup  ## unit tests only (skips notebook runs and training)
 	$(PY) -m pytest -m "not slow and not browser"
 
-bench: setup chromium  ## print the benchmark table, write benchmarks/results/latest.json
+# Stable-Baselines3 is a benchmark-only reference (Part 3's SAC speed row), never a course dependency.
+$(VENV)/.bench: pyproject.toml constraints.txt $(VENV)/.installed
+	$(PIP) install -c constraints.txt --config-settings editable_mode=compat -e ".[dev,bench]"
+	touch $@
+
+bench: setup chromium $(VENV)/.bench  ## print the benchmark table, write benchmarks/results/latest.json
 	CHROMIUM=$(CHROMIUM) $(PY) -m benchmarks
 
 site: setup  ## the course as static HTML in _site/ (executed copies; offline; open _site/index.html)
