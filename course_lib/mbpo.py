@@ -67,7 +67,11 @@ class MBPOConfig:
     runs oscillating (real steps to stay >= -200 for seeds 0/1/2: never/3000/1500 at 0.05,
     1500/1250/1250 at 0.3; ``run(replace(MBPOConfig(), total_steps=3000, real_ratio=r), seed)``)."""
     model_error: float = 0.0
-    """Injected model bias: the model's predicted change of state is scaled by (1 + model_error)."""
+    """Injected model bias (a model that is too fast): the predicted change of state is scaled
+    by (1 + model_error). Such errors compound over a rollout's steps."""
+    torque_error: float = 0.0
+    """Injected model bias (a model wrong about the motor): rollouts ask the model about torque
+    (1 - 2 torque_error) a instead of a. 0.5: torque has no effect; 1: it acts backwards."""
     known_reward: bool = False
     """True: rollouts score each simulated step with Pendulum's known reward r(s, a) instead of the
     model's predicted reward (the model then only has to get the dynamics right)."""
@@ -127,18 +131,19 @@ def random_member(next_all: torch.Tensor, rew_all: torch.Tensor, generator: torc
 
 
 def biased_model_step(model: DynamicsEnsemble, model_error: float, noise: bool = True,
-                      reward_fn: Callable | None = None) -> Callable:
+                      reward_fn: Callable | None = None, torque_error: float = 0.0) -> Callable:
     """MBPO's model step (a random elite per row, a sample of its Gaussian if ``noise``), its
-    predicted change of state scaled by 1 + model_error; ``reward_fn(obs, act)``, if given,
-    replaces the predicted reward.
+    predicted change of state scaled by 1 + model_error, the model asked about the action
+    (1 - 2 torque_error) act; ``reward_fn(obs, act)``, if given, replaces the predicted reward.
 
     Returns model_step(obs (B, o), act (B, a), generator) -> (next_obs (B, o), reward (B,)).
     """
     def model_step(obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator):
+        asked = act if torque_error == 0 else (1.0 - 2.0 * torque_error) * act
         if noise:
-            next_obs, rew = model.sample_step(obs, act, generator)
+            next_obs, rew = model.sample_step(obs, asked, generator)
         else:
-            next_all, rew_all = model.predict(obs, act)
+            next_all, rew_all = model.predict(obs, asked)
             next_obs, rew = random_member(next_all[model.elites], rew_all[model.elites], generator)
         if reward_fn is not None:
             rew = reward_fn(obs, act)
@@ -224,7 +229,7 @@ def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config
     model_buf = ReplayBuffer(max(cfg.rollout_starts * k_max * cfg.retain, 1), obs_dim, act_dim)
     policy = lambda o: agent.act(o, generator)  # noqa: E731
     reward_fn = (lambda o, a: envs.pendulum_step_obs(o, a)[1]) if cfg.known_reward else None  # noqa: E731
-    model_step = (biased_model_step(model, cfg.model_error, cfg.model_noise, reward_fn)
+    model_step = (biased_model_step(model, cfg.model_error, cfg.model_noise, reward_fn, cfg.torque_error)
                   if model is not None else None)
 
     env.action_space.seed(seed)

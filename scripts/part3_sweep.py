@@ -81,6 +81,8 @@ CACHE = Path("/tmp/part3_sweep_cache")
 MBPO_STEPS, SAC_STEPS = 3000, 15000
 K_VALUES = [1, 5, 25]
 MODEL_ERRORS = [0.0, 0.5, 1.0]
+K_ERROR = 0.5  # the k ablation is repeated with this injected model error
+TORQUE_ERRORS = [0.0, 0.5, 1.0]
 
 
 def mbpo_config(**overrides):
@@ -109,14 +111,22 @@ def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
         jobs += [(f"k{k}_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0)}, s) for s in seeds]
     for err in MODEL_ERRORS[1:]:
         jobs += [(f"err{err}_s{s}", {"total_steps": MBPO_STEPS, "model_error": err}, s) for s in seeds]
+    for err in TORQUE_ERRORS[1:]:
+        jobs += [(f"torque{err}_s{s}", {"total_steps": MBPO_STEPS, "torque_error": err}, s) for s in seeds]
+    for k in K_VALUES:
+        jobs += [(f"k{k}_err{K_ERROR}_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0),
+                                               "model_error": K_ERROR}, s) for s in seeds]
     with Pool(workers) as pool:
         runs = dict(pool.imap_unordered(_mbpo_job, jobs))
     main = {m: {str(s): runs[f"{m}_s{s}"] for s in seeds} for m in ("mbpo", "sac")}
     to_threshold = {str(s): [mbpo.steps_to_threshold(runs[f"{m}_s{s}"]["steps"], runs[f"{m}_s{s}"]["returns"])
                              for m in ("mbpo", "sac")] for s in seeds}
     k_abl = {str(k): {str(s): runs[f"k{k}_s{s}"] for s in seeds} for k in K_VALUES}
+    k_abl_err = {str(k): {str(s): runs[f"k{k}_err{K_ERROR}_s{s}"] for s in seeds} for k in K_VALUES}
     errors = {str(e): {str(s): runs[f"err{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
               for e in MODEL_ERRORS}
+    torque = {str(e): {str(s): runs[f"torque{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
+              for e in TORQUE_ERRORS}
     cfg = mbpo_config()
     _write("part3_mbpo_sweep.json", {
         "command": _command(argv), "threshold": -200.0, "seeds": seeds,
@@ -126,7 +136,8 @@ def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
         "k_ablation": k_abl,
         "k_ablation_final": {k: round(float(np.mean([r["returns"][-1] for r in v.values()])), 1)
                              for k, v in k_abl.items()},
-        "model_error": errors})
+        "k_ablation_error": K_ERROR, "k_ablation_with_error": k_abl_err,
+        "model_error": errors, "torque_error": torque})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -95,6 +95,22 @@ def test_injected_model_error_scales_the_predicted_change():
     assert log.stopped is None and len(log.returns) == 2
 
 
+def test_injected_torque_error_changes_the_action_the_model_is_asked_about():
+    class Push:
+        def sample_step(self, obs, act, generator):
+            return obs + act, act[:, 0]
+
+    for error, gain in ((0.0, 1.0), (0.5, 0.0), (1.0, -1.0), (0.25, 0.5)):
+        step = mbpo.biased_model_step(Push(), 0.0, torque_error=error)
+        nxt, rew = step(torch.zeros(4, 3), torch.full((4, 1), 2.0), torch.Generator())
+        assert torch.allclose(nxt, torch.full((4, 3), 2.0 * gain))
+        assert torch.allclose(rew, torch.full((4,), 2.0 * gain))
+    step = mbpo.biased_model_step(Push(), 0.0, torque_error=1.0, reward_fn=lambda o, a: a[:, 0])
+    assert torch.equal(step(torch.zeros(2, 3), torch.ones(2, 1), torch.Generator())[1], torch.ones(2))
+    log = mbpo.run(dataclasses.replace(TINY, torque_error=1.0, total_steps=200), seed=0, progress=False)
+    assert log.stopped is None and len(log.returns) == 2
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_mbpo_beats_sac_at_the_same_small_budget(seed):
     """Science: 1000 real steps of the class-sized MBPO against the same SAC without a model."""

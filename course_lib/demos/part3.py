@@ -120,9 +120,12 @@ class MVEHorizonDemo(LiveDemo):
 
 
 class MBPOModelErrorDemo(LiveDemo):
-    """Slider injected model error -> MBPO's evaluation return over real steps (from the committed sweep)."""
+    """Slider injected torque error of the model -> MBPO's evaluation return over real steps.
 
-    sliders = {"model_error": Slider(0.0, 1.0, 0.5, 0.5, "injected model error")}
+    From the committed sweep: the model is asked about torque (1 - 2 error) a instead of a.
+    """
+
+    sliders = {"torque_error": Slider(0.0, 1.0, 0.5, 0.5, "model's torque error")}
     figsize = (9.0, 3.4)
 
     def __init__(self, sweep: dict | None = None) -> None:
@@ -131,8 +134,8 @@ class MBPOModelErrorDemo(LiveDemo):
 
     def build(self, fig):
         d = self.sweep
-        self.levels = np.array([float(x) for x in d["model_error"]])
-        runs = [d["model_error"][k] for k in d["model_error"]]
+        self.levels = np.array([float(x) for x in d["torque_error"]])
+        runs = [d["torque_error"][k] for k in d["torque_error"]]
         self.steps = np.array(next(iter(runs[0].values()))["steps"])
         self.curves = np.array([[r["returns"] for r in level.values()] for level in runs])  # (level, seed, T)
         sac_runs = np.array([r["returns"] for r in d["main"]["sac"].values()])
@@ -144,7 +147,7 @@ class MBPOModelErrorDemo(LiveDemo):
         self.seed_lines = [self.animated(ax.plot(self.steps, c, color="C3", lw=0.8, alpha=0.4)[0])
                            for c in self.curves[0]]
         self.line = self.animated(ax.plot(self.steps, self.curves[0].mean(0), color="C3", lw=2,
-                                          label="MBPO with injected model error")[0])
+                                          label="MBPO, model with the torque error")[0])
         ax.axhline(d["threshold"], color="k", ls=":", lw=1)
         ax.set(xlabel="real environment steps", ylabel="evaluation return", ylim=(-1700, 0),
                xlim=(0, self.steps[-1]), title=f"MBPO on Pendulum-v1 ({len(runs[0])} seeds)")
@@ -153,18 +156,19 @@ class MBPOModelErrorDemo(LiveDemo):
         ax_f.errorbar(self.levels, final.mean(1), yerr=final.std(1), color="C3", marker="o", capsize=3)
         self.marker = self.animated(ax_f.plot([0], [0], "o", color="k", ms=9)[0])
         ax_f.axhline(d["threshold"], color="k", ls=":", lw=1)
-        ax_f.set(xlabel="injected model error (predicted change × (1 + error))",
+        ax_f.set(xlabel="torque error (model asked about (1 − 2 error) a)",
                  ylabel=f"return after {self.steps[-1]} steps", ylim=(-1700, 0), title="model bias")
 
-    def update(self, model_error: float) -> str:
-        i = _nearest(self.levels, model_error)
+    def update(self, torque_error: float) -> str:
+        i = _nearest(self.levels, torque_error)
         for line, c in zip(self.seed_lines, self.curves[i], strict=True):
             line.set_ydata(c)
         mean = self.curves[i].mean(0)
         self.line.set_ydata(mean)
         self.marker.set_data([self.levels[i]], [mean[-1]])
-        return (f"model error {self.levels[i]:.2f}: final return {mean[-1]:.0f} "
-                f"(no injected error: {self.curves[0].mean(0)[-1]:.0f}) after {self.steps[-1]} real steps")
+        return (f"torque error {self.levels[i]:.2f} (model's torque gain {1 - 2 * self.levels[i]:+.1f}): "
+                f"final return {mean[-1]:.0f} (no injected error: {self.curves[0].mean(0)[-1]:.0f}) "
+                f"after {self.steps[-1]} real steps")
 
 
 STATIC_IMAGES = {"part3_dyna_corruption.png": DynaCorruptionDemo, "part3_mve_horizon.png": MVEHorizonDemo,
