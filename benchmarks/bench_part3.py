@@ -115,6 +115,13 @@ def sweep_rows() -> list[Row]:
                     "ratio", "≤ 0.25", cmd))
     for k, ret in sweep["k_ablation_final"].items():
         rows.append(Row(GROUP, f"MBPO k = {k}: mean final eval return", ret, "return", "", cmd))
+    for key, label in (("k_ablation_with_error", f"model too fast by {sweep.get('k_ablation_error')}"),
+                       ("torque_error", "torque error")):
+        for level, runs in sweep.get(key, {}).items():
+            final = [r["returns"][-1] for r in runs.values()]
+            name = f"MBPO k = {level}, {label}" if key.startswith("k_") else f"MBPO, {label} {level}"
+            rows.append(Row(GROUP, f"{name}: mean final eval return", sum(final) / len(final), "return",
+                            "", cmd))
     return rows
 
 

@@ -83,6 +83,7 @@ K_VALUES = [1, 5, 25]
 MODEL_ERRORS = [0.0, 0.5, 1.0]
 K_ERROR = 0.5  # the k ablation is repeated with this injected model error
 TORQUE_ERRORS = [0.0, 0.5, 1.0]
+K_SAMPLED = [1, 25]  # the k ablation with rollouts that sample the elites' Gaussians (MBPO's way)
 
 
 def mbpo_config(**overrides):
@@ -113,6 +114,9 @@ def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
         jobs += [(f"err{err}_s{s}", {"total_steps": MBPO_STEPS, "model_error": err}, s) for s in seeds]
     for err in TORQUE_ERRORS[1:]:
         jobs += [(f"torque{err}_s{s}", {"total_steps": MBPO_STEPS, "torque_error": err}, s) for s in seeds]
+    for k in K_SAMPLED:
+        jobs += [(f"k{k}_noise_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0),
+                                       "model_noise": True}, s) for s in seeds]
     for k in K_VALUES:
         jobs += [(f"k{k}_err{K_ERROR}_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0),
                                                "model_error": K_ERROR}, s) for s in seeds]
@@ -123,6 +127,7 @@ def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
                              for m in ("mbpo", "sac")] for s in seeds}
     k_abl = {str(k): {str(s): runs[f"k{k}_s{s}"] for s in seeds} for k in K_VALUES}
     k_abl_err = {str(k): {str(s): runs[f"k{k}_err{K_ERROR}_s{s}"] for s in seeds} for k in K_VALUES}
+    k_abl_noise = {str(k): {str(s): runs[f"k{k}_noise_s{s}"] for s in seeds} for k in K_SAMPLED}
     errors = {str(e): {str(s): runs[f"err{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
               for e in MODEL_ERRORS}
     torque = {str(e): {str(s): runs[f"torque{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
@@ -136,7 +141,7 @@ def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
         "k_ablation": k_abl,
         "k_ablation_final": {k: round(float(np.mean([r["returns"][-1] for r in v.values()])), 1)
                              for k, v in k_abl.items()},
-        "k_ablation_error": K_ERROR, "k_ablation_with_error": k_abl_err,
+        "k_ablation_error": K_ERROR, "k_ablation_with_error": k_abl_err, "k_ablation_sampled": k_abl_noise,
         "model_error": errors, "torque_error": torque})
 
 

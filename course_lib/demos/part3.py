@@ -156,7 +156,7 @@ class MBPOModelErrorDemo(LiveDemo):
         ax_f.errorbar(self.levels, final.mean(1), yerr=final.std(1), color="C3", marker="o", capsize=3)
         self.marker = self.animated(ax_f.plot([0], [0], "o", color="k", ms=9)[0])
         ax_f.axhline(d["threshold"], color="k", ls=":", lw=1)
-        ax_f.set(xlabel="torque error (model asked about (1 − 2 error) a)",
+        ax_f.set(xlabel="torque error e (model sees (1 − 2e) a)",
                  ylabel=f"return after {self.steps[-1]} steps", ylim=(-1700, 0), title="model bias")
 
     def update(self, torque_error: float) -> str:
