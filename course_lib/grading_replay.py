@@ -21,7 +21,10 @@ is only trusted to *produce values*, which the student controls anyway:
 Forging a record therefore gains nothing: to pass, the recorded results must be the right
 answers to inputs the judge computes, which is solving the exercise. Check bodies are reused
 unchanged; the only requirement is that everything a check needs from the student flows
-through calls of the student's function (or its value) and is plain data.
+through calls of the student's function (or its value) and is plain data, a
+``buffers.Batch``, or an *empty* ``ReplayBuffer`` argument that the function fills (its
+contents are recorded and put into the judge's own empty buffer; a buffer that is not empty in
+the judge is an input and is never changed). ``tests/test_checks_all.py`` replays every check.
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ def _encode(x: Any, depth: int = 0) -> Any:
         return ("pt", name, tuple(int(s) for s in x.shape), arr.dtype.newbyteorder("<").str,
                 arr.astype(arr.dtype.newbyteorder("<")).tobytes(), bool(x.requires_grad),
                 x.grad_fn is not None)
+    if _is_batch(x):
+        return ("batch", [_encode(getattr(x, name), depth + 1) for name in _BATCH_FIELDS])
     if isinstance(x, tuple):
         return ("tuple", [_encode(v, depth + 1) for v in x])
     if isinstance(x, list):
@@ -99,6 +104,46 @@ def _encode(x: Any, depth: int = 0) -> Any:
     if isinstance(x, dict):
         return ("dict", [(_encode(k, depth + 1), _encode(v, depth + 1)) for k, v in x.items()])
     raise _NotData(type(x).__name__)
+
+
+_BATCH_FIELDS = ("obs", "act", "rew", "next_obs", "done")
+
+
+def _is_batch(x: Any) -> bool:
+    """``x`` is exactly ``course_lib.buffers.Batch`` (recorded field by field, as tensors)."""
+    if type(x).__name__ != "Batch":
+        return False
+    from course_lib.buffers import Batch
+
+    return type(x) is Batch
+
+
+def _empty_buffers(args: tuple, kwargs: dict) -> list[tuple[int | str, Any]]:
+    """The replay buffers among the arguments that are empty before the call (the call's outputs)."""
+    from course_lib.buffers import ReplayBuffer
+
+    found = [(i, a) for i, a in enumerate(args)] + list(kwargs.items())
+    return [(key, a) for key, a in found if isinstance(a, ReplayBuffer) and len(a) == 0]
+
+
+def _refill(filled: Any, args: tuple, kwargs: dict) -> None:
+    """In the judge: put the recorded contents of output buffers into the judge's own empty buffers.
+
+    Only buffers that are empty in the judge too are filled, so a record can never change an
+    input the check built itself.
+    """
+    if type(filled) is not list:
+        raise ValueError("malformed record")
+    outputs = dict(_empty_buffers(args, kwargs))
+    for item in filled:
+        if type(item) is not tuple or len(item) != 2 or type(item[0]) not in (int, str):
+            raise ValueError("malformed record")
+        buf = outputs.get(item[0])
+        batch = _decode(item[1])
+        if buf is None or not _is_batch(batch):
+            continue
+        if len(batch):
+            buf.add(batch.obs, batch.act, batch.rew, batch.next_obs, batch.done)
 
 
 class Unrecorded:
@@ -147,6 +192,15 @@ def _decode(x: Any, depth: int = 0) -> Any:
         if not all(type(kv) is tuple and len(kv) == 2 for kv in x[1]):
             raise ValueError("malformed record")
         return {_decode(k, depth + 1): _decode(v, depth + 1) for k, v in x[1]}
+    if tag == "batch":
+        from course_lib.buffers import Batch
+
+        if len(x) != 2 or type(x[1]) is not list or len(x[1]) != len(_BATCH_FIELDS):
+            raise ValueError("malformed record")
+        fields = [_decode(v, depth + 1) for v in x[1]]
+        if not all(type(f).__module__.startswith("torch") for f in fields):
+            raise ValueError("malformed record")
+        return Batch(*fields)
     if tag == "opaque":
         return type(str(x[1])[:60] or "object", (Unrecorded,), {})(str(x[1])[:60])
     raise ValueError(f"unknown record tag {tag!r}")
@@ -196,6 +250,7 @@ class _Recorder:
         self.fn, self.calls = fn, calls
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        outputs = _empty_buffers(args, kwargs)  # empty buffers passed in are outputs: record them
         try:
             out = self.fn(*args, **kwargs)
         except NotImplementedError as err:
@@ -205,7 +260,11 @@ class _Recorder:
             self.calls.append(("raise", type(err).__name__[:80], _safe_str(err)))
             raise
         try:
-            self.calls.append(("return", _encode(out)))
+            filled = [(key, _encode(buf.all())) for key, buf in outputs]
+        except _NotData:
+            filled = []
+        try:
+            self.calls.append(("return", _encode(out), filled) if filled else ("return", _encode(out)))
         except _NotData:
             if callable(out):
                 self.calls.append(("callable",))
@@ -327,6 +386,8 @@ class _Replayer:
         if type(entry) is not tuple or not entry:
             raise ValueError("malformed record")
         if entry[0] == "return":
+            if len(entry) == 3:
+                _refill(entry[2], args, kwargs)
             return _decode(entry[1])
         if entry[0] == "callable":
             return self

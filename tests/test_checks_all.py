@@ -6,13 +6,16 @@ answer, a list of wrong answers). This file makes sure every exercise has an ent
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
+import sys
 
 import pytest
 
 import tests
 from course_lib import checks
+from course_lib import grading_replay as gr
 
 
 def _all_cases():
@@ -86,3 +89,21 @@ def test_scalar_answers_get_clear_messages():
         ck.close(1.0, 2.0, case="a number")
     with pytest.raises(checks.CheckFailed, match="contains NaN or inf; expected finite values like 2"):
         ck.close(float("nan"), 2.0, case="a NaN")
+
+
+@pytest.mark.parametrize("ex_id", IDS)
+def test_the_graders_replay_gives_the_same_verdicts(ex_id, monkeypatch, tmp_path):
+    """As the grader does: record the answers in the 'kernel', judge them by replay elsewhere.
+
+    Everything a check needs from the student must reach the judge (plain data, a Batch, or an
+    empty buffer the function fills): a right answer passes and every wrong answer fails there too.
+    """
+    right, wrong = CASES[ex_id]
+    name = checks.EXERCISES[ex_id].name
+    for fn, should_pass in [(right, True)] + [(w, False) for w in wrong]:
+        monkeypatch.setattr(sys.modules["__main__"], name, fn, raising=False)
+        path = tmp_path / "record.pkl"
+        with contextlib.suppress(AssertionError):
+            gr.produce(ex_id, str(path))
+        verdicts = gr.judge(ex_id, path.read_bytes(), None, 0, None)
+        assert all(v["passed"] for v in verdicts) == should_pass, (getattr(fn, "__name__", fn), verdicts)

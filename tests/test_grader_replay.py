@@ -164,3 +164,29 @@ def test_sandbox_hides_the_course_blocks_writes_and_the_network(tmp_path):
     assert (work / "ok.txt").read_text() == "fine" and not (ROOT / "course_lib" / "x.py").exists()
     if uid is not None:
         assert lines[-1] == f"uid {uid}"
+
+
+def test_a_batch_round_trips_and_an_empty_output_buffer_is_refilled_in_the_judge():
+    from course_lib.buffers import Batch, ReplayBuffer
+
+    batch = Batch(torch.randn(4, 3), torch.randn(4, 1), torch.randn(4), torch.randn(4, 3), torch.zeros(4))
+    back = gr._decode(gr.load_record(pickle.dumps({"v": gr._encode(batch)}))["v"])
+    assert type(back) is Batch
+    assert all(torch.equal(getattr(back, f), getattr(batch, f)) for f in gr._BATCH_FIELDS)
+
+    def fill(source, out):  # a student's function that writes into the empty buffer it is given
+        out.add(*(getattr(source, f) for f in gr._BATCH_FIELDS))
+        return len(out)
+
+    calls: list = []
+    full = ReplayBuffer(10, 3, 1)
+    full.add(batch.obs, batch.act, batch.rew, batch.next_obs, batch.done)
+    assert gr._Recorder(fill, calls)(batch, ReplayBuffer(10, 3, 1)) == 4
+    judge_out, judge_in = ReplayBuffer(10, 3, 1), ReplayBuffer(10, 3, 1)
+    judge_in.add(batch.obs[:1], batch.act[:1], batch.rew[:1], batch.next_obs[:1], batch.done[:1])
+    replay = gr._Replayer(gr.load_record(pickle.dumps({"calls": calls}))["calls"])
+    assert replay(batch, judge_out) == 4 and torch.equal(judge_out.all().obs, batch.obs)
+    # a record can never overwrite a buffer that is not empty in the judge (an input)
+    replay = gr._Replayer(gr.load_record(pickle.dumps({"calls": calls}))["calls"])
+    replay(batch, judge_in)
+    assert len(judge_in) == 1 and len(full) == 4
