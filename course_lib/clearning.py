@@ -18,8 +18,7 @@ future-state distribution with a Monte-Carlo estimate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ from torch import nn
 
 from course_lib import dynamics
 from course_lib.pointmass import PointMass, future_states
+from course_lib.utils import one_thread
 
 __all__ = [
     "CLearningConfig",
@@ -67,21 +67,6 @@ class CLearningConfig:
     """The input s_f - s_t is multiplied by this (near futures are small offsets)."""
     state_scale: float = 3.0
     """States and s_f are multiplied by this (the wall is a sharp feature of the state)."""
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block (restored after).
-
-    The networks here are tiny: a second thread barely speeds them up on a quiet laptop, and
-    on a busy 2-core machine the threads' synchronisation makes training several times slower.
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class FutureClassifier(nn.Module):

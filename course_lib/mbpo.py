@@ -30,6 +30,7 @@ from course_lib import envs
 from course_lib.buffers import Batch, ReplayBuffer
 from course_lib.dynamics import DynamicsEnsemble, EnsembleConfig, train_ensemble
 from course_lib.sac import SAC, SACConfig
+from course_lib.utils import one_thread
 
 __all__ = ["MBPOConfig", "RunLog", "rollout_length", "random_member", "biased_model_step", "branched_rollout",
            "mixed_batch",
@@ -281,14 +282,10 @@ def run(config: MBPOConfig, seed: int, *, progress: bool = True) -> RunLog:
     generator = torch.Generator().manual_seed(seed)
     env, _ = envs.make_pendulum(seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         agent = SAC(obs_dim, act_dim, config.sac, generator)
         model = DynamicsEnsemble(obs_dim, act_dim, config.ensemble, generator) if config.use_model else None
         return model_accelerated_rl(env, agent, model, config, generator, seed=seed, progress=progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def steps_to_threshold(steps: list[int], returns: list[float], threshold: float = -200.0) -> int | None:

@@ -11,9 +11,8 @@ REINFORCE with reward-to-go and a per-step batch-mean baseline:
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from course_lib import buffers, dynamics, envs
+from course_lib.utils import one_thread
 
 __all__ = [
     "one_thread",
@@ -39,18 +39,6 @@ __all__ = [
 ]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block: small networks are faster that way, and two
-    threads fighting over two busy cores can be ten times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["seed_everything", "torch_generator", "require"]
+__all__ = ["seed_everything", "torch_generator", "require", "one_thread"]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block (or decorated function); restored after.
+
+    The course's networks are tiny: a second thread barely speeds them up on a quiet laptop,
+    and on a busy 2-core machine the threads' synchronisation makes them several times slower.
+    One thread also makes a seeded run reproducible.
+    """
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from dataclasses import replace
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from course_lib import envs, gradients, information, planning
+from course_lib.utils import one_thread
 from course_lib.widgets import LiveDemo, Slider
 
 __all__ = ["first_upright_step", "MPCEpisodeDemo", "MathTestDemo", "GradientPathologyDemo", "gradient_grid",
@@ -41,23 +41,12 @@ def _break_wraps(theta: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_array(theta, mask=jump)
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Tiny tensors run faster on one thread (and do not fight a busy machine); restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @functools.lru_cache(maxsize=2)
 def reference_episode(horizon: int = 15) -> planning.EpisodeLog:
     """An MPC episode on the *true* dynamics (seeded, cached): the static image's content."""
     cfg = planning.CEMConfig(horizon=horizon, n_candidates=40, n_elite=5, n_iters=2)
     env, _ = envs.make_pendulum(seed=0)
-    with _one_torch_thread():
+    with one_thread():
         return planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
                                         seed=3, keep_plans=True)
 
@@ -221,7 +210,7 @@ class GradientPathologyDemo(LiveDemo):
     def __init__(self) -> None:
         s = self.sliders["gain"]
         self.gains = np.round(np.arange(s.min, s.max + s.step / 2, s.step), 6)
-        with _one_torch_thread():
+        with one_thread():
             self.grid = gradient_grid(self.gains, t_max=int(self.sliders["T"].max))
         super().__init__()
 
