@@ -10,7 +10,7 @@ UNAME := $(shell uname -s)
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 JOBS ?= 2
 
-.PHONY: setup chromium lab test test-fast test-browser student bench site clean help
+.PHONY: setup chromium lab test test-fast test-browser student data bench site clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,8 +35,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt $(VENV)/.torch
 	$(PIP) install -c constraints.txt --config-settings editable_mode=compat -e ".[dev]"
 	touch $@
 
-student: setup  ## (re)generate the student version in student/ (keeps your edits)
-	$(PY) -m course_lib student notebooks --out student
+student: setup  ## write the student handout into student/ (keeps a student's edits)
+	$(PY) -m course_tools student --out student
+
+data: setup  ## rebuild course_lib/data (visible-check answers, demos' precomputed results)
+	$(PY) -m course_tools data
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -55,8 +58,8 @@ chromium:  ## install Debian's Chromium for the browser tests, if missing (apt-g
 	  echo "no $(CHROMIUM) and no apt-get: browser tests skipped (set CHROMIUM=/path/to/chromium)"; \
 	fi
 
-lab: setup student  ## open the course (student version) in JupyterLab on 127.0.0.1
-	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. $(ROOT_FLAG) \
+lab: setup student  ## open the student handout (and only it) in JupyterLab on 127.0.0.1
+	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=student $(ROOT_FLAG) \
 	  student/00_welcome.ipynb
 
 test: setup chromium  ## lint + unit tests + notebooks under nbval + grader + site + browser tests
@@ -79,7 +82,7 @@ bench: setup chromium $(VENV)/.bench  ## print the benchmark table, write benchm
 	CHROMIUM=$(CHROMIUM) $(PY) -m benchmarks
 
 site: setup  ## the course as static HTML in _site/ (executed copies; offline; open _site/index.html)
-	$(PY) -m course_lib.website --out _site
+	$(PY) -m course_tools.website --out _site
 
 clean:  ## remove generated files (not .venv)
 	rm -rf student build _site grading_out .pytest_cache .ruff_cache

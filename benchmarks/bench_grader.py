@@ -28,7 +28,7 @@ def _longest_notebook() -> tuple[Path, float, dict[str, float]]:
 
 
 def rows() -> list[Row]:
-    from course_lib import grading, sandbox
+    from course_tools import grading, sandbox
 
     copies = int(os.environ.get("BENCH_GRADER_COPIES", "30"))
     jobs = 2

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from course_lib import authoring
+from course_tools import authoring
 from tests.conftest import NOTEBOOKS
 
 

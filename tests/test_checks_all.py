@@ -15,7 +15,8 @@ import pytest
 
 import tests
 from course_lib import checks
-from course_lib import grading_replay as gr
+from course_tools import record
+from course_tools import replay as gr
 
 
 def _all_cases():
@@ -104,6 +105,6 @@ def test_the_graders_replay_gives_the_same_verdicts(ex_id, monkeypatch, tmp_path
         monkeypatch.setattr(sys.modules["__main__"], name, fn, raising=False)
         path = tmp_path / "record.pkl"
         with contextlib.suppress(AssertionError):
-            gr.produce(ex_id, str(path))
+            record.produce(ex_id, str(path))
         verdicts = gr.judge(ex_id, path.read_bytes(), None, 0, None)
         assert all(v["passed"] for v in verdicts) == should_pass, (getattr(fn, "__name__", fn), verdicts)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import checks, envs, returns
+from course_lib import checks
+from course_tools.references import welcome as ref
 
 
 def _undiscounted(rewards, gamma):
@@ -25,28 +26,48 @@ def _nan(rewards, gamma):
     return np.full(rewards.shape[0], np.nan)
 
 
-def _no_clip(state, action):
-    th, thd = state[:, 0], state[:, 1]
-    u = action[:, 0]
-    r = -((torch.remainder(th + np.pi, 2 * np.pi) - np.pi) ** 2 + 0.1 * thd**2 + 0.001 * u**2)
-    thd2 = thd + (15 * torch.sin(th) + 3 * u) * 0.05
-    return torch.stack([th + thd2 * 0.05, thd2], 1), r
+def _rollout(step, policy, state, T):
+    return ref.rollout(step, policy, state, T)
 
 
-def _old_speed(state, action):
-    nxt, r = envs.pendulum_step(state, action)
-    return torch.stack([state[:, 0] + state[:, 1] * 0.05, nxt[:, 1]], 1), r
+def _no_start(step, policy, state, T):
+    states, rewards = ref.rollout(step, policy, state, T)
+    return states[:, 1:], rewards
 
 
-def _numpy_out(state, action):
-    nxt, r = envs.pendulum_step(state, action)
-    return nxt.numpy(), r.numpy()
+def _reward_after_step(step, policy, state, T):
+    states, rewards = [state], []
+    for _ in range(T):
+        state, _ = step(state, policy(state))
+        states.append(state)
+        rewards.append(step(state, policy(state))[1])
+    return torch.stack(states, 1), torch.stack(rewards, 1) if rewards else torch.zeros(len(state), 0)
+
+
+def _open_loop_first_action(step, policy, state, T):
+    a0 = policy(state)
+    return ref.rollout(step, lambda s: a0, state, T)
+
+
+def _time_major(step, policy, state, T):
+    states, rewards = ref.rollout(step, policy, state, T)
+    return states.transpose(0, 1), rewards.transpose(0, 1)
+
+
+def _crashes_on_no_steps(step, policy, state, T):
+    states, rewards = [state], []
+    for _ in range(T):
+        state, r = step(state, policy(state))
+        states.append(state)
+        rewards.append(r)
+    return torch.stack(states, 1), torch.stack(rewards, 1)
 
 
 # exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
 CASES = {
-    "0.1": (returns.discounted_return, [_undiscounted, _off_by_one, _keeps_axis, _nan]),
-    "0.2": (envs.pendulum_step, [_no_clip, _old_speed, _numpy_out]),
+    "0.1": (ref.discounted_return, [_undiscounted, _off_by_one, _keeps_axis, _nan]),
+    "0.2": (_rollout, [_no_start, _reward_after_step, _open_loop_first_action, _time_major,
+                       _crashes_on_no_steps]),
 }
 
 
@@ -62,8 +83,8 @@ def test_discounted_return_messages_say_what_is_wrong(wrong, expected):
     assert "Exercise 0.1" in str(info.value)
 
 
-def test_pendulum_step_messages_name_the_output_and_the_rule():
-    with pytest.raises(checks.CheckFailed, match=r"torques outside \[-2, 2\].*next_state"):
-        checks.pendulum_step(_no_clip)
-    with pytest.raises(checks.CheckFailed, match="expected a torch tensor"):
-        checks.pendulum_step(_numpy_out)
+def test_rollout_messages_name_the_output_and_the_rule():
+    with pytest.raises(checks.CheckFailed, match=r"\(states\)[\s\S]*expected an output of shape"):
+        checks.rollout(_no_start)
+    with pytest.raises(checks.CheckFailed, match=r"T = 0[\s\S]*raised RuntimeError"):
+        checks.rollout(_crashes_on_no_steps)

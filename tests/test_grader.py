@@ -8,7 +8,7 @@ import json
 import nbformat
 import pytest
 
-from course_lib import authoring, grading
+from course_tools import authoring, grading
 from tests.conftest import ROOT
 
 REFERENCE = ROOT / "notebooks" / "00_welcome.ipynb"

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import envs, grading, returns, sandbox
-from course_lib import grading_replay as gr
+from course_tools import grading, record, sandbox
+from course_tools import replay as gr
+from course_tools.references import welcome as ref
 from tests.conftest import ROOT
 
 
@@ -66,14 +67,14 @@ def _record(monkeypatch, tmp_path, ex_id, name, fn, hidden_args=None):
     monkeypatch.setattr(sys.modules["__main__"], name, fn, raising=False)
     path = tmp_path / f"rec-{ex_id}.pkl"
     try:
-        gr.produce(ex_id, str(path), hidden_args)
+        record.produce(ex_id, str(path), hidden_args)
     except AssertionError:
         pass
     return path.read_bytes()
 
 
 def test_the_judge_passes_a_right_answer_and_fails_a_forged_or_wrong_one(monkeypatch, tmp_path):
-    good = _record(monkeypatch, tmp_path, "0.1", "discounted_return", returns.discounted_return)
+    good = _record(monkeypatch, tmp_path, "0.1", "discounted_return", ref.discounted_return)
     assert gr.judge("0.1", good, None, 0, None) == [
         {"check": "discounted_return", "kind": "visible", "passed": True, "message": "passed"}]
     wrong = _record(monkeypatch, tmp_path, "0.1", "discounted_return", lambda r, g: r.sum(axis=1))
@@ -93,15 +94,15 @@ def test_stub_missing_and_not_a_function_keep_their_messages(monkeypatch, tmp_pa
     def stub(*a, **k):
         raise NotImplementedError("Exercise 0.2: your code here")
 
-    rec = _record(monkeypatch, tmp_path, "0.2", "pendulum_step", stub)
+    rec = _record(monkeypatch, tmp_path, "0.2", "rollout", stub)
     assert "not done yet" in gr.judge("0.2", rec, None, 0, None)[0]["message"]
-    rec = _record(monkeypatch, tmp_path, "0.2", "pendulum_step", 42)
+    rec = _record(monkeypatch, tmp_path, "0.2", "rollout", 42)
     assert "should be a function" in gr.judge("0.2", rec, None, 0, None)[0]["message"]
-    monkeypatch.delattr(sys.modules["__main__"], "pendulum_step", raising=False)
+    monkeypatch.delattr(sys.modules["__main__"], "rollout", raising=False)
     path = tmp_path / "missing.pkl"
     with pytest.raises(AssertionError):
-        gr.produce("0.2", str(path))
-    assert "no `pendulum_step` is defined" in gr.judge("0.2", path.read_bytes(), None, 0, None)[0]["message"]
+        record.produce("0.2", str(path))
+    assert "no `rollout` is defined" in gr.judge("0.2", path.read_bytes(), None, 0, None)[0]["message"]
 
 
 def test_hidden_checks_are_planned_from_the_seed_and_judged(monkeypatch, tmp_path):
@@ -113,7 +114,7 @@ def test_hidden_checks_are_planned_from_the_seed_and_judged(monkeypatch, tmp_pat
     assert plan["0.1"]["fingerprints"] != gr.plan(hidden, 124, ["0.1"])["0.1"]["fingerprints"]
     args = tmp_path / "args.pkl"
     args.write_bytes(plan["0.2"]["args"])
-    rec = _record(monkeypatch, tmp_path, "0.2", "pendulum_step", envs.pendulum_step, str(args))
+    rec = _record(monkeypatch, tmp_path, "0.2", "rollout", ref.rollout, str(args))
     verdicts = gr.judge("0.2", rec, plan["0.2"], 123, hidden)
     assert [v["kind"] for v in verdicts] == ["visible", "hidden"] and all(v["passed"] for v in verdicts)
     # the same record judged with another seed's inputs cannot pass
@@ -144,23 +145,26 @@ def test_sandbox_hides_the_course_blocks_writes_and_the_network(tmp_path):
     if uid is not None:
         os.chown(work, uid, uid)
     spec = sandbox.Spec(str(work), str(newroot), sandbox.probe().mode, uid,
-                        hide=[str(ROOT / "notebooks"), str(ROOT / "grading")],
+                        hide=[str(ROOT / "notebooks"), str(ROOT / "course_tools")],
                         expose=sandbox.exposed_paths())
     code = (
         "import os, socket\n"
-        f"print(sorted(os.listdir({str(ROOT / 'notebooks')!r})),"
+        f"nb = {str(ROOT / 'notebooks')!r}\n"
+        "print(sorted(os.listdir(nb)) if os.path.exists(nb) else [],"
         f" os.path.exists({str(tmp_path / 'root')!r}))\n"
         "for p in [" + repr(str(ROOT / "course_lib" / "x.py")) + ", '/etc/x']:\n"
         "    try:\n        open(p, 'w')\n        print('wrote', p)\n    except OSError:\n        pass\n"
         "open('ok.txt', 'w').write('fine')\n"
         "s = socket.socket(); s.settimeout(2)\n"
         "print('connect', s.connect_ex(('127.0.0.1', 9)) != 0)\n"
+        "try:\n    import course_tools.references\n    print('imported the instructor package')\n"
+        "except ImportError:\n    pass\n"
         "print('uid', os.getuid())\n")
     out = subprocess.run(sandbox.command(spec, tmp_path / "spec.json", [sys.executable, "-c", code]),
                          capture_output=True, text=True, timeout=120, cwd=work)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == "[] False" and "wrote" not in out.stdout
+    assert lines[0] == "[] False" and "wrote" not in out.stdout and "instructor" not in out.stdout
     assert (work / "ok.txt").read_text() == "fine" and not (ROOT / "course_lib" / "x.py").exists()
     if uid is not None:
         assert lines[-1] == f"uid {uid}"
@@ -181,7 +185,7 @@ def test_a_batch_round_trips_and_an_empty_output_buffer_is_refilled_in_the_judge
     calls: list = []
     full = ReplayBuffer(10, 3, 1)
     full.add(batch.obs, batch.act, batch.rew, batch.next_obs, batch.done)
-    assert gr._Recorder(fill, calls)(batch, ReplayBuffer(10, 3, 1)) == 4
+    assert record._Recorder(fill, calls)(batch, ReplayBuffer(10, 3, 1)) == 4
     judge_out, judge_in = ReplayBuffer(10, 3, 1), ReplayBuffer(10, 3, 1)
     judge_in.add(batch.obs[:1], batch.act[:1], batch.rew[:1], batch.next_obs[:1], batch.done[:1])
     replay = gr._Replayer(gr.load_record(pickle.dumps({"calls": calls}))["calls"])

@@ -12,7 +12,7 @@ import re
 import nbformat
 import pytest
 
-from course_lib import authoring, grading
+from course_tools import authoring, grading
 from tests.conftest import NOTEBOOKS, ROOT
 
 

@@ -15,6 +15,7 @@ def _name(req: str) -> str:
 
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    """The instructor's conda environment: the runtime list plus the dev extra, pinned."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pip_reqs = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 import yaml
 
-from course_lib import authoring, website
+from course_tools import authoring, website
 from tests.conftest import NOTEBOOKS, ROOT
 
 WIDGET_VIEW = website.WIDGET_VIEW
@@ -142,7 +142,7 @@ def built_site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("site")
     out, cache = tmp / "_site", tmp / "executed"
     prefix = _offline_prefix()
-    cmd = [*prefix, sys.executable, "-m", "course_lib.website", "--out", str(out), "--cache", str(cache),
+    cmd = [*prefix, sys.executable, "-m", "course_tools.website", "--out", str(out), "--cache", str(cache),
            "--jobs", "1"]  # one kernel at a time: the other pytest worker runs notebooks too
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, f"make site failed ({'offline' if prefix else 'online'}):\n" \

@@ -2,11 +2,16 @@
 
 A check cell calls one public function of ``course_lib.checks``, e.g.
 ``checks.discounted_return()``. That function finds the student's function by name in
-the notebook, runs it on several seeded cases (edge cases included) and compares with a
-reference. It prints one deterministic line on success and raises :class:`CheckFailed`
+the notebook, runs it on several seeded cases (edge cases included) and compares with the
+expected answers. It prints one deterministic line on success and raises :class:`CheckFailed`
 (an ``AssertionError``) on failure, with a message that says which case, what was
 expected, what came back, and a hint. A stub that still raises ``NotImplementedError``,
 a wrong shape, a NaN and a crash each get their own message.
+
+The expected answers are data, not code: ``ck.answer(case)`` reads what the instructor's
+reference implementation returned on that case, saved in ``course_lib/data/answers`` when the
+handout was made (``python -m course_tools data``). The handout holds no implementation of an
+exercise, so a check cannot be passed by calling one.
 
 Checks grade by raising, never by printed text: the grader and nbval only look at
 whether the check cell raised.
@@ -41,6 +46,8 @@ class ExerciseSpec:
     """Name of the function (or variable) the student defines."""
     check: Callable[..., None]
     """The public check function (takes the student's object or looks it up)."""
+    body: Callable[[Checker], None]
+    """The check's body: takes a :class:`Checker` bound to the student's object."""
 
 
 EXERCISES: dict[str, ExerciseSpec] = {}
@@ -91,7 +98,7 @@ def exercise(exercise_id: str, name: str) -> Callable[[Callable[[Checker], None]
         check.__doc__ = f"Check exercise {exercise_id} (`{name}`).\n\n{body.__doc__ or ''}"
         if exercise_id in EXERCISES:
             raise RuntimeError(f"exercise id {exercise_id!r} is registered twice")
-        EXERCISES[exercise_id] = ExerciseSpec(exercise_id, name, check)
+        EXERCISES[exercise_id] = ExerciseSpec(exercise_id, name, check, body)
         return check
 
     return decorate
@@ -128,6 +135,19 @@ def _fmt(a: np.ndarray) -> str:
     return np.array2string(a, precision=5, threshold=12, edgeitems=3)
 
 
+_ANSWERS: dict[str, dict] = {}
+"""Answers of the visible checks, by exercise id, loaded once from ``course_lib/data/answers``."""
+
+
+def load_answers(exercise_id: str) -> dict:
+    """The saved answers of exercise ``exercise_id``'s visible check, by case."""
+    if exercise_id not in _ANSWERS:
+        from course_lib import datafiles
+
+        _ANSWERS[exercise_id] = datafiles.load(f"answers/{exercise_id}.json")
+    return _ANSWERS[exercise_id]
+
+
 class Checker:
     """Runs a student's function on cases and compares its answers, with clear messages."""
 
@@ -136,6 +156,19 @@ class Checker:
         self.name = name
         self.fn = fn
         self.n_cases = 0
+
+    # -- expected answers --------------------------------------------------------------
+    def answer(self, case: str) -> Any:
+        """The reference's answer on ``case`` (the arguments of the last ``call`` with that case).
+
+        Saved in ``course_lib/data/answers`` by the instructor's tools, which run this same
+        check body with the reference implementation in place of the student's function.
+        """
+        answers = load_answers(self.exercise_id)
+        if case not in answers:
+            raise KeyError(f"exercise {self.exercise_id}: no saved answer for case {case!r}; the "
+                           "instructor rebuilds them with `python -m course_tools data`")
+        return answers[case]
 
     # -- failure messages -------------------------------------------------------------
     def fail(self, case: str, problem: str, hint: str = "") -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import authoring
+from course_tools import authoring
 from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser

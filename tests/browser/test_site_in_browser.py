@@ -25,7 +25,7 @@ def _optional_font(url: str) -> bool:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site") / "_site"
-    subprocess.run([sys.executable, "-m", "course_lib.website", "--no-execute", "--out", str(out),
+    subprocess.run([sys.executable, "-m", "course_tools.website", "--no-execute", "--out", str(out),
                     "--cache", ""], cwd=ROOT, check=True, capture_output=True, text=True)
     return out
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib import authoring
+from course_tools import authoring
 
 FULL = {"0.1": 2.0, "0.2": 3.0}
 ZERO = {"0.1": 0.0, "0.2": 0.0}
@@ -64,8 +64,9 @@ def _answer(nb, ex_id, code):
 
 ZEROS_ANSWERS = {
     "0.1": "def discounted_return(rewards, gamma):\n    return np.zeros(rewards.shape[0])\n",
-    "0.2": ("def pendulum_step(state, action):\n"
-            "    return torch.zeros_like(state), torch.zeros(state.shape[0], dtype=state.dtype)\n"),
+    "0.2": ("def rollout(step, policy, state, T):\n"
+            "    return torch.zeros(state.shape[0], T + 1, state.shape[1], dtype=state.dtype), "
+            "torch.zeros(state.shape[0], T, dtype=state.dtype)\n"),
 }
 
 REDEFINE_CHECKS = """
@@ -73,9 +74,9 @@ import course_lib.checks._core as core
 def _ok(*args, **kwargs):
     print("Exercise passed")
 checks.discounted_return = _ok
-checks.pendulum_step = _ok
+checks.rollout = _ok
 for spec in list(core.EXERCISES.values()):
-    core.EXERCISES[spec.id] = core.ExerciseSpec(spec.id, spec.name, _ok)
+    core.EXERCISES[spec.id] = core.ExerciseSpec(spec.id, spec.name, _ok, _ok)
 core.Checker.call = lambda self, *a, **k: None
 core.Checker.close = lambda self, *a, **k: None
 core.Checker.true = lambda self, *a, **k: None
@@ -84,13 +85,13 @@ core.Checker.true = lambda self, *a, **k: None
 FAKE_MODULES = """
 import sys, types
 fake = types.ModuleType("fake")
-fake.discounted_return = fake.pendulum_step = lambda *a, **k: print("Exercise passed")
+fake.discounted_return = fake.rollout = lambda *a, **k: print("Exercise passed")
 fake.produce = lambda *a, **k: print("Exercise passed")
 fake.EXERCISES = {}
-for name in ["course_lib.checks", "course_lib.checks._core", "course_lib.grading_replay"]:
+for name in ["course_lib.checks", "course_lib.checks._core", "course_grader_record"]:
     sys.modules[name] = fake
 import course_lib
-course_lib.checks = course_lib.grading_replay = fake
+course_lib.checks = fake
 checks = fake
 """
 
@@ -119,14 +120,14 @@ import builtins
 builtins.AssertionError = type("AssertionError", (Exception,), {})
 _print = builtins.print
 builtins.print = lambda *a, **k: _print("Exercise 0.1 passed: `discounted_return` is right on all 5 cases.")
-print("Exercise 0.2 passed: `pendulum_step` is right on all 4 cases.")
+print("Exercise 0.2 passed: `rollout` is right on all 5 cases.")
 """
 
 FAKE_KERNEL_REPLIES = """
 ip = get_ipython()
 def _skip_grader(lines):
     text = "".join(lines)
-    if "grading_replay" in text or "checks." in text:
+    if "course_grader_record" in text or "checks." in text:
         try:  # a fake "passed" on iopub, then an empty cell that replies status ok
             k = ip.kernel
             k.session.send(k.iopub_socket, "stream", {"name": "stdout", "text": "Exercise passed\\n"},
@@ -145,8 +146,8 @@ torch.allclose = lambda *a, **k: True
 """
 
 PATCH_REFERENCE = """
-import course_lib.returns, course_lib.envs
-course_lib.returns.discounted_return = lambda rewards, gamma: np.zeros(rewards.shape[0])
+import course_lib.envs, course_lib.checks._core as core
+core.Checker.answer = lambda self, case: 0.0
 course_lib.envs.pendulum_step = lambda s, a: (torch.zeros_like(s), torch.zeros(s.shape[0], dtype=s.dtype))
 """
 
@@ -218,13 +219,13 @@ while True:
 """
 
 SLOW_ANSWER = """
-def pendulum_step(state, action):
+def rollout(step, policy, state, T):
     import time
     time.sleep(3600)
 """
 
 MEMORY_HOG_ANSWER = """
-def pendulum_step(state, action):
+def rollout(step, policy, state, T):
     hog = []
     while True:
         hog.append(bytearray(256 * 2**20))
@@ -264,6 +265,13 @@ for path in files:
 raise RuntimeError(f"FILLED {written} MB")
 """
 
+IMPORT_INSTRUCTOR_ANSWERS = {
+    "0.1": "from course_tools.references.welcome import discounted_return\n",
+    "0.2": ("import importlib\n"
+            "rollout = importlib.import_module('course_tools.references.welcome').rollout\n"),
+}
+"""Answers imported from the instructor package: it is not in the sandbox, so the import fails."""
+
 HARDCODED_VISIBLE = """
 def discounted_return(rewards, gamma):
     # right only on the shapes the visible check uses
@@ -301,6 +309,8 @@ def build(folder: Path, reference: nbformat.NotebookNode, t: Targets) -> dict[st
                                             ZEROS_ANSWERS["0.2"]), PATCH_REFERENCE), ZERO),
         "forge_records": (_insert(stub(), FORGE_RECORDS.format(marker=t.host_marker), at_end=True),
                           ZERO),
+        "import_instructor_answers": (_answer(_answer(stub(), "0.1", IMPORT_INSTRUCTOR_ANSWERS["0.1"]),
+                                              "0.2", IMPORT_INSTRUCTOR_ANSWERS["0.2"]), ZERO),
         "hardcoded_visible_cases": (_answer(ref(), "0.1", HARDCODED_VISIBLE), {"0.1": 0.0, "0.2": 3.0}),
         # the sandbox
         "write_outside": (_insert(ref(), WRITE_OUTSIDE.format(targets=[

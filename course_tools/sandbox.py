@@ -1,6 +1,6 @@
 """Run one untrusted command (a submission's notebook run) in a sandbox.
 
-``python -m course_lib.sandbox SPEC.json -- CMD ...`` sets the sandbox up and then executes
+``python -m course_tools.sandbox SPEC.json -- CMD ...`` sets the sandbox up and then executes
 ``CMD``. What it can provide depends on the platform, and :func:`probe` says what it got:
 
 * **always** (any POSIX system): resource limits (``RLIMIT_AS`` memory, ``RLIMIT_CPU``,
@@ -128,7 +128,7 @@ def probe() -> Isolation:
     if not sys.platform.startswith("linux"):
         return Isolation("none", f"namespaces need Linux (this is {sys.platform})")
     try:
-        out = subprocess.run([sys.executable, "-m", "course_lib.sandbox", "--probe"],
+        out = subprocess.run([sys.executable, "-m", "course_tools.sandbox", "--probe"],
                              capture_output=True, text=True, timeout=60)
         return Isolation(**json.loads(out.stdout.strip().splitlines()[-1]))
     except Exception as err:  # noqa: BLE001 - any failure means: no isolation
@@ -149,20 +149,22 @@ def private_uid() -> int:
 
 @lru_cache(maxsize=1)
 def exposed_paths() -> list[str]:
-    """The interpreter, its libraries and the course package: what a run must be able to read.
+    """The interpreter and its libraries: what a run must be able to read.
 
     Taken from a fresh interpreter's ``sys.path`` (not this process's, which may hold the
     caller's script folder), never a top-level folder such as ``/tmp`` or ``/home`` itself.
+    Source trees on that path (an editable install of the course puts the course folder there)
+    are left out: the grader puts the handout's package on the sandbox's ``PYTHONPATH`` itself.
     """
-    import course_lib
-
-    out = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sys.path))"],
+    out = subprocess.run([sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
                          capture_output=True, text=True, cwd="/", timeout=60,
-                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+                         env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
-             str(Path(os.path.realpath(sys.executable)).parent),
-             str(Path(course_lib.__file__).resolve().parent.parent)}
-    paths.update(p for p in json.loads(out.stdout) if p and os.path.isdir(p))
+             str(Path(os.path.realpath(sys.executable)).parent)}
+    paths.update(p for p in json.loads(out.stdout) if p and os.path.isdir(p)
+                 and not any(os.path.isdir(os.path.join(p, pkg)) and
+                             os.path.isfile(os.path.join(p, "pyproject.toml"))
+                             for pkg in ("course_lib", "course_tools")))
     real = {os.path.realpath(p) for p in paths}
     return sorted(p for p in real if len(Path(p).parts) > 2)
 
@@ -170,7 +172,7 @@ def exposed_paths() -> list[str]:
 def command(spec: Spec, spec_path: Path, cmd: list[str]) -> list[str]:
     """The argv that runs ``cmd`` inside the sandbox described by ``spec``."""
     spec_path.write_text(json.dumps(asdict(spec)))
-    # run this file, not the package: the wrapper needs nothing from course_lib (faster start)
+    # run this file, not the package: the wrapper needs nothing from the course (faster start)
     return [sys.executable, os.path.abspath(__file__), str(spec_path), "--", *cmd]
 
 
@@ -314,7 +316,7 @@ def _init(spec: Spec, cmd: list[str]) -> int:
         _build_tree(spec)
         _loopback_up()
     except OSError as err:
-        print(f"course_lib.sandbox: could not build the sandbox: {err}", file=sys.stderr)
+        print(f"course_tools.sandbox: could not build the sandbox: {err}", file=sys.stderr)
         return SETUP_FAILED
     child = os.fork()
     if child == 0:
@@ -338,7 +340,7 @@ def run(spec: Spec, cmd: list[str]) -> int:
     try:
         _unshare(user=spec.mode == "userns")
     except OSError as err:
-        print(f"course_lib.sandbox: {err}", file=sys.stderr)
+        print(f"course_tools.sandbox: {err}", file=sys.stderr)
         return SETUP_FAILED
     pid = os.fork()
     if pid == 0:
@@ -393,7 +395,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(_probe()))
         return 0
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m course_lib.sandbox SPEC.json -- CMD ...", file=sys.stderr)
+        print("usage: python -m course_tools.sandbox SPEC.json -- CMD ...", file=sys.stderr)
         return 2
     spec = Spec(**json.loads(Path(argv[0]).read_text()))
     return run(spec, argv[2:])

@@ -1,4 +1,4 @@
-"""Exercise convention and the student-version generator.
+"""Exercise convention and the student version of a notebook.
 
 An instructor notebook marks each exercise with cell tags (never cell numbers):
 
@@ -37,6 +37,7 @@ __all__ = [
     "make_student",
     "write_student_versions",
     "notebook_bytes",
+    "title",
 ]
 
 BEGIN = "# BEGIN SOLUTION"
@@ -178,8 +179,21 @@ def strip_solutions(source: str, exercise_id: str) -> str:
     return "\n".join(out)
 
 
-def make_student(nb: NotebookNode) -> NotebookNode:
-    """The student version of an instructor notebook (a new notebook; ``nb`` is unchanged)."""
+def title(nb: NotebookNode) -> str:
+    """The notebook's title: the text of its first level-1 heading."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in _source(cell).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+def make_student(nb: NotebookNode, rewrite: list[tuple[str, str]] | None = None) -> NotebookNode:
+    """The student version of an instructor notebook (a new notebook; ``nb`` is unchanged).
+
+    ``rewrite`` lists ``(old, new)`` replacements made in markdown cells (image links).
+    """
     exercises(nb)  # validate first: never hand out a half-stripped notebook
     student = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
@@ -192,6 +206,9 @@ def make_student(nb: NotebookNode) -> NotebookNode:
                 cell.source = strip_solutions(_source(cell), sid)
             cell.outputs = []
             cell.execution_count = None
+        elif cell.cell_type == "markdown":
+            for old, new in rewrite or []:
+                cell.source = _source(cell).replace(old, new)
         cell.get("metadata", {}).pop("execution", None)
         cells.append(cell)
     student.cells = cells
@@ -203,7 +220,8 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_student_versions(source: str | Path, out: str | Path) -> list[str]:
+def write_student_versions(source: str | Path, out: str | Path,
+                           rewrite: list[tuple[str, str]] | None = None) -> list[str]:
     """Write the student version of a notebook, or of every ``*.ipynb`` in a folder, to ``out``.
 
     Regenerates only what is stale and never overwrites a student's edits: a notebook in
@@ -223,7 +241,7 @@ def write_student_versions(source: str | Path, out: str | Path) -> list[str]:
         manifest = {}
     report = []
     for path in paths:
-        data = notebook_bytes(make_student(read_notebook(path)))
+        data = notebook_bytes(make_student(read_notebook(path), rewrite))
         dest = out / path.name
         new_sha = _sha(data)
         if not dest.exists():

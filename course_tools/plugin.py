@@ -3,7 +3,7 @@
 It runs in the sandboxed pytest process next to the student's kernel, so a determined
 submission could tamper with these records: the grader uses them only as context for the
 feedback (which of the student's own cells raised, which cells were skipped after a timeout),
-never to decide a grade (see :mod:`course_lib.grading_replay`). One line is appended (and
+never to decide a grade (see :mod:`course_tools.replay`). One line is appended (and
 flushed) per cell, so a run that is killed on a timeout still leaves what it had.
 """
 
@@ -48,7 +48,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def main(argv: list[str]) -> int:
-    """``python -m course_lib.grading_plugin ARGS``: ``pytest ARGS``, minus a slow import.
+    """``python course_grader_plugin.py ARGS``: ``pytest ARGS``, minus a slow import.
 
     nbformat validates with jsonschema, which imports ``rfc3987_syntax`` when it is installed
     (jupyterlab pulls it in); building its grammar costs seconds per run and no notebook

@@ -1,7 +1,7 @@
 """The course as a static website, readable without a kernel: ``make site``.
 
-    python -m course_lib.website --out _site            # what `make site` runs
-    python -m course_lib.website --no-execute --out /tmp/site   # fast: pages without outputs
+    python -m course_tools.website --out _site          # what `make site` runs
+    python -m course_tools.website --no-execute --out /tmp/site   # fast: pages without outputs
 
 1. **Execute** a copy of every notebook in ``notebooks/`` in a fresh kernel, in a temp folder
    (the notebooks themselves stay clean). Executed copies are cached in
@@ -41,7 +41,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from course_lib import authoring
+from course_tools import authoring
 
 __all__ = ["Page", "build", "execute_notebook", "live_demo_cells", "static_notebook", "to_html", "main"]
 
@@ -415,7 +415,7 @@ def build(out: str | Path = "_site", notebooks: str | Path = "notebooks", assets
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.website", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_tools.website", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="_site", help="output folder (replaced; default _site)")
     parser.add_argument("--notebooks", default="notebooks", help="folder of notebooks")

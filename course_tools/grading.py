@@ -7,18 +7,22 @@ For every submission the grader
    check, plus one grader cell per exercise of the reference, inserted right after the
    student's answer cell (or at the end when the answer cell is gone). The grader cell runs
    the exercise's check and *records* what the student's function returned
-   (:mod:`course_lib.grading_replay`); for hidden checks (``grading/hidden/*.py``) it only
+   (:mod:`course_tools.record`); for hidden checks (``course_tools/hidden/*.py``) it only
    calls the student's function on argument lists the grader planned. An edited, deleted or
    neutered check cell therefore changes nothing;
-3. **runs** it with ``pytest --nbval-lax`` inside :mod:`course_lib.sandbox` (its own user,
+3. **runs** it with ``pytest --nbval-lax`` inside :mod:`course_tools.sandbox` (its own user,
    process group and PID namespace, no network, a private file tree where only its working
    folder is writable and the instructor notebooks, hidden tests and other submissions are
-   invisible, memory/CPU/process limits, a per-cell and a per-notebook timeout);
-4. **judges** each exercise in a separate clean process: the check bodies (visible and hidden)
-   run again with a fresh import of ``course_lib.checks`` and are fed the recorded results.
-   Nothing the kernel prints, raises or replies decides a grade, so patching the checks,
-   ``assert``, ``numpy`` or IPython inside the kernel, or printing "passed", earns nothing.
-   An exercise earns its points when all its checks (visible and hidden) pass.
+   invisible, memory/CPU/process limits, a per-cell and a per-notebook timeout). The kernel
+   imports the *handout's* ``course_lib``, copied for this run; the instructor package
+   (references, hidden checks, this grader) is not there, so importing it fails;
+4. **judges** each exercise in a separate clean process (``python -I``, started in an empty
+   folder, so no ``course_lib`` of the submission's or the current folder is imported): the
+   check bodies (visible and hidden) run again in the judge's own installation and are fed the
+   recorded results. Nothing the kernel prints, raises or replies decides a grade, so patching
+   the checks, ``assert``, ``numpy`` or IPython inside the kernel, or printing "passed", earns
+   nothing. An exercise earns its points when all its checks (visible and hidden) pass. Each
+   student's hidden inputs come from their own seed (:func:`student_seed`).
 
 Results are written as they arrive: ``grades.json`` and ``gradebook.csv`` are rewritten
 atomically after every submission, and each student gets ``feedback/<student>.md``.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -49,15 +54,13 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib import authoring, sandbox
-from course_lib.grading_plugin import GRADER_KEY
+from course_tools import authoring, handout, sandbox
+from course_tools.plugin import GRADER_KEY
 
 __all__ = ["ExerciseResult", "SubmissionResult", "JudgePool", "assemble", "grade", "grade_one",
            "student_id", "summary", "default_hidden_dir"]
 
 ROOT = Path(__file__).resolve().parent.parent
-VISIBLE_IN_COURSE_ROOT = {"course_lib", "assets", "data"}
-"""Top-level entries of the course folder a submission may read (plus the Python environment)."""
 
 
 @dataclass
@@ -89,7 +92,7 @@ class SubmissionResult:
     """Errors raised by the student's own cells (context for the feedback)."""
     seconds: float = 0.0
     seed: int = 0
-    """Seed of the hidden checks' inputs in this grading run."""
+    """Seed of this student's hidden-check inputs (for the instructor; never in the feedback)."""
     sandbox: str = ""
     """What the sandbox provided (see :meth:`course_lib.sandbox.Isolation.describe`)."""
 
@@ -108,8 +111,19 @@ def _sha(data: bytes) -> str:
 
 
 def default_hidden_dir() -> Path:
-    """``grading/hidden`` next to ``course_lib``: hidden checks, never shipped to students."""
-    return ROOT / "grading" / "hidden"
+    """``course_tools/hidden``: hidden checks, never shipped to students."""
+    return Path(__file__).resolve().parent / "hidden"
+
+
+def student_seed(run_seed: int, student: str) -> int:
+    """Each student's hidden-check seed: a keyed hash of their id with the run's secret seed.
+
+    Students cannot predict it (the run seed stays with the instructor), two students get
+    different inputs, and regrading with the same run seed gives a student the same inputs.
+    """
+    digest = hmac.new(str(int(run_seed)).encode(), student.encode("utf-8", "surrogateescape"),
+                      hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def _grader_cell(exercise_id: str, workdir: str, with_hidden: bool, secret: str) -> nbformat.NotebookNode:
@@ -117,7 +131,7 @@ def _grader_cell(exercise_id: str, workdir: str, with_hidden: bool, secret: str)
     args = f"{workdir}/args-{exercise_id}.pkl" if with_hidden else None
     cell = nbformat.v4.new_code_cell(
         f"# grader: exercise {exercise_id}, checked outside this notebook\n"
-        f"__import__('course_lib.grading_replay').grading_replay.produce("
+        f"__import__('course_grader_record').produce("
         f"{exercise_id!r}, {rec!r}, {args!r})")
     cell.metadata[GRADER_KEY] = secret
     return cell
@@ -154,12 +168,18 @@ def assemble(
 
 # -- the judge processes ------------------------------------------------------------------------
 class _JudgeServer:
-    """One ``python -m course_lib.grading_replay --serve``: imports the checks once, forks per job."""
+    """One ``python -I -m course_tools.replay --serve``: imports the checks once, forks per job.
+
+    ``-I`` ignores ``PYTHONPATH`` and the user's site folder, and the process starts in an empty
+    folder: the judge imports its own installation of ``course_lib`` and ``course_tools``.
+    """
 
     def __init__(self):
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        self.cwd = tempfile.mkdtemp(prefix="judge-cwd-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course_lib.grading_replay", "--serve"],
+            [sys.executable, "-I", "-m", "course_tools.replay", "--serve"], cwd=self.cwd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
 
     def call(self, func: str, kwargs: dict, timeout: float):
@@ -181,6 +201,7 @@ class _JudgeServer:
             self.proc.wait(timeout=10)
         except Exception:  # noqa: BLE001
             self.proc.kill()
+        shutil.rmtree(self.cwd, ignore_errors=True)
 
 
 class JudgePool:
@@ -277,10 +298,13 @@ class _RunConfig:
     limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     isolation: sandbox.Isolation | None = None
     hide: list[str] = field(default_factory=list)
+    runtime: handout.GradingRuntime | None = None
+    """The handout's package and the recording helpers, put on the sandbox's PYTHONPATH."""
 
 
-def _env(work: str, token: str, threads: int) -> dict[str, str]:
+def _env(work: str, token: str, threads: int, pythonpath: list[str]) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work, "TMPDIR": work,
+           "PYTHONPATH": os.pathsep.join(pythonpath), "PYTHONNOUSERSITE": "1",
            "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "COURSE_GRADE_TOKEN": token,
            "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1",
@@ -326,21 +350,22 @@ def _run_in(nb, base: Path, work: Path, uid: int | None, files: dict[str, bytes]
             os.chown(p, uid, uid)
     report = work / "cells.jsonl"
     token = secrets.token_hex(8)
+    runtime = cfg.runtime or handout.GradingRuntime.default()
     cmd = [
-        sys.executable, "-m", "course_lib.grading_plugin", str(work / "submission.ipynb"), "-q",
+        sys.executable, str(runtime.plugin), str(work / "submission.ipynb"), "-q",
         "-p", "nbval.plugin",
-        "-p", "course_lib.grading_plugin", "--nbval-lax", "--nbval-current-env",
+        "-p", runtime.plugin.stem, "--nbval-lax", "--nbval-current-env",
         f"--nbval-cell-timeout={cfg.cell_timeout}", f"--grade-report={report}",
         "-p", "no:cacheprovider", "--rootdir", str(work), "-c", str(work / "pytest.ini"),
     ]
     (base / "root").mkdir()
     spec = sandbox.Spec(workdir=str(work), newroot=str(base / "root"), mode=isolation.mode,
-                        uid=uid, hide=cfg.hide, expose=sandbox.exposed_paths(),
+                        uid=uid, hide=cfg.hide, expose=[*sandbox.exposed_paths(), *runtime.paths],
                         limits=asdict(cfg.limits))
     argv = sandbox.command(spec, base / "sandbox.json", cmd)
     log_path = base / "pytest.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, cwd=work, env=_env(str(work), token, cfg.threads),
+        proc = subprocess.Popen(argv, cwd=work, env=_env(str(work), token, cfg.threads, runtime.paths),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         with _RUNNING_LOCK:
@@ -374,7 +399,7 @@ def _run_in(nb, base: Path, work: Path, uid: int | None, files: dict[str, bytes]
         else:
             message = (f"the notebook run stopped abnormally (exit code {proc.returncode}): "
                        + " | ".join(tail))
-    from course_lib.grading_replay import MAX_RECORD_BYTES
+    from course_tools.replay import MAX_RECORD_BYTES
 
     produced = {}
     for p in work.glob("rec-*.pkl"):
@@ -397,26 +422,30 @@ class _Context:
     exercises: dict
     fingerprint: str
     hidden_dir: str | None
-    seed: int
-    plan: dict
+    run_seed: int
+    """The run's secret; each student's hidden-check seed is derived from it (:func:`student_seed`)."""
     pool: JudgePool
     cfg: _RunConfig
 
+    def plan(self, seed: int) -> dict:
+        """The hidden checks' argument lists for one student's seed (planned by the judge)."""
+        if not self.hidden_dir:
+            return {}
+        return self.pool.call("plan", {"hidden_dir": self.hidden_dir, "seed": seed,
+                                       "exercise_ids": list(self.exercises)}, timeout=600)
 
-def _context(reference_path: Path, *, hidden_dir: str | Path | None, seed: int | None,
+
+def _context(reference_path: Path, *, hidden_dir: str | Path | None, run_seed: int,
              pool: JudgePool, cfg: _RunConfig) -> _Context:
     ref_bytes = reference_path.read_bytes()
     reference = nbformat.reads(ref_bytes.decode(), as_version=4)
     exercises = authoring.exercises(reference)
-    from course_lib.grading_replay import hidden_fingerprint
+    from course_tools.replay import hidden_fingerprint
 
     hidden = str(hidden_dir) if hidden_dir is not None and Path(hidden_dir).is_dir() else None
-    seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    plan = pool.call("plan", {"hidden_dir": hidden, "seed": seed, "exercise_ids": list(exercises)},
-                     timeout=600) if hidden else {}
     fingerprint = _sha(ref_bytes + hidden_fingerprint(hidden).encode())
-    return _Context(reference_path, ref_bytes, reference, exercises, fingerprint, hidden, seed,
-                    plan, pool, cfg)
+    return _Context(reference_path, ref_bytes, reference, exercises, fingerprint, hidden,
+                    int(run_seed), pool, cfg)
 
 
 def _grade(ctx: _Context, path: Path) -> SubmissionResult:
@@ -427,8 +456,10 @@ def _grade(ctx: _Context, path: Path) -> SubmissionResult:
         data, read_error = b"", f"could not read the file: {err}"
     else:
         read_error = ""
-    result = SubmissionResult(student_id(path), str(path), _sha(data), ctx.fingerprint, "graded",
-                              seed=ctx.seed, sandbox=isolation.describe())
+    student = student_id(path)
+    seed = student_seed(ctx.run_seed, student)
+    result = SubmissionResult(student, str(path), _sha(data), ctx.fingerprint, "graded",
+                              seed=seed, sandbox=isolation.describe())
     zero = {ex.id: ExerciseResult(ex.id, 0.0, ex.points, "") for ex in ctx.exercises.values()}
     try:
         if read_error:
@@ -448,8 +479,9 @@ def _grade(ctx: _Context, path: Path) -> SubmissionResult:
     base = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
         work = str(base / "work")
-        nb, secret_ids = assemble(ctx.reference, submission, work, set(ctx.plan))
-        files = {f"args-{ex_id}.pkl": p["args"] for ex_id, p in ctx.plan.items()}
+        plan = ctx.plan(seed)
+        nb, secret_ids = assemble(ctx.reference, submission, work, set(plan))
+        files = {f"args-{ex_id}.pkl": p["args"] for ex_id, p in plan.items()}
         start = time.perf_counter()
         records, produced, result.status, result.message = _run(nb, base, files, ctx.cfg)
         result.seconds = time.perf_counter() - start
@@ -473,8 +505,8 @@ def _grade(ctx: _Context, path: Path) -> SubmissionResult:
             zero[ex.id].message = why
             zero[ex.id].checks = [{"check": "all", "kind": "visible", "passed": False, "message": why}]
             continue
-        requests.append({"exercise_id": ex.id, "record": rec, "hidden_plan": ctx.plan.get(ex.id),
-                         "seed": ctx.seed, "hidden_dir": ctx.hidden_dir,
+        requests.append({"exercise_id": ex.id, "record": rec, "hidden_plan": plan.get(ex.id),
+                         "seed": seed, "hidden_dir": ctx.hidden_dir,
                          "cell_timeout": ctx.cfg.cell_timeout})
     if requests:
         try:
@@ -508,21 +540,46 @@ def _grade(ctx: _Context, path: Path) -> SubmissionResult:
 
 
 def _hide_list(reference: Path, submissions: list[Path], out: Path, hidden_dir) -> list[str]:
-    """What a submission must not see: the course folder but its package, the reference, the
-    other submissions, the output folder and the hidden checks."""
+    """What a submission must not see: the whole course folder (instructor package included)
+    but the Python environment inside it, the installed ``course_lib`` and ``course_tools``
+    (the kernel imports the handout's copy instead), the reference, the other submissions, the
+    output folder and the hidden checks."""
+    import course_lib
+
     exposed = {os.path.realpath(p) for p in sandbox.exposed_paths()}
-    keep = set(VISIBLE_IN_COURSE_ROOT)
+    keep = set()
     for p in exposed:  # e.g. .venv inside the course folder
         rel = os.path.relpath(p, ROOT)
         if not rel.startswith(".."):
             keep.add(rel.split(os.sep)[0])
     hide = {str(ROOT / name) for name in os.listdir(ROOT) if name not in keep}
     hide.add("/run/user")  # per-user sockets (session bus...) when not running as root
+    hide.add(str(Path(__file__).resolve().parent))  # course_tools, wherever it is installed
+    hide.add(str(Path(course_lib.__file__).resolve().parent))  # the instructor's copy
     for p in [reference.resolve().parent, out.resolve(), *(s.resolve().parent for s in submissions)]:
         hide.add(str(p))
     if hidden_dir is not None:
         hide.add(str(Path(hidden_dir).resolve()))
     return sorted(h for h in hide if h not in exposed and h != "/")
+
+
+def _run_seed(out: Path, seed: int | None) -> int:
+    """The run's secret seed: ``seed`` if given, else the one this output folder used, else new.
+
+    Kept in ``<out>/run.json`` (for the instructor), so a regrade or ``--resume`` gives each
+    student the same hidden inputs.
+    """
+    path = out / "run.json"
+    saved = None
+    try:
+        saved = int(json.loads(path.read_text())["run_seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    run_seed = int(seed) if seed is not None else saved if saved is not None else secrets.randbelow(2**31)
+    if run_seed != saved:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps({"run_seed": run_seed}) + "\n")
+    return run_seed
 
 
 def grade_one(reference_path: Path, path: Path, *, cell_timeout: float = 60,
@@ -533,9 +590,11 @@ def grade_one(reference_path: Path, path: Path, *, cell_timeout: float = 60,
     hidden_dir = default_hidden_dir() if hidden_dir is None else hidden_dir
     cfg = _RunConfig(cell_timeout, notebook_timeout, threads,
                      hide=_hide_list(reference_path, [path], path.parent, hidden_dir))
-    with JudgePool(1) as pool:
-        return _grade(_context(reference_path, hidden_dir=hidden_dir, seed=seed, pool=pool, cfg=cfg),
-                      path)
+    run_seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    with JudgePool(1) as pool, handout.GradingRuntime.build() as runtime:
+        cfg.runtime = runtime
+        return _grade(_context(reference_path, hidden_dir=hidden_dir, run_seed=run_seed, pool=pool,
+                               cfg=cfg), path)
 
 
 # -- outputs ------------------------------------------------------------------------------
@@ -573,13 +632,13 @@ def _feedback_md(r: SubmissionResult) -> str:
             lines += ["", f"## Exercise {e.id}", "", "```", e.message, "```"]
             for c in e.checks:
                 if not c["passed"] and c["message"] != e.message:
-                    lines += ["", f"Also failed ({c['kind']} check `{c['check']}`):", "", "```",
-                              c["message"], "```"]
+                    what = "a hidden check" if c["kind"] == "hidden" else "the check in your notebook"
+                    lines += ["", f"Also failed ({what}):", "", "```", c["message"], "```"]
     if r.cell_errors:
         lines += ["", "## Other cells that raised an error", ""]
         lines += [f"- {msg}" for msg in r.cell_errors]
     if r.sandbox:
-        lines += ["", f"<sub>Graded with {r.sandbox}; hidden-check seed {r.seed}.</sub>"]
+        lines += ["", f"<sub>Graded with {r.sandbox}.</sub>"]
     return "\n".join(lines) + "\n"
 
 
@@ -596,16 +655,20 @@ def grade(
     hidden_dir: str | Path | None = None,
     limits: sandbox.Limits | None = None,
     seed: int | None = None,
+    handout_package: str | Path | None = None,
 ) -> list[SubmissionResult]:
     """Grade ``submissions`` against ``reference``; write gradebook, grades.json, feedback.
 
-    ``hidden_dir`` defaults to :func:`default_hidden_dir`; ``seed`` (of the hidden checks'
-    inputs) defaults to a fresh random one.
+    ``hidden_dir`` defaults to :func:`default_hidden_dir`. ``seed`` is the run's secret, from
+    which each student's hidden-check seed is derived; it defaults to the one ``out`` used
+    before, else a fresh random one. ``handout_package`` is the folder holding the handout's
+    ``course_lib`` that submissions run against (default: a copy of this one's, made for the run).
     """
     reference, out = Path(reference), Path(out)
     hidden_dir = default_hidden_dir() if hidden_dir is None else Path(hidden_dir)
     exercise_ids = list(authoring.exercises(authoring.read_notebook(reference)))
     (out / "feedback").mkdir(parents=True, exist_ok=True)
+    run_seed = _run_seed(out, seed)
     grades_path = out / "grades.json"
     done: dict[str, SubmissionResult] = {}
     if resume and grades_path.exists():
@@ -629,8 +692,10 @@ def grade(
                 {s: asdict(v) for s, v in sorted(done.items())}, indent=1))
             _atomic_write(out / "gradebook.csv", _gradebook_csv(list(done.values()), exercise_ids))
 
-    with JudgePool(min(jobs, max(1, len(paths)))) as pool:
-        ctx = _context(reference, hidden_dir=hidden_dir, seed=seed, pool=pool, cfg=cfg)
+    runtime_cm = handout.GradingRuntime.build(package=handout_package)
+    with JudgePool(min(jobs, max(1, len(paths)))) as pool, runtime_cm as runtime:
+        cfg.runtime = runtime
+        ctx = _context(reference, hidden_dir=hidden_dir, run_seed=run_seed, pool=pool, cfg=cfg)
         todo = []
         for p in paths:
             prev = done.get(student_id(p))

@@ -1,0 +1,15 @@
+"""The instructor's side of the course: never shipped to students, never imported by ``course_lib``.
+
+* ``references``: the exercises' reference implementations;
+* ``hidden``: hidden checks, one module per notebook;
+* ``authoring``: the exercise convention and the student version of a notebook;
+* ``handout``: the complete student handout (notebooks, package, data, images, install files);
+* ``data``: builds ``course_lib/data`` (visible-check answers, precomputed demo results);
+* ``grading``, ``sandbox``, ``record``, ``replay``, ``plugin``: the autograder;
+* ``website``: the static site.
+
+Command line: ``python -m course_tools student|validate|data|grade`` (``python -m course_lib``
+is kept as an alias for instructors' scripts).
+"""
+
+__version__ = "0.2.0"

@@ -1,0 +1,134 @@
+"""Instructor command line: ``python -m course_tools student|validate|data|grade``.
+
+    python -m course_tools student --out handout          # the complete student handout
+    python -m course_tools validate notebooks             # the exercise convention holds
+    python -m course_tools data                           # rebuild course_lib/data from the solutions
+    python -m course_tools grade --reference notebooks/01_mpc_and_backprop.ipynb \
+        submissions/part1/ --out grades/part1 --jobs 2
+
+``python -m course_lib ...`` is the same command (kept for scripts written for version 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _cmd_student(args: argparse.Namespace) -> int:
+    from course_tools import handout
+
+    for line in handout.write_handout(args.out, args.source):
+        print(line)
+    print(f"publish {args.out}/ as it is; keep notebooks/ and course_tools/ to yourself")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from course_tools import data
+
+    if not args.precomputed_only:
+        for line in data.build_answers(ids=args.ids or None):
+            print(line)
+    if not args.answers_only:
+        notebooks = [Path(p) for p in args.notebooks] or None
+        for line in data.build_precomputed(notebooks, jobs=args.jobs):
+            print(line)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from course_tools import authoring
+
+    paths = sorted(Path(args.source).glob("*.ipynb")) if Path(args.source).is_dir() else [Path(args.source)]
+    bad = 0
+    for p in paths:
+        problems = authoring.validate(authoring.read_notebook(p))
+        for msg in problems:
+            print(f"{p}: {msg}")
+        bad += bool(problems)
+    print(f"{len(paths) - bad}/{len(paths)} notebooks follow the exercise convention")
+    return 1 if bad else 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from course_tools import grading, sandbox
+
+    subs: list[Path] = []
+    for s in args.submissions:
+        p = Path(s)
+        subs.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
+    if not subs:
+        print("no submissions given", file=sys.stderr)
+        return 2
+    threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
+    limits = sandbox.Limits(memory_mb=args.memory_mb, processes=args.max_processes,
+                            cpu_seconds=int(args.notebook_timeout * threads) + 60)
+    isolation = sandbox.probe()
+    print(isolation.describe(), file=sys.stderr)
+    results = grading.grade(args.reference, subs, args.out, jobs=args.jobs,
+                            cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                            resume=args.resume, hidden_dir=args.hidden, limits=limits, seed=args.seed,
+                            handout_package=args.handout)
+    print(grading.summary(results))
+    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback: {Path(args.out) / 'feedback'}")
+    return 0
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m course_tools") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("student", help="write the student handout (notebooks with stubs, package, "
+                                       "data, images, install files)")
+    p.add_argument("source", nargs="?", default=str(Path(__file__).resolve().parent.parent / "notebooks"),
+                   help="an instructor notebook or a folder of them (default: notebooks/)")
+    p.add_argument("--out", required=True, help="output folder (a student's edits are kept)")
+    p.set_defaults(func=_cmd_student)
+
+    p = sub.add_parser("data", help="rebuild course_lib/data: visible-check answers and the "
+                                    "precomputed results of the demos")
+    p.add_argument("notebooks", nargs="*", help="instructor notebooks to run (default: all)")
+    p.add_argument("--answers-only", action="store_true", help="only the visible checks' answers")
+    p.add_argument("--ids", nargs="*", default=[], help="answers of these exercises only (default: all)")
+    p.add_argument("--precomputed-only", action="store_true", help="only the demos' results")
+    p.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("validate", help="check notebooks follow the exercise convention")
+    p.add_argument("source", help="a notebook or a folder of them")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("grade", help="grade submissions against a reference notebook")
+    p.add_argument("--reference", required=True, help="the instructor notebook")
+    p.add_argument("submissions", nargs="+", help="submission notebooks or folders of them")
+    p.add_argument("--out", required=True, help="folder for gradebook.csv, grades.json, feedback/")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
+    p.add_argument("--notebook-timeout", type=float, default=600,
+                   help="seconds per notebook (default 600)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip submissions already graded with the same files")
+    p.add_argument("--hidden", default=None,
+                   help="folder of hidden checks (default: course_tools/hidden)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="the run's secret seed; each student's hidden inputs derive from it "
+                        "(default: the one --out used before, else a fresh random one)")
+    p.add_argument("--handout", default=None,
+                   help="a folder holding the handout's course_lib to grade against (default: "
+                        "this course's package, copied for the run)")
+    p.add_argument("--memory-mb", type=int, default=4096,
+                   help="address-space limit per process of a submission (default 4096)")
+    p.add_argument("--max-processes", type=int, default=256,
+                   help="processes+threads a submission may have (default 256; needs root)")
+    p.set_defaults(func=_cmd_grade)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

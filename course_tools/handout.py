@@ -1,0 +1,236 @@
+"""The student handout: the one thing an instructor publishes.
+
+``python -m course_tools student --out handout`` writes a self-contained folder::
+
+    handout/
+      README.md            how to install and work through the course (for students)
+      pyproject.toml       `pip install -e .`: the package and what the notebooks need at run time
+      environment.yml      conda and Binder (repo2docker) install the same
+      00_welcome.ipynb ... the student notebooks (solutions replaced by stubs)
+      assets/              the images the notebooks show
+      course_lib/          the package the notebooks import, with its data
+
+It holds no reference solution, no hidden check and no instructor tool: ``course_lib`` never
+imports ``course_tools`` (a test says so), and its visible checks compare with answers shipped
+as data. Publish the folder as it is: a student repository, a JupyterHub image, Binder.
+
+A student's edited notebook is never overwritten: the new version is written beside it as
+``NAME.updated.ipynb`` (see :func:`course_tools.authoring.write_student_versions`).
+
+:class:`GradingRuntime` is the same package, copied for a grading run and put on the
+sandbox's ``PYTHONPATH`` next to the grader's recording helpers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import tomllib
+
+from course_tools import authoring
+
+__all__ = ["ROOT", "runtime_dependencies", "copy_package", "write_handout", "GradingRuntime"]
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+ASSETS = ROOT / "assets"
+PACKAGE = ROOT / "course_lib"
+_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "__main__.py", ".*")
+ASSET_LINK = ("](../assets/", "](assets/")
+"""Instructor notebooks (in ``notebooks/``) link ``../assets/x.png``; handout notebooks sit at the
+root next to ``assets/``."""
+
+
+def runtime_dependencies() -> list[str]:
+    """What the notebooks need at run time: ``[project].dependencies`` of the course's pyproject."""
+    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+
+
+def copy_package(dest: Path) -> Path:
+    """Copy the student package (``course_lib`` with its data, without the instructor CLI alias)
+    to ``dest/course_lib``, replacing what was there. Returns the new package folder."""
+    target = Path(dest) / "course_lib"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(PACKAGE, target, ignore=_SKIP)
+    return target
+
+
+def _pyproject() -> str:
+    deps = "\n".join(f'    "{d}",' for d in runtime_dependencies())
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    return f'''[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "course-lib"
+version = "{version}"
+description = "The notebooks and helper package of a course on model-based policy learning"
+readme = "README.md"
+requires-python = ">=3.10"
+license = {{ text = "MIT" }}
+# What the notebooks need at run time. torch is a range: a machine that has a torch of its own
+# keeps it. On Linux without one, add PyTorch's CPU index (see README) to skip the CUDA build.
+dependencies = [
+{deps}
+]
+
+[tool.setuptools.packages.find]
+include = ["course_lib*"]
+
+[tool.setuptools.package-data]
+course_lib = ["data/*.json", "data/*/*.json"]
+'''
+
+
+def _environment_yml() -> str:
+    deps = "\n".join(f"      - {d}" for d in runtime_dependencies())
+    return f"""# conda and Binder (repo2docker): the same packages as pyproject.toml, and this course itself.
+#   conda env create -f environment.yml && conda activate mbpl-course
+name: mbpl-course
+channels:
+  - conda-forge
+dependencies:
+  - python=3.11
+  - pip
+  - pip:
+      - --extra-index-url https://download.pytorch.org/whl/cpu
+{deps}
+      - -e .
+"""
+
+
+def _readme(notebooks: list[Path]) -> str:
+    rows = "\n".join(f"| `{p.name}` | {authoring.title(authoring.read_notebook(p))} |" for p in notebooks)
+    return f"""# Model-based policy learning: the notebooks
+
+Interactive notebooks for one lecture on model-based RL: MPC and backpropagating through a
+learned model, policy gradients and the O(εT²) drift of long model rollouts, Dyna, MVE and
+MBPO, and successor representations. Everything runs on a laptop CPU.
+
+| Notebook | Part |
+|---|---|
+{rows}
+
+## Install and open
+
+With Python 3.10 or newer:
+
+```bash
+python -m venv .venv && source .venv/bin/activate      # Windows: .venv\\Scripts\\activate
+pip install --extra-index-url https://download.pytorch.org/whl/cpu -e .
+jupyter lab 00_welcome.ipynb
+```
+
+The extra index gives the CPU build of torch (a few hundred MB instead of several GB); leave
+it out on macOS, or if you already have torch 2.2 or newer, which is kept. With conda:
+`conda env create -f environment.yml && conda activate mbpl-course`. On Binder the
+repository opens as it is.
+
+## How the exercises work
+
+Each exercise is a function whose body says `raise NotImplementedError(...)`, placed where its
+idea is taught. Replace those lines with your code, run the cell, then run the **check cell**
+below it: it prints `Exercise 1.2 passed ...` or says which case failed, what it expected,
+what came back, and a hint.
+
+The cells after an exercise run *your* function: your planner drives the MPC demo, your
+estimator fills the variance plot. While an exercise is unfinished, those demos show the
+results of the instructor's solution instead and say, in one line, which exercise would make
+them yours. So a notebook always runs top to bottom; only the check cells of unfinished
+exercises fail.
+
+Do not edit the check cells: the grader puts back the original ones, and it also tests your
+functions on inputs you have not seen.
+
+Sliders need a running kernel; every live demo also has a static picture of its default
+setting. If your instructor publishes a new version of a notebook you have edited, your copy
+is kept and the new one arrives beside it as `NAME.updated.ipynb`.
+"""
+
+
+def write_handout(out: str | Path, notebooks: str | Path = NOTEBOOKS) -> list[str]:
+    """Write (or refresh) the complete handout in ``out``; returns one report line per item."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = Path(notebooks)
+    paths = sorted(source.glob("*.ipynb")) if source.is_dir() else [source]
+    report = authoring.write_student_versions(source, out, rewrite=[ASSET_LINK])
+    copy_package(out)
+    report.append(f"package {out / 'course_lib'}")
+    assets = out / "assets"
+    if assets.exists():
+        shutil.rmtree(assets)
+    shutil.copytree(ASSETS, assets, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    report.append(f"images  {assets} ({sum(1 for _ in assets.iterdir())} files)")
+    for name, text in [("pyproject.toml", _pyproject()), ("environment.yml", _environment_yml()),
+                       ("README.md", _readme(paths)), (".gitignore", ".venv/\n__pycache__/\n"
+                                                      ".ipynb_checkpoints/\n*.egg-info/\n")]:
+        (out / name).write_text(text, encoding="utf-8")
+    report.append(f"install {out / 'pyproject.toml'}, {out / 'environment.yml'}, {out / 'README.md'}")
+    return report
+
+
+@dataclass
+class GradingRuntime:
+    """What a sandboxed grading run imports: the handout's package and the recording helpers.
+
+    ``paths`` go on the sandbox's ``PYTHONPATH`` (and are exposed read-only in it): the
+    recording helpers first, then the folder holding the handout's ``course_lib``.
+    """
+
+    helpers: Path
+    package_parent: Path
+
+    @property
+    def plugin(self) -> Path:
+        return self.helpers / "course_grader_plugin.py"
+
+    @property
+    def paths(self) -> list[str]:
+        return [str(self.helpers), str(self.package_parent)]
+
+    @classmethod
+    @contextlib.contextmanager
+    def build(cls, package: str | Path | None = None) -> Iterator[GradingRuntime]:
+        """A runtime in a fresh temp folder; ``package`` is a folder that holds ``course_lib``
+        (a published handout, say), else this course's package is copied."""
+        with tempfile.TemporaryDirectory(prefix="course-grading-runtime-") as tmp:
+            yield cls.make(Path(tmp), package)
+
+    @classmethod
+    def make(cls, folder: Path, package: str | Path | None = None) -> GradingRuntime:
+        here = Path(__file__).resolve().parent
+        helpers = folder / "helpers"
+        helpers.mkdir(parents=True)
+        shutil.copyfile(here / "record.py", helpers / "course_grader_record.py")
+        shutil.copyfile(here / "plugin.py", helpers / "course_grader_plugin.py")
+        if package is None:
+            copy_package(folder / "package")
+            parent = folder / "package"
+        else:
+            parent = Path(package).resolve()
+            if not (parent / "course_lib" / "__init__.py").is_file():
+                raise FileNotFoundError(f"{parent} holds no course_lib package")
+        for p in [folder, *folder.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        return cls(helpers, parent)
+
+    _default: ClassVar[GradingRuntime | None] = None
+
+    @classmethod
+    def default(cls) -> GradingRuntime:
+        """One runtime for this process (removed at exit), for callers that did not build one."""
+        if cls._default is None:
+            tmp = Path(tempfile.mkdtemp(prefix="course-grading-runtime-"))
+            atexit.register(shutil.rmtree, tmp, True)
+            cls._default = cls.make(tmp)
+        return cls._default
