@@ -28,7 +28,8 @@ def _longest_notebook() -> tuple[Path, float, dict[str, float]]:
 
 
 def rows() -> list[Row]:
-    from course_tools import grading, sandbox
+    from course_tools import grading
+    from course_tools.grading import sandbox
 
     copies = int(os.environ.get("BENCH_GRADER_COPIES", "30"))
     jobs = 2

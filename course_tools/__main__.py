@@ -3,6 +3,7 @@
     python -m course_tools student --out handout          # the complete student handout
     python -m course_tools validate notebooks             # the exercise convention holds
     python -m course_tools data                           # rebuild course_lib/data from the solutions
+    python -m course_tools sources                        # each notebook's reviewable .py script
     python -m course_tools grade --reference notebooks/01_mpc_and_backprop.ipynb \
         submissions/part1/ --out grades/part1 --jobs 2
 
@@ -39,6 +40,20 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sources(args: argparse.Namespace) -> int:
+    from course_tools import sources
+
+    if args.check:
+        bad = sources.stale()
+        for name in bad:
+            print(f"{name}: its .py differs (run `python -m course_tools sources`)")
+        return 1 if bad else 0
+    done = sources.update_notebooks() if args.from_scripts else sources.write_scripts()
+    for name in done:
+        print(f"wrote {name}")
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from course_tools import authoring
 
@@ -53,28 +68,73 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _cmd_grade(args: argparse.Namespace) -> int:
-    from course_tools import grading, sandbox
+def _limits(args: argparse.Namespace):
+    from course_tools.grading import sandbox
 
-    subs: list[Path] = []
-    for s in args.submissions:
-        p = Path(s)
-        subs.extend(sorted(p.glob("*.ipynb")) if p.is_dir() else [p])
-    if not subs:
-        print("no submissions given", file=sys.stderr)
-        return 2
     threads = max(1, (os.cpu_count() or 1) // max(1, args.jobs))
-    limits = sandbox.Limits(memory_mb=args.memory_mb, processes=args.max_processes,
-                            cpu_seconds=int(args.notebook_timeout * threads) + 60)
-    isolation = sandbox.probe()
-    print(isolation.describe(), file=sys.stderr)
-    results = grading.grade(args.reference, subs, args.out, jobs=args.jobs,
-                            cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                            resume=args.resume, hidden_dir=args.hidden, limits=limits, seed=args.seed,
-                            handout_package=args.handout)
+    return sandbox.Limits(memory_mb=args.memory_mb, processes=args.max_processes,
+                          cpu_seconds=int(args.notebook_timeout * threads) + 60)
+
+
+def _report(results, out: str) -> None:
+    from course_tools import grading
+
     print(grading.summary(results))
-    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}; feedback: {Path(args.out) / 'feedback'}")
+    print(f"gradebook: {Path(out) / 'gradebook.csv'}; feedback: {Path(out) / 'feedback'}")
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from course_tools import grading
+    from course_tools.grading import sandbox
+
+    print(sandbox.probe().describe(), file=sys.stderr)
+    try:
+        results = grading.grade(
+            args.reference, args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
+            notebook_timeout=args.notebook_timeout, resume=args.resume, hidden_dir=args.hidden,
+            limits=_limits(args), seed=args.seed, handout_package=args.handout, force=args.force,
+            require_isolation=args.require_isolation, max_submission_mb=args.max_submission_mb)
+    except grading.GradingRefused as err:
+        print(f"not grading: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if not results:
+        print("no submissions found", file=sys.stderr)
+    _report(results, args.out)
     return 0
+
+
+def _cmd_regrade(args: argparse.Namespace) -> int:
+    from course_tools import grading
+
+    try:
+        results = grading.regrade(args.out, args.students, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                                  notebook_timeout=args.notebook_timeout, limits=_limits(args),
+                                  handout_package=args.handout, require_isolation=args.require_isolation)
+    except grading.GradingRefused as err:
+        print(f"not grading: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    _report(results, args.out)
+    return 0
+
+
+def _grading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
+    p.add_argument("--notebook-timeout", type=float, default=600,
+                   help="seconds per notebook (default 600)")
+    p.add_argument("--memory-mb", type=int, default=4096,
+                   help="address-space limit per process of a submission (default 4096)")
+    p.add_argument("--max-processes", type=int, default=256,
+                   help="processes+threads a submission may have (default 256; needs root)")
+    p.add_argument("--handout", default=None,
+                   help="a folder holding the handout's course_lib to grade against (default: "
+                        "this course's package, copied for the run)")
+    p.add_argument("--require-isolation", action="store_true",
+                   help="refuse to grade unless the sandbox truly isolates submissions")
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m course_tools") -> int:
@@ -98,6 +158,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     p.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
     p.set_defaults(func=_cmd_data)
 
+    p = sub.add_parser("sources", help="write each notebook's reviewable .py script (jupytext percent)")
+    p.add_argument("--check", action="store_true", help="only say which pairs differ")
+    p.add_argument("--from-scripts", action="store_true", help="rebuild the notebooks from edited scripts")
+    p.set_defaults(func=_cmd_sources)
+
     p = sub.add_parser("validate", help="check notebooks follow the exercise convention")
     p.add_argument("source", help="a notebook or a folder of them")
     p.set_defaults(func=_cmd_validate)
@@ -105,26 +170,25 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     p = sub.add_parser("grade", help="grade submissions against a reference notebook")
     p.add_argument("--reference", required=True, help="the instructor notebook")
     p.add_argument("submissions", nargs="+", help="submission notebooks or folders of them")
-    p.add_argument("--out", required=True, help="folder for gradebook.csv, grades.json, feedback/")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    p.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
-    p.add_argument("--notebook-timeout", type=float, default=600,
-                   help="seconds per notebook (default 600)")
+    p.add_argument("--out", required=True, help="folder for gradebook.csv, grades.json, feedback/ ...")
+    _grading_options(p)
     p.add_argument("--resume", action="store_true",
                    help="skip submissions already graded with the same files")
-    p.add_argument("--hidden", default=None,
-                   help="folder of hidden checks (default: course_tools/hidden)")
+    p.add_argument("--force", action="store_true",
+                   help="grade into a folder that holds grades made against another reference")
+    p.add_argument("--hidden", default=None, help="folder of hidden checks (default: course_tools/hidden)")
     p.add_argument("--seed", type=int, default=None,
                    help="the run's secret seed; each student's hidden inputs derive from it "
                         "(default: the one --out used before, else a fresh random one)")
-    p.add_argument("--handout", default=None,
-                   help="a folder holding the handout's course_lib to grade against (default: "
-                        "this course's package, copied for the run)")
-    p.add_argument("--memory-mb", type=int, default=4096,
-                   help="address-space limit per process of a submission (default 4096)")
-    p.add_argument("--max-processes", type=int, default=256,
-                   help="processes+threads a submission may have (default 256; needs root)")
+    p.add_argument("--max-submission-mb", type=float, default=32,
+                   help="larger submission files are not read (default 32)")
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("regrade", help="grade named students of an output folder again (keeps history)")
+    p.add_argument("--out", required=True, help="the output folder of an earlier `grade`")
+    p.add_argument("students", nargs="+", help="student ids, as in gradebook.csv")
+    _grading_options(p)
+    p.set_defaults(func=_cmd_regrade)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -18,8 +18,9 @@ checks that every key a notebook asks for is there.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
-import inspect
+import io
 import os
 import re
 import shutil
@@ -62,39 +63,59 @@ class AnswerBuilder(Checker):
         return self.answers[case]
 
 
-def compute_answers(exercise_id: str) -> dict[str, Any]:
-    """The answers exercise ``exercise_id``'s visible check compares with, by case."""
+def _run_with_reference(exercise_id: str) -> AnswerBuilder:
     from course_lib import checks
     from course_tools import references
-    from course_tools.record import _GlobalRngs
+    from course_tools.grading.record import GlobalRngs
 
     spec = checks.EXERCISES[exercise_id]
     refs = references.load_all()
     if exercise_id not in refs:
-        if "answer(" not in inspect.getsource(spec.body):
-            return {}  # a check that needs no saved answers
         raise LookupError(f"exercise {exercise_id} has no reference in course_tools/references")
     ref = refs[exercise_id]
     ck = AnswerBuilder(spec, ref.fn, ref.expected)
-    with _GlobalRngs():
+    with GlobalRngs(), contextlib.redirect_stdout(io.StringIO()):
         spec.body(ck)  # the reference must pass its own check
-    return ck.answers
+    return ck
+
+
+def compute_answers(exercise_id: str) -> dict[str, Any]:
+    """The answers exercise ``exercise_id``'s visible check compares with, by case."""
+    return _run_with_reference(exercise_id).answers
+
+
+def count_cases(exercise_id: str) -> int:
+    """How many cases (comparisons) the visible check makes on a right answer."""
+    return _run_with_reference(exercise_id).n_cases
 
 
 def build_answers(out: Path | None = None, ids: list[str] | None = None) -> list[str]:
-    """Write ``answers/<id>.json`` for every exercise (or ``ids``); one report line each."""
+    """Write ``answers/<id>.json`` for every exercise (or ``ids``), and every visible check's
+    number of cases in ``answers/_cases.json`` (the feedback counts cases); one line each."""
     from course_lib import checks
 
     out = Path(out) if out is not None else datafiles.DATA / "answers"
+    cases_path = out / "_cases.json"
+    try:
+        cases = datafiles.loads(cases_path.read_text())
+    except (OSError, ValueError):
+        cases = {}
     lines = []
     for ex_id in ids or sorted(checks.EXERCISES):
-        answers = compute_answers(ex_id)
+        try:
+            ck = _run_with_reference(ex_id)
+        except LookupError as err:
+            lines.append(f"answers {ex_id}: SKIPPED, {err}")
+            continue
         path = out / f"{ex_id}.json"
-        if answers:
-            datafiles.save(path, answers)
+        if ck.answers:
+            datafiles.save(path, ck.answers)
         elif path.exists():
             path.unlink()
-        lines.append(f"answers {ex_id}: {len(answers)} cases")
+        cases[ex_id] = ck.n_cases
+        lines.append(f"answers {ex_id}: {len(ck.answers)} saved, {ck.n_cases} cases")
+    cases = {k: cases[k] for k in sorted(cases) if k in checks.EXERCISES}
+    datafiles.save(cases_path, cases)
     return lines
 
 

@@ -208,7 +208,7 @@ class GradingRuntime:
 
     @classmethod
     def make(cls, folder: Path, package: str | Path | None = None) -> GradingRuntime:
-        here = Path(__file__).resolve().parent
+        here = Path(__file__).resolve().parent / "grading"
         helpers = folder / "helpers"
         helpers.mkdir(parents=True)
         shutil.copyfile(here / "record.py", helpers / "course_grader_record.py")

@@ -15,8 +15,7 @@ import pytest
 
 import tests
 from course_lib import checks
-from course_tools import record
-from course_tools import replay as gr
+from course_tools.grading import judge, record
 
 
 def _all_cases():
@@ -106,5 +105,5 @@ def test_the_graders_replay_gives_the_same_verdicts(ex_id, monkeypatch, tmp_path
         path = tmp_path / "record.pkl"
         with contextlib.suppress(AssertionError):
             record.produce(ex_id, str(path))
-        verdicts = gr.judge(ex_id, path.read_bytes(), None, 0, None)
+        verdicts = judge.judge(ex_id, path.read_bytes(), None, None, 0, None)
         assert all(v["passed"] for v in verdicts) == should_pass, (getattr(fn, "__name__", fn), verdicts)

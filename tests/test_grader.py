@@ -60,6 +60,10 @@ def graded(tmp_path_factory):
     crash.cells.insert(i + 1, nbformat.v4.new_code_cell("import os\nos._exit(1)"))
     subs["crashes"] = _write(crash, tmp / "crashes.ipynb")
 
+    syntax = authoring.read_notebook(REFERENCE)  # a syntax error in the answer cell of 0.1
+    _cell(syntax, "solution:0.1").source = "def discounted_return(rewards, gamma):\n    return rewards @@ g\n"
+    subs["syntax_error"] = _write(syntax, tmp / "syntax_error.ipynb")
+
     (tmp / "not_json.ipynb").write_text("{ this is not a notebook")
     subs["not_json"] = tmp / "not_json.ipynb"
     subs["no_cells"] = _write(nbformat.v4.new_notebook(), tmp / "no_cells.ipynb")
@@ -106,7 +110,8 @@ def test_a_hanging_cell_is_interrupted_and_the_rest_still_graded(graded):
     results, _ = graded
     r = results["hangs"]
     assert _points(results, "hangs") == {"0.1": 2.0, "0.2": 3.0}
-    assert any("KeyboardInterrupt" in e for e in r.cell_errors), r.cell_errors
+    assert any(e.startswith("your code cell") and "timed out after 30 s" in e for e in r.cell_errors), \
+        r.cell_errors
 
 
 def test_a_dead_kernel_costs_only_the_exercises_after_it(graded):
@@ -138,9 +143,53 @@ def test_gradebook_has_every_submission_and_no_leftovers(graded):
     assert len(list((out / "feedback").glob("*.md"))) == len(results)
 
 
-def test_resume_skips_what_is_already_graded(graded, tmp_path):
+def test_a_syntax_error_is_reported_as_one(graded):
     results, out = graded
-    again = grading.grade(REFERENCE, [results["not_json"].path, results["reference"].path], out,
-                          resume=True, progress=False)
+    message = results["syntax_error"].exercises["0.1"].message
+    assert "SyntaxError" in message and "your answer cell (your code cell" in message, message
+    assert results["syntax_error"].exercises["0.2"].points == 3.0
+
+
+def test_feedback_counts_cases_and_shows_no_seed_or_check_names(graded):
+    results, out = graded
+    feedback = (out / "feedback" / "wrong_0_1.md").read_text()
+    assert "| 0.1 | 0 / 2 | 0 / 5 |" in feedback and "| 0.2 | 3 / 3 | 15 / 15 |" in feedback
+    assert str(results["wrong_0_1"].seed) not in feedback and "seed" not in feedback.lower()
+    assert "unseen_shapes" not in feedback and "rollout_unseen_systems" not in feedback
+    assert (out / "run.json").exists()
+
+
+def test_resume_skips_what_is_already_graded_and_keeps_the_seeds(graded):
+    results, out = graded
+    paths = [results["not_json"].path, results["reference"].path]
+    again = grading.grade(REFERENCE, paths, out, resume=True, progress=False)
     assert [r.total for r in again] == [0.0, 5.0]
     assert all(r.seconds == results[r.student].seconds for r in again)
+    regraded = grading.grade(REFERENCE, [results["wrong_0_1"].path], out, progress=False)
+    assert regraded[0].seed == results["wrong_0_1"].seed
+
+
+def test_grading_one_file_into_the_folder_keeps_every_other_row(graded):
+    results, out = graded
+    grading.grade(REFERENCE, [results["reference"].path], out, progress=False)
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert {r["student"] for r in rows} == set(results)
+    history = (out / "history" / "reference.jsonl").read_text().splitlines()
+    assert history and json.loads(history[-1])["total"] == 5.0
+
+
+def test_regrade_names_students_and_keeps_their_history(graded):
+    results, out = graded
+    [again] = grading.regrade(out, ["wrong_0_1"], progress=False)
+    assert again.total == 3.0 and again.seed == results["wrong_0_1"].seed
+    assert (out / "history" / "wrong_0_1.jsonl").exists()
+
+
+def test_a_folder_of_another_reference_is_refused_without_force(graded, tmp_path):
+    results, out = graded
+    other = tmp_path / "other.ipynb"
+    nb = authoring.read_notebook(REFERENCE)
+    nb.cells[0].source += "\n\nchanged"
+    nbformat.write(nb, str(other))
+    with pytest.raises(grading.GradingRefused, match="another reference"):
+        grading.grade(other, [results["reference"].path], out, progress=False)

@@ -19,7 +19,8 @@ import nbformat
 import psutil
 import pytest
 
-from course_tools import authoring, grading, sandbox
+from course_tools import authoring, grading
+from course_tools.grading import sandbox
 from tests.conftest import ROOT
 from tests.hostile import attacks
 
@@ -170,7 +171,10 @@ def test_gradebook_is_intact(run):
         assert float(rows[name]["exercise 0.1"]) == r.exercises["0.1"].points
     grades = json.loads((out / "grades.json").read_text())
     assert set(grades) == set(results)
-    assert all(len(g["exercises"]["0.1"]["checks"]) >= 1 for g in grades.values())
+    assert all(g["points"]["0.1"] == results[s].exercises["0.1"].points for s, g in grades.items())
+    for student in results:
+        full = json.loads((out / "students" / f"{student}.json").read_text())
+        assert len(full["exercises"]["0.1"]["checks"]) >= 1
     assert len(list((out / "feedback").glob("*.md"))) == len(results)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
@@ -178,7 +182,7 @@ def test_gradebook_is_intact(run):
 def test_summary_counts_and_names_the_sandbox(run):
     line = grading.summary(list(run["results"].values()))
     n = len(run["results"])
-    assert line.startswith(f"{n} submissions ({n - 2} graded, 2 failed to run, 0 timed out)")
+    assert line.startswith(f"{n} submissions ({n - 2} graded, 2 invalid)")
     assert "sandbox:" in line
 
 

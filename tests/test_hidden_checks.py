@@ -22,9 +22,9 @@ import pytest
 from course_lib import checks
 from course_lib.checks._core import Checker, CheckFailed
 from course_tools import references
-from course_tools import replay as gr
-from course_tools.grading import default_hidden_dir
-from course_tools.record import _GlobalRngs
+from course_tools.grading import codec, default_hidden_dir
+from course_tools.grading import hidden as gr
+from course_tools.grading.record import GlobalRngs as _GlobalRngs
 
 IDS = sorted(checks.EXERCISES)
 SEEDS = [0, 1, 12345]
@@ -49,7 +49,7 @@ def _hardcoded(ex_id):
 
     def recording(*args, **kwargs):
         out = ref(*args, **kwargs)
-        memo.setdefault(gr._fingerprint(args, kwargs), copy.deepcopy(out))
+        memo.setdefault(codec.fingerprint(args, kwargs), copy.deepcopy(out))
         return out
 
     with contextlib.redirect_stdout(io.StringIO()), _GlobalRngs():
@@ -57,7 +57,7 @@ def _hardcoded(ex_id):
     fallback = next(iter(memo.values()))
 
     def hardcoded(*args, **kwargs):
-        return copy.deepcopy(memo.get(gr._fingerprint(args, kwargs), fallback))
+        return copy.deepcopy(memo.get(codec.fingerprint(args, kwargs), fallback))
 
     return hardcoded
 

@@ -25,7 +25,7 @@ import pytest
 import course_lib
 from course_lib import checks
 from course_lib.checks._core import Checker
-from course_tools.record import _GlobalRngs
+from course_tools.grading.record import GlobalRngs as _GlobalRngs
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "course_lib"

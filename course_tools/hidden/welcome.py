@@ -15,8 +15,8 @@ import torch
 from course_lib import envs
 from course_lib.checks.toys import ConstantPolicy, LinearPolicy, LinearSystem
 from course_lib.checks.welcome import pump
+from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import welcome as ref
-from course_tools.replay import HiddenChecker, hidden
 
 
 @hidden("0.1", reference=ref.discounted_return)

@@ -128,7 +128,7 @@ def probe() -> Isolation:
     if not sys.platform.startswith("linux"):
         return Isolation("none", f"namespaces need Linux (this is {sys.platform})")
     try:
-        out = subprocess.run([sys.executable, "-m", "course_tools.sandbox", "--probe"],
+        out = subprocess.run([sys.executable, "-m", "course_tools.grading.sandbox", "--probe"],
                              capture_output=True, text=True, timeout=60)
         return Isolation(**json.loads(out.stdout.strip().splitlines()[-1]))
     except Exception as err:  # noqa: BLE001 - any failure means: no isolation

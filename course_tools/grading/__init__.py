@@ -1,0 +1,20 @@
+"""The autograder, one job a module.
+
+* :mod:`.submissions`: the class's files, read as untrusted names and bytes;
+* :mod:`.assemble`: the notebook the grader runs (the student's cells + recording cells);
+* :mod:`.runner` and :mod:`.sandbox`: one run under nbval, isolated and limited;
+* :mod:`.record` (in the student's kernel) and :mod:`.codec` (reading it back, as hostile data);
+* :mod:`.hidden` and :mod:`.judge`: hidden checks, and replaying the checks in a clean process;
+* :mod:`.results`: grades, feedback, the gradebook and the output folder;
+* :mod:`.grader`: the whole class, one row per file, whatever happens.
+
+``python -m course_tools grade ...`` is the command line (see the README).
+"""
+
+from course_tools.grading.grader import GradingRefused, default_hidden_dir, grade, grade_one, regrade, summary
+from course_tools.grading.judge import JudgePool
+from course_tools.grading.results import ExerciseResult, SubmissionResult, student_seed
+from course_tools.grading.submissions import safe_id
+
+__all__ = ["grade", "grade_one", "regrade", "summary", "GradingRefused", "default_hidden_dir",
+           "JudgePool", "ExerciseResult", "SubmissionResult", "student_seed", "safe_id"]
