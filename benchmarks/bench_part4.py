@@ -26,16 +26,18 @@ def rows() -> list[Row]:
 
     from course_lib import clearning, dynamics, gridworld, pointmass, successor
     from course_lib.utils import torch_generator
+    from course_tools.references import part4 as ref
 
     out: list[Row] = []
     chain = successor.maze_chain(gridworld.DYNA_MAZE)
     P_pi = successor.policy_transition(chain.P, successor.shortest_path_policy(chain, 0.3))
     gamma = 0.9
-    M = successor.sr_exact(P_pi, gamma)
-    (M_td, _), sec = _timed(lambda: successor.learn_sr_td(P_pi, gamma, 5000, np.random.default_rng(0)))
+    M = ref.sr_exact(P_pi, gamma)
+    (M_td, _), sec = _timed(lambda: successor.learn_sr_td(ref.sr_td_update, P_pi, gamma, 5000,
+                                                          np.random.default_rng(0)))
     out.append(Row(GROUP, "SR: TD learning on the maze, 5000 sweeps (235k transitions)", sec, "s", "",
                    f"max |M_TD - M| = {np.abs(M_td - M).max():.4f} (test: < 1e-2)"))
-    V_err = np.abs(successor.value_from_sr(M, chain.reward, gamma)
+    V_err = np.abs(ref.value_from_sr(M, chain.reward, gamma)
                    - successor.policy_evaluation(P_pi, chain.reward, gamma)).max()
     out.append(Row(GROUP, "SR: max |V from SR - policy evaluation|", V_err, "", "< 1e-6"))
 
@@ -53,7 +55,8 @@ def rows() -> list[Row]:
     queries = torch.tensor([[-0.5, -0.3], [-0.15, 0.4], [0.5, 0.5]], dtype=torch.float64)
     acts = torch.tensor([[1.0, 0.0]] * 3, dtype=torch.float64)
     err, sec = _timed(lambda: clearning.future_prediction_errors(
-        env, clf, clearning.model_step_fn(model), queries, acts, config.gammas, 10_000, gen))
+        env, clf, ref.classifier_density_ratio, clearning.model_step_fn(model), queries, acts, config.gammas,
+        10_000, gen))
     out.append(Row(GROUP, f"future-state errors: {len(config.gammas)} gammas x 3 queries x 10k samples",
                    sec, "s"))
     for i, g in enumerate(config.gammas):

