@@ -43,7 +43,7 @@ def rows() -> list[Row]:
 
     gen = torch_generator(0)
     env = pointmass.PointMass()
-    states, actions = pointmass.rollout(env, env.sample_states(100, gen), 250, gen)
+    states, actions = pointmass.random_trajectories(env, env.sample_states(100, gen), 250, gen)
     config = clearning.CLearningConfig()
     (clf, _), sec = _timed(lambda: clearning.train_classifier(states, actions, config, gen))
     out.append(Row(GROUP, f"C-learning: classifier training, {config.n_steps} steps", sec, "s", "≈ a few s"))

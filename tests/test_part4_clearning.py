@@ -31,7 +31,7 @@ def test_moves_through_the_wall_or_out_of_the_square_are_cancelled():
 
 def test_the_uniform_distribution_is_stationary():
     g = _gen(1)
-    states, actions = pointmass.rollout(ENV, ENV.sample_states(4000, g), 60, g)
+    states, actions = pointmass.random_trajectories(ENV, ENV.sample_states(4000, g), 60, g)
     assert states.shape == (4000, 61, 2) and actions.shape == (4000, 60, 2)
     last = clearning.histogram(states[:, -1], n_bins=4)
     np.testing.assert_allclose(last, 1 / 16, atol=0.015)
@@ -64,7 +64,7 @@ def test_future_states_with_gamma_0_is_one_step():
 
 def test_sample_pairs_shapes_and_offsets():
     g = _gen(4)
-    states, actions = pointmass.rollout(ENV, ENV.sample_states(8, g), 30, g)
+    states, actions = pointmass.random_trajectories(ENV, ENV.sample_states(8, g), 30, g)
     s, a, pos, neg, gam = clearning.sample_pairs(states, actions, (0.5, 0.9), 64, g)
     for x in (s, a, pos, neg):
         assert x.shape == (64, 2)
@@ -92,7 +92,7 @@ def test_classifier_loss_is_log2_twice_at_zero_logits():
 @pytest.fixture(scope="module")
 def trained():
     g = _gen(0)
-    states, actions = pointmass.rollout(ENV, ENV.sample_states(100, g), 250, g)
+    states, actions = pointmass.random_trajectories(ENV, ENV.sample_states(100, g), 250, g)
     clf, losses = clearning.train_classifier(states, actions, clearning.CLearningConfig(), g)
     return states, actions, clf, losses
 

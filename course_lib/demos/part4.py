@@ -43,7 +43,6 @@ def sr_demo_data(sr_exact: Callable, value_from_sr: Callable) -> dict[str, np.nd
     return {"gammas": SR_GAMMAS.copy(), "M": M.astype(np.float32), "V": V}
 
 
-
 def _maze_mesh(demo: LiveDemo, ax, chain: successor.MazeChain, norm, cmap: str):
     """An animated cell mesh of the maze (walls grey, y down like the maze) with S and G on top.
 
