@@ -25,6 +25,7 @@ def rows() -> list[Row]:
     import torch
 
     from course_lib import clearning, dynamics, gridworld, pointmass, successor
+    from course_lib.demos import part4
     from course_lib.utils import torch_generator
     from course_tools.references import part4 as ref
 
@@ -40,6 +41,15 @@ def rows() -> list[Row]:
     V_err = np.abs(ref.value_from_sr(M, chain.reward, gamma)
                    - successor.policy_evaluation(P_pi, chain.reward, gamma)).max()
     out.append(Row(GROUP, "SR: max |V from SR - policy evaluation|", V_err, "", "< 1e-6"))
+    _, sec = _timed(lambda: part4.sr_demo_data(ref.sr_exact, ref.value_from_sr))
+    out.append(Row(GROUP, f"SR demo data: sr_exact and value_from_sr at {len(part4.SR_GAMMAS)} gammas",
+                   sec, "s"))
+    phi = successor.landmark_features(chain)
+    base = [successor.optimal_policy(chain.P, phi[:, k], gamma) for k in range(phi.shape[1])]
+    psi = np.stack([successor.successor_features(ref.sr_exact, chain.P, p, phi, gamma) for p in base])
+    _, sec = _timed(lambda: part4.gpi_demo_data(ref.gpi_action, psi, base))
+    out.append(Row(GROUP, f"GPI demo data: gpi_action on {len(part4.GPI_WEIGHTS) ** 4} weight vectors",
+                   sec, "s"))
 
     gen = torch_generator(0)
     env = pointmass.PointMass()

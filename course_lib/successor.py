@@ -12,9 +12,9 @@ distribution of the states that follow it,
     mu_i(s_t) = (1 - gamma) sum_{t' >= t} gamma^(t' - t) p(s_t' = i | s_t),
 
 stacked into a matrix M (n, n) with rows mu(s). It obeys mu(s_t) = (1 - gamma) e_{s_t}
-+ gamma E[mu(s_t+1)], hence M = (1 - gamma)(I - gamma P^pi)^-1 and V^pi = M r / (1 - gamma).
-With features phi (n, d), the successor features are psi = M phi, and a reward r = phi w has
-V = psi w / (1 - gamma).
++ gamma E[mu(s_t+1)], i.e. M = (1 - gamma) I + gamma P^pi M, and V^pi is an average of r under
+mu, rescaled. With features phi (n, d), the successor features are psi = M phi: a reward
+r = phi w is then evaluated by psi w, without relearning.
 
 The notebook's exercises are the pieces of this module: the exact SR (Exercise 4.1), its TD
 update (4.2), the value read off the SR (4.3) and GPI's action choice (4.4). Each algorithm
