@@ -12,6 +12,9 @@ of C-learning (Eysenbach, Salakhutdinov and Levine, 2021): positives come from t
 Delta ~ Geometric(1 - gamma) along the logged trajectories. The classifier takes gamma as an
 input, so one network serves every horizon.
 
+Turning the logits into that ratio is Exercise 4.5: the functions below that need it take it as
+an argument, ``density_ratio(logits (B,), neg_per_pos) -> (B,)``, and the notebook passes yours.
+
 Also here: the grid histograms and total-variation distance used to compare a predicted
 future-state distribution with a Monte-Carlo estimate.
 """
@@ -36,7 +39,6 @@ __all__ = [
     "sample_pairs",
     "classifier_loss",
     "train_classifier",
-    "density_ratio",
     "classifier_grid_density",
     "future_histogram",
     "histogram",
@@ -151,9 +153,9 @@ def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearn
     return clf, losses
 
 
-def density_ratio(logits: torch.Tensor, neg_per_pos: float = 1.0) -> torch.Tensor:
-    """p^pi(s_f | s, a) / p(s_f) = neg_per_pos * C / (1 - C) = neg_per_pos * exp(logit). (B,) -> (B,)."""
-    return neg_per_pos * torch.exp(logits)
+DensityRatio = Callable[[torch.Tensor, float], torch.Tensor]
+"""``density_ratio(logits (B,), neg_per_pos) -> (B,)``: p^pi(s_f | s, a) / p(s_f) from the
+classifier's logits, trained with ``neg_per_pos`` negatives per positive (Exercise 4.5)."""
 
 
 def _cell_points(n_bins: int, sub: int) -> torch.Tensor:
@@ -164,17 +166,19 @@ def _cell_points(n_bins: int, sub: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def classifier_grid_density(clf: FutureClassifier, s: torch.Tensor, a: torch.Tensor, gamma: float,
-                            env: PointMass, n_bins: int = 20, sub: int = 4) -> tuple[np.ndarray, float]:
+def classifier_grid_density(clf: FutureClassifier, density_ratio: DensityRatio, s: torch.Tensor,
+                            a: torch.Tensor, gamma: float, env: PointMass, n_bins: int = 20,
+                            sub: int = 4) -> tuple[np.ndarray, float]:
     """The classifier's future-state distribution over an (n_bins, n_bins) grid of cells.
 
-    p(cell) = cell area * mean over sub x sub points of ratio(s_f) * p(s_f), with the uniform
-    marginal p(s_f) = 1 / area. s, a: (2,). Returns the renormalised cell probabilities
+    p(cell) = cell area * mean over sub x sub points of ratio(s_f) * p(s_f), with
+    ratio = ``density_ratio(logits, 1.0)`` (one negative per positive in training) and the
+    uniform marginal p(s_f) = 1 / area. s, a: (2,). Returns the renormalised cell probabilities
     (n_bins, n_bins) (x along axis 0) and the total mass before renormalising.
     """
     pts = _cell_points(n_bins, sub)
     m = pts.shape[0]
-    ratio = density_ratio(clf(s.expand(m, 2), a.expand(m, 2), pts, gamma)).double()
+    ratio = torch.as_tensor(density_ratio(clf(s.expand(m, 2), a.expand(m, 2), pts, gamma), 1.0)).double()
     dens = (ratio / env.area).reshape(n_bins, sub, n_bins, sub).mean(dim=(1, 3))
     mass = dens * (2.0 / n_bins) ** 2
     total = float(mass.sum())
@@ -234,13 +238,14 @@ def model_step_fn(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor, tor
     return step
 
 
-def future_prediction_errors(env: PointMass, clf: FutureClassifier, model_step: Callable,
-                             queries: torch.Tensor, actions: torch.Tensor, gammas: tuple[float, ...],
-                             n_samples: int, generator: torch.Generator, n_bins: int = 20
-                             ) -> dict[str, np.ndarray]:
+def future_prediction_errors(env: PointMass, clf: FutureClassifier, density_ratio: DensityRatio,
+                             model_step: Callable, queries: torch.Tensor, actions: torch.Tensor,
+                             gammas: tuple[float, ...], n_samples: int, generator: torch.Generator,
+                             n_bins: int = 20) -> dict[str, np.ndarray]:
     """TV distance to a Monte-Carlo estimate of p^pi(s_f | s, a), per gamma (rows) and query (cols).
 
-    Compares the classifier, rollouts of a one-step model, and a second independent Monte-Carlo
+    Compares the classifier (its logits turned into densities by ``density_ratio``, see
+    :func:`classifier_grid_density`), rollouts of a one-step model, and a second independent Monte-Carlo
     estimate of the same size (the noise floor). queries, actions: (Q, 2).
     Returns {"classifier", "one-step model", "MC noise floor"} -> (len(gammas), Q) arrays.
     """
@@ -250,7 +255,7 @@ def future_prediction_errors(env: PointMass, clf: FutureClassifier, model_step: 
         for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
             truth, again, model = (future_histogram(step, s, a, gamma, n_samples, generator, n_bins)
                                    for step in (env.step, env.step, model_step))
-            clf_p, _ = classifier_grid_density(clf, s, a, gamma, env, n_bins)
+            clf_p, _ = classifier_grid_density(clf, density_ratio, s, a, gamma, env, n_bins)
             out["classifier"][i, j] = total_variation(clf_p, truth)
             out["one-step model"][i, j] = total_variation(model, truth)
             out["MC noise floor"][i, j] = total_variation(again, truth)

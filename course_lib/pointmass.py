@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PointMass", "random_policy", "rollout", "geometric_offsets", "future_states"]
+__all__ = ["PointMass", "random_policy", "random_trajectories", "geometric_offsets", "future_states"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def random_policy(s: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(s.shape, generator=generator, dtype=s.dtype) * 2 - 1
 
 
-def rollout(env: PointMass, s0: torch.Tensor, horizon: int, generator: torch.Generator
+def random_trajectories(env: PointMass, s0: torch.Tensor, horizon: int, generator: torch.Generator
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Trajectories of the random policy from s0 (N, 2).
 

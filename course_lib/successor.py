@@ -12,13 +12,19 @@ distribution of the states that follow it,
     mu_i(s_t) = (1 - gamma) sum_{t' >= t} gamma^(t' - t) p(s_t' = i | s_t),
 
 stacked into a matrix M (n, n) with rows mu(s). It obeys mu(s_t) = (1 - gamma) e_{s_t}
-+ gamma E[mu(s_t+1)], hence M = (1 - gamma)(I - gamma P^pi)^-1 and V^pi = M r / (1 - gamma).
-With features phi (n, d), the successor features are psi = M phi, and a reward r = phi w has
-V = psi w / (1 - gamma).
++ gamma E[mu(s_t+1)], i.e. M = (1 - gamma) I + gamma P^pi M, and V^pi is an average of r under
+mu, rescaled. With features phi (n, d), the successor features are psi = M phi: a reward
+r = phi w is then evaluated by psi w, without relearning.
+
+The notebook's exercises are the pieces of this module: the exact SR (Exercise 4.1), its TD
+update (4.2), the value read off the SR (4.3) and GPI's action choice (4.4). Each algorithm
+below that needs one of them takes it as an argument (``learn_sr_td(td_update, ...)``,
+``successor_features(sr, ...)``); the notebook passes the function you wrote.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,18 +39,14 @@ __all__ = [
     "LANDMARKS",
     "landmark_features",
     "policy_transition",
-    "sr_exact",
-    "sr_td_update",
     "learn_sr_td",
     "TDLog",
-    "value_from_sr",
     "policy_evaluation",
     "sr_state_action",
     "successor_features",
+    "policy_table",
     "greedy_policy",
     "optimal_policy",
-    "gpi_action",
-    "gpi_policy",
 ]
 
 
@@ -161,25 +163,6 @@ def _check_gamma(gamma: float) -> None:
         raise ValueError(f"gamma: expected a number in [0, 1), got {gamma!r}")
 
 
-def sr_exact(P_pi: np.ndarray, gamma: float) -> np.ndarray:
-    """The exact SR matrix M = (1 - gamma)(I - gamma P^pi)^-1. P_pi (n, n) -> M (n, n), rows sum to 1."""
-    _check_gamma(gamma)
-    n = P_pi.shape[0]
-    return (1.0 - gamma) * np.linalg.solve(np.eye(n) - gamma * P_pi, np.eye(n))
-
-
-def sr_td_update(M: np.ndarray, s: np.ndarray, s_next: np.ndarray, gamma: float,
-                 alpha: float) -> np.ndarray:
-    """One batched TD(0) step for the SR: mu(s) <- mu(s) + alpha [(1-gamma) e_s + gamma mu(s') - mu(s)].
-
-    M (n, n); s, s_next (B,) int with distinct s. Returns the updated copy of M (n, n).
-    """
-    target = (1.0 - gamma) * np.eye(M.shape[0])[s] + gamma * M[s_next]
-    out = M.copy()
-    out[s] += alpha * (target - M[s])
-    return out
-
-
 @dataclass
 class TDLog:
     """Max-abs error of the TD-learned SR against the exact matrix during learning."""
@@ -190,12 +173,18 @@ class TDLog:
     """max_ij |M_td - M_exact| at those sweeps."""
 
 
-def learn_sr_td(P_pi: np.ndarray, gamma: float, n_sweeps: int, rng: np.random.Generator, *,
-                alpha0: float = 1.0, decay: float = 1.0, M_exact: np.ndarray | None = None,
-                log_every: int = 50) -> tuple[np.ndarray, TDLog]:
+TDUpdate = Callable[[np.ndarray, np.ndarray, np.ndarray, float, float], np.ndarray]
+"""``td_update(M (n, n), s (B,), s_next (B,), gamma, alpha) -> new M (n, n)``: one batched TD(0)
+step of the SR on the rows ``s`` (Exercise 4.2)."""
+
+
+def learn_sr_td(td_update: TDUpdate, P_pi: np.ndarray, gamma: float, n_sweeps: int,
+                rng: np.random.Generator, *, alpha0: float = 1.0, decay: float = 1.0,
+                M_exact: np.ndarray | None = None, log_every: int = 50) -> tuple[np.ndarray, TDLog]:
     """TD-learn the SR from sampled transitions: each sweep samples s' ~ P^pi(s, .) for every s.
 
-    The step size alpha_k = alpha0 / (1 + k (1 - gamma))^decay decays with the sweep number k
+    Every sweep applies ``td_update`` once to all n rows (the sampled pairs (s, s')). The step
+    size alpha_k = alpha0 / (1 + k (1 - gamma))^decay decays with the sweep number k
     (Robbins-Monro for 0.5 < decay <= 1). Starts from M = 0. Returns M (n, n) and a
     :class:`TDLog` (filled only when ``M_exact`` is given).
     """
@@ -209,17 +198,11 @@ def learn_sr_td(P_pi: np.ndarray, gamma: float, n_sweeps: int, rng: np.random.Ge
     for k in range(n_sweeps):
         s_next = (rng.random((n, 1)) > cdf).sum(axis=1)  # inverse-CDF sampling, one per state
         alpha = alpha0 / (1.0 + k * (1.0 - gamma)) ** decay
-        M = sr_td_update(M, states, s_next, gamma, alpha)
+        M = np.asarray(td_update(M, states, s_next, gamma, alpha), dtype=float)
         if M_exact is not None and (k % log_every == 0 or k == n_sweeps - 1):
             log.sweeps.append(k + 1)
             log.max_abs_error.append(float(np.abs(M - M_exact).max()))
     return M, log
-
-
-def value_from_sr(M: np.ndarray, r: np.ndarray, gamma: float) -> np.ndarray:
-    """V^pi = M r / (1 - gamma). M (n, n), r (n,) -> V (n,)."""
-    _check_gamma(gamma)
-    return M @ r / (1.0 - gamma)
 
 
 def policy_evaluation(P_pi: np.ndarray, r: np.ndarray, gamma: float, tol: float = 1e-12,
@@ -241,20 +224,34 @@ def sr_state_action(P: np.ndarray, M: np.ndarray, gamma: float) -> np.ndarray:
     return (1.0 - gamma) * np.eye(n)[:, None, :] + gamma * np.einsum("sat,tj->saj", P, M)
 
 
-def successor_features(P: np.ndarray, pi: np.ndarray, phi: np.ndarray, gamma: float) -> np.ndarray:
-    """psi^pi(s, a) = mu^pi(s, a)^T phi. P (n, A, n), pi (n, A), phi (n, d) -> psi (n, A, d).
+SR = Callable[[np.ndarray, float], np.ndarray]
+"""``sr(P_pi (n, n), gamma) -> M (n, n)``: the SR matrix of a policy's chain (Exercise 4.1)."""
 
-    The action-value of a reward r = phi w is Q^pi(s, a) = psi^pi(s, a) . w / (1 - gamma).
+
+def successor_features(sr: SR, P: np.ndarray, pi: np.ndarray, phi: np.ndarray, gamma: float) -> np.ndarray:
+    """psi^pi(s, a) = mu^pi(s, a)^T phi, with the state SR M = ``sr(P^pi, gamma)``.
+
+    P (n, A, n), pi (n, A), phi (n, d) -> psi (n, A, d). The action-value of a reward
+    r = phi w is Q^pi(s, a) = psi^pi(s, a) . w / (1 - gamma).
     """
-    M = sr_exact(policy_transition(P, pi), gamma)
+    M = np.asarray(sr(policy_transition(P, pi), gamma), dtype=float)
     return sr_state_action(P, M, gamma) @ phi
+
+
+def policy_table(actions: np.ndarray, n_actions: int) -> np.ndarray:
+    """The deterministic policy that takes ``actions[s]`` in state s, as a table pi (n, A) of 0s and 1s."""
+    actions = np.asarray(actions)
+    if actions.ndim != 1 or not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(f"actions: expected a 1-d array of ints, got {actions.dtype} of shape "
+                         f"{actions.shape}")
+    pi = np.zeros((len(actions), n_actions))
+    pi[np.arange(len(actions)), actions] = 1.0
+    return pi
 
 
 def greedy_policy(Q: np.ndarray) -> np.ndarray:
     """Deterministic pi (n, A) that takes argmax_a Q[s, a] (lowest action on ties). Q (n, A)."""
-    pi = np.zeros_like(Q, dtype=float)
-    pi[np.arange(Q.shape[0]), Q.argmax(axis=1)] = 1.0
-    return pi
+    return policy_table(Q.argmax(axis=1), Q.shape[1])
 
 
 def optimal_policy(P: np.ndarray, r: np.ndarray, gamma: float, tol: float = 1e-12) -> np.ndarray:
@@ -267,19 +264,3 @@ def optimal_policy(P: np.ndarray, r: np.ndarray, gamma: float, tol: float = 1e-1
         if np.abs(V_new - V).max() < tol:
             return greedy_policy(Q)
         V = V_new
-
-
-def gpi_action(psi: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Generalised policy improvement: a(s) = argmax_a max_k psi^k(s, a) . w.
-
-    psi (K, n, A, d) successor features of K policies, w (d,) -> actions (n,) int.
-    """
-    return (psi @ w).max(axis=0).argmax(axis=1)
-
-
-def gpi_policy(psi: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The GPI policy as a deterministic table pi (n, A). psi (K, n, A, d), w (d,)."""
-    a = gpi_action(psi, w)
-    pi = np.zeros(psi.shape[1:3])
-    pi[np.arange(len(a)), a] = 1.0
-    return pi

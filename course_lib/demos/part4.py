@@ -1,16 +1,46 @@
-"""04_successor_representations: the SR of the Dyna maze, and GPI over successor features."""
+"""04_successor_representations: the SR of the Dyna maze, and GPI over successor features.
+
+Both demos are drawn by the student's functions: their data is computed once, before the
+demo is built, by ``sr_demo_data(sr_exact, value_from_sr)`` and ``gpi_demo_data(gpi_action,
+psi, base)`` (the notebook wraps each call in ``precomputed.run_or_load``), so a slider move
+only looks results up. The static images use the data saved from the instructor's solution.
+"""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm, TwoSlopeNorm
 
-from course_lib import gridworld, successor
+from course_lib import gridworld, precomputed, successor
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["SRDemo", "GPIDemo"]
+__all__ = ["SR_EPSILON", "SR_GAMMAS", "sr_demo_data", "SRDemo", "GPI_GAMMA", "GPI_WEIGHTS",
+           "gpi_demo_data", "GPIDemo", "plot_future_densities"]
 
+SR_EPSILON = 0.3
+"""Exploration of the SR demo's policy (the notebook's epsilon-greedy shortest-path policy)."""
+SR_GAMMAS = np.round(np.arange(0.5, 0.991, 0.01), 2)
+"""The discounts the SR demo's slider can take."""
+
+
+def sr_demo_data(sr_exact: Callable, value_from_sr: Callable) -> dict[str, np.ndarray]:
+    """What :class:`SRDemo` shows, for every discount of its slider: the SR M and the value V.
+
+    Calls ``sr_exact(P_pi, gamma)`` and ``value_from_sr(M, r, gamma)`` (Exercises 4.1 and 4.3)
+    on the maze's epsilon-greedy shortest-path policy, once per gamma in ``SR_GAMMAS``.
+    Returns {"gammas": (G,), "M": (G, n, n) float32, "V": (G, n)} (float32 is plenty for a
+    picture, and halves the saved file).
+    """
+    chain = successor.maze_chain(gridworld.DYNA_MAZE)
+    P_pi = successor.policy_transition(chain.P, successor.shortest_path_policy(chain, SR_EPSILON))
+    M = np.stack([np.asarray(sr_exact(P_pi, float(g)), dtype=float) for g in SR_GAMMAS])
+    V = np.stack([np.asarray(value_from_sr(M_g, chain.reward, float(g)), dtype=float)
+                  for M_g, g in zip(M, SR_GAMMAS, strict=True)])
+    return {"gammas": SR_GAMMAS.copy(), "M": M.astype(np.float32), "V": V}
 
 
 def _maze_mesh(demo: LiveDemo, ax, chain: successor.MazeChain, norm, cmap: str):
@@ -38,22 +68,26 @@ def _label(demo: LiveDemo, ax, text: str, cells, size: float, offset=(0.0, 0.0))
 
 
 class SRDemo(LiveDemo):
-    """Sliders gamma and a state s -> heat map of mu(s, .) on the maze and its mass by distance."""
+    """Sliders gamma and a state s -> heat map of mu(s, .) on the maze and its mass by distance.
 
-    epsilon = 0.3
-    gammas = np.round(np.arange(0.5, 0.991, 0.01), 2)
+    ``data`` is what :func:`sr_demo_data` returns (computed from the student's ``sr_exact``).
+    """
+
     sliders = {
         "gamma": Slider(0.5, 0.99, 0.01, 0.9, "discount γ"),
         "state": Slider(0, 46, 1, 15, "state s (index)"),  # the 47 free cells; 15 is the start
     }
     figsize = (8.6, 3.3)
 
+    def __init__(self, data: dict[str, np.ndarray]):
+        self.gammas = np.asarray(data["gammas"], dtype=float)
+        self.M = np.asarray(data["M"], dtype=float)  # (G, n, n)
+        self.V = np.asarray(data["V"], dtype=float)  # (G, n)
+        super().__init__()
+
     def build(self, fig):
         chain = successor.maze_chain(gridworld.DYNA_MAZE)
         self.chain = chain
-        P_pi = successor.policy_transition(chain.P, successor.shortest_path_policy(chain, self.epsilon))
-        self.M = np.stack([successor.sr_exact(P_pi, g) for g in self.gammas])  # (G, n, n)
-        self.V = self.M @ chain.reward / (1 - self.gammas[:, None])  # (G, n)
         D = successor.maze_distances(chain)
         self.D = D.astype(int)
         self.max_d = int(D.max())
@@ -90,10 +124,35 @@ class SRDemo(LiveDemo):
                 f"V^π(s) = {self.V[g, s]:.3f}")
 
 
-class GPIDemo(LiveDemo):
-    """Sliders: the new task's weights w -> the GPI policy and its value, vs the base policies."""
+GPI_GAMMA = 0.9
+"""Discount of the GPI demo (the notebook's)."""
+GPI_WEIGHTS = np.linspace(-1.0, 1.0, 9)
+"""The values each weight slider of the GPI demo can take."""
 
-    gamma = 0.9
+
+def gpi_demo_data(gpi_action: Callable, psi: np.ndarray, base: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """What :class:`GPIDemo` shows: GPI's actions for every setting of its four weight sliders.
+
+    Calls ``gpi_action(psi, w)`` (Exercise 4.4) for each of the 9^4 weight vectors w in
+    ``GPI_WEIGHTS`` x ... x ``GPI_WEIGHTS`` (itertools.product order). psi (K, n, A, d) are the
+    base policies' successor features and ``base`` their tables pi_k (n, A). Returns
+    {"actions": (9^4, n) uint8, "psi_s": (K, n, d)} with psi^k(s) = sum_a pi_k(a|s) psi^k(s, a),
+    which gives each base policy's value on any new task.
+    """
+    psi = np.asarray(psi, dtype=float)
+    actions = np.stack([np.asarray(gpi_action(psi, np.array(w)))
+                        for w in itertools.product(GPI_WEIGHTS, repeat=psi.shape[-1])])
+    return {"actions": actions.astype(np.uint8),
+            "psi_s": np.einsum("ksa,ksad->ksd", np.stack(base), psi)}
+
+
+class GPIDemo(LiveDemo):
+    """Sliders: the new task's weights w -> the GPI policy and its value, vs the base policies.
+
+    ``data`` is what :func:`gpi_demo_data` returns (computed with the student's ``gpi_action``).
+    """
+
+    gamma = GPI_GAMMA
     sliders = {
         "w_goal": Slider(-1, 1, 0.25, -1.0, "w goal"),
         "w_bottom_left": Slider(-1, 1, 0.25, 1.0, "w bottom-left"),
@@ -102,16 +161,16 @@ class GPIDemo(LiveDemo):
     }
     figsize = (8.6, 3.4)
 
+    def __init__(self, data: dict[str, np.ndarray]):
+        self.actions = np.asarray(data["actions"], dtype=int)  # (9^d, n): GPI's action per slider setting
+        self.psi_s = np.asarray(data["psi_s"], dtype=float)  # (K, n, d): psi^k(s) of base policy k
+        super().__init__()
+
     def build(self, fig):
         chain = successor.maze_chain(gridworld.DYNA_MAZE)
         self.chain = chain
         self.phi = successor.landmark_features(chain)
         d = self.phi.shape[1]
-        self.base = [successor.optimal_policy(chain.P, self.phi[:, k], self.gamma) for k in range(d)]
-        self.psi = np.stack([successor.successor_features(chain.P, pi, self.phi, self.gamma)
-                             for pi in self.base])  # (K, n, A, d)
-        # psi^k(s) = sum_a pi_k(a|s) psi^k(s, a): (K, n, d)
-        self.psi_s = np.einsum("ksa,ksad->ksd", np.stack(self.base), self.psi)
         rc = np.array([chain.maze.cell(c) for c in chain.cells], dtype=float)  # (n, 2)
         ax_v, ax_b = fig.subplots(1, 2, width_ratios=[1.35, 1])
         self.image = _maze_mesh(self, ax_v, chain, TwoSlopeNorm(0.0, -1.0, 1.0), "RdBu")
@@ -136,12 +195,15 @@ class GPIDemo(LiveDemo):
         w = np.array([w_goal, w_bottom_left, w_top_left, w_bottom_right], dtype=float)
         chain, g = self.chain, self.gamma
         r = self.phi @ w
-        pi = successor.gpi_policy(self.psi, w)
+        n_w = len(GPI_WEIGHTS)  # look GPI's actions up: row of this slider setting in product order
+        idx = np.clip(np.rint((w - GPI_WEIGHTS[0]) / (GPI_WEIGHTS[1] - GPI_WEIGHTS[0])), 0, n_w - 1)
+        action = self.actions[int(np.ravel_multi_index(idx.astype(int), (n_w,) * len(w)))]
+        pi = successor.policy_table(action, chain.P.shape[1])
         P_pi = successor.policy_transition(chain.P, pi)
         V_gpi = np.linalg.solve(np.eye(chain.n) - g * P_pi, r)
         V_base = self.psi_s @ w / (1 - g)  # (K, n): each base policy on the new reward, no relearning
         self.image.set_array(np.ma.masked_invalid(chain.to_grid((1 - g) * V_gpi)))
-        action = pi.argmax(axis=1)
+        action = action.copy()
         action[chain.goal] = -1  # from the goal every action restarts the episode: no arrow
         for a, line in enumerate(self.arrows):
             line.set_data(self.rc[action == a, 1], self.rc[action == a, 0])
@@ -153,7 +215,8 @@ class GPIDemo(LiveDemo):
                 f"{means[:-1].max():.3f}; smallest gain of GPI over a base policy at any cell {gain:.3f}")
 
 
-STATIC_IMAGES = {"part4_sr.png": SRDemo, "part4_gpi.png": GPIDemo}
+STATIC_IMAGES = {"part4_sr.png": lambda: SRDemo(precomputed.load("part4_sr_demo")),
+                 "part4_gpi.png": lambda: GPIDemo(precomputed.load("part4_gpi_demo"))}
 
 
 def plot_future_densities(grids: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str],
