@@ -72,12 +72,14 @@ def compounding_gap_unseen_grids(ck: HiddenChecker) -> None:
         eps = np.exp(ck.rng.uniform(np.log(1e-5), 0.0, size=shape))
         cases[f"T = {T}, eps of shape {shape}"] = (T, eps)
     T = int(ck.rng.integers(2000, 6000))
-    cases[f"T = {T}, eps from 1e-8 to 1e-5 (eps T small: the gap is about eps T (T+1)/2)"] = (
-        T, np.exp(ck.rng.uniform(np.log(1e-8), np.log(1e-5), size=4)))
+    long_case = f"T = {T}, eps from 1e-7 to 1e-5 (eps T small: the gap is about eps T (T+1)/2)"
+    cases[long_case] = (T, np.exp(ck.rng.uniform(np.log(1e-7), np.log(1e-5), size=4)))
     cases["T = 17, eps = 0 and 1 in a 3-D array"] = (17, np.array([[[0.0, 1.0]], [[1.0, 0.0]]]))
     for case, (T, eps) in cases.items():
+        # tiny eps: a closed form (eps = 0 handled) loses up to ~1e-4 to cancellation; still right
+        rtol = 1e-3 if case == long_case else 1e-7
         ck.close(ck.call(T, eps, case=case), ref.compounding_gap(T, eps), case=case, tensor=False,
-                 atol=1e-9, rtol=1e-7)
+                 atol=1e-9, rtol=rtol)
 
 
 @hidden("2.4", reference=ref.branched_rollouts)
