@@ -1,7 +1,8 @@
 """Part 2: the costly steps of the notebook, and the science numbers it reports.
 
 The notebook's total time and every slider move are timed automatically (groups ``notebooks``
-and ``demos``); these rows split the notebook's time by step and record the measured slopes.
+and ``demos``); these rows split the notebook's time by step and record the measured slopes. The
+exercises' pieces are the instructor's references (``course_tools.references.part2``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ def _timed(fn):
 def rows() -> list[Row]:
     from course_lib import compounding, estimators, policy_gradient
     from course_lib.utils import torch_generator
+    from course_tools.references import part2 as ref
 
     out: list[Row] = []
-    (path, lr), sec = _timed(lambda: estimators.logistic_gradients(estimators.LogisticConfig(),
-                                                                   torch_generator(0)))
+    (lr, path), sec = _timed(lambda: estimators.logistic_gradients(
+        ref.likelihood_ratio_grad, ref.reparam_grad, estimators.LogisticConfig(), torch_generator(0)))
     lam, sec_lam = _timed(lambda: estimators.lyapunov_exponent(3.9, torch_generator(1)))
     T = np.arange(path.shape[0])
     slope = estimators.log_variance_slope(T[5:], path.var(1).numpy()[5:])
@@ -51,8 +53,8 @@ def rows() -> list[Row]:
     out.append(Row(GROUP, "fit model to 3000 random transitions", sec, "s"))
     rollouts, sec = _timed(lambda: compounding.mistake_rollouts(model.mean_step))
     out.append(Row(GROUP, "mistake rollouts: 61 x 48 model rollouts of 60 steps", sec, "s"))
-    table, sec = _timed(lambda: compounding.branch_table(model.mean_step, rollouts, 15, 512,
-                                                         torch_generator(0)))
+    table, sec = _timed(lambda: compounding.branch_table(ref.branched_rollouts, model.mean_step, rollouts, 15,
+                                                         512, torch_generator(1)))
     out.append(Row(GROUP, "branch table: 16 x 512 branches of 15 steps", sec, "s"))
 
     cum, t_valid = rollouts.cum_off, compounding.model_horizon(rollouts)

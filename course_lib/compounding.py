@@ -2,12 +2,10 @@
 short rollouts branched from real states (MBRL v3.0) make it linear in T.
 
 The toy (the lecture's tightrope): at every step the model makes a mistake with probability eps,
-and a mistake is absorbing (once off the real trajectory you stay off). The *gap* is the
-expected number of steps t = 1..T spent off the real trajectory,
-
-    G(T, eps) = sum_{t=1}^T [1 - (1 - eps)^t]  ~  eps T (T + 1) / 2   while eps T << 1,
-
-and it saturates at T - 1/eps once eps T >> 1 (almost every rollout is off).
+and a mistake is absorbing (once off the real trajectory you stay off). The *gap* G(T, eps) is
+the expected number of steps t = 1..T spent off the real trajectory: you compute it exactly in
+Exercise 2.3. It is about eps T (T + 1) / 2 while eps T << 1 and saturates at T - 1/eps once
+eps T >> 1 (almost every rollout is off).
 
 The same with a learned Pendulum model: each model step, with probability eps, the predicted
 angular velocity is wrong by +-kick rad/s. The model's state is *off* at step t when its
@@ -18,8 +16,8 @@ sum over tau (no sampling noise in eps):
     G(T, eps) = sum_{tau=1}^T eps (1 - eps)^(tau-1) D_tau(T) + (1 - eps)^T D_none(T),
 
 D_tau(T) = steps off among 1..T when the first mistake is at tau (averaged over start states).
-Branching: T model steps made as T/k rollouts of k steps, each from a real state, have gap
-(T/k) G(k, eps) ~ eps T (k + 1) / 2.
+Branching (MBRL v3.0, Exercise 2.4 draws the branches): T model steps made as T/k rollouts of
+k steps, each from a real state, have gap (T/k) G(k, eps) ~ eps T (k + 1) / 2.
 """
 
 from __future__ import annotations
@@ -32,10 +30,9 @@ import numpy as np
 import torch
 
 from course_lib import envs
-from course_lib.policy_gradient import one_thread
+from course_lib.utils import one_thread
 
 __all__ = [
-    "compounding_gap",
     "simulate_toy_gap",
     "first_mistake_probs",
     "MistakeConfig",
@@ -46,7 +43,7 @@ __all__ = [
     "simulate_model_gap",
     "sample_first_mistake",
     "loglog_slope",
-    "branched_rollouts",
+    "Brancher",
     "BranchTable",
     "branch_table",
     "branched_gap",
@@ -54,20 +51,6 @@ __all__ = [
 ]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def compounding_gap(T: int, eps: float | np.ndarray) -> np.ndarray:
-    """Exact toy gap G(T, eps) = sum_{t=1}^T [1 - (1 - eps)^t] (expected steps in the failure state).
-
-    T: int >= 0; eps: a probability or an array of them. Returns an array of eps's shape.
-    """
-    if int(T) != T or T < 0:
-        raise ValueError(f"T: expected a non-negative int, got {T!r}")
-    eps = np.asarray(eps, dtype=np.float64)
-    if np.any(~np.isfinite(eps)) or np.any((eps < 0) | (eps > 1)):
-        raise ValueError(f"eps: expected probabilities in [0, 1], got {eps}")
-    t = np.arange(1, int(T) + 1)
-    return (1.0 - (1.0 - eps[..., None]) ** t).sum(-1)
 
 
 def simulate_toy_gap(T: int, eps: float, n_runs: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -220,23 +203,9 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 
-@torch.no_grad()
-def branched_rollouts(real_obs: torch.Tensor, step_fn: StepFn, policy: Callable[[torch.Tensor], torch.Tensor],
-                      k: int, n_branches: int, generator: torch.Generator) -> torch.Tensor:
-    """MBRL v3.0's data: start states drawn uniformly from *all* real states, then k model steps.
-
-    real_obs: (N, L, obs_dim) real trajectories; step_fn(obs (B, o), act (B, a)) -> (next_obs, reward);
-    policy(obs (B, o)) -> act (B, a). Returns (n_branches, k + 1, obs_dim); [:, 0] are the real
-    start states.
-    """
-    n, length, d = real_obs.shape
-    idx = torch.randint(0, n * length, (n_branches,), generator=generator)
-    obs = real_obs.reshape(n * length, d)[idx]
-    out = [obs]
-    for _ in range(k):
-        obs, _ = step_fn(obs, policy(obs))
-        out.append(obs)
-    return torch.stack(out, 1)
+Brancher = Callable[..., torch.Tensor]
+"""MBRL v3.0's data generator (Exercise 2.4): ``(real_obs (N, L, o), step_fn, policy, k, n_branches,
+generator) -> (n_branches, k + 1, o)``, start states drawn from all real states, then k model steps."""
 
 
 @dataclass
@@ -245,10 +214,13 @@ class BranchTable:
 
     start_time: np.ndarray
     """(n,) time index t0 of each branch's start in its real trajectory, sorted."""
-    model: torch.Tensor
-    """(k_max + 1, n, k_max + 1, 3) model observations (tau indexing as in MistakeRollouts)."""
+    start_traj: np.ndarray
+    """(n,) index b of the real trajectory each branch starts from."""
     off: np.ndarray
-    """(k_max + 1, n, k_max) bool: branch off the real continuation at steps 1..k_max."""
+    """(k_max + 1, n, k_max) bool: branch off the real continuation at steps 1..k_max; index
+    tau - 1 = first mistake at step tau, index k_max = no mistake (as in MistakeRollouts)."""
+    phase: np.ndarray
+    """(k_max + 1, n, k_max, 2) the model's (theta, theta_dot) at steps 1..k_max, float16 (for plots)."""
 
     def __post_init__(self) -> None:
         # (k_max + 1, n, k_max): steps off among the first k, per tau and branch
@@ -257,30 +229,60 @@ class BranchTable:
 
 @one_thread()
 @torch.no_grad()
-def branch_table(model_step: StepFn, rollouts: MistakeRollouts, k_max: int, n_branches: int,
-                 generator: torch.Generator) -> BranchTable:
-    """Branches from (trajectory b, time t0) drawn uniformly with t0 <= T - k_max, replaying the
-    real torques, with a first mistake at every tau = 1..k_max (or none), compared with reality."""
+def branch_table(branched_rollouts: Brancher, model_step: StepFn, rollouts: MistakeRollouts, k_max: int,
+                 n_branches: int, generator: torch.Generator) -> BranchTable:
+    """Branches drawn by ``branched_rollouts`` (Exercise 2.4) from the real trajectories of
+    ``rollouts``, k_max model steps each, with a first mistake at every tau = 1..k_max (or none).
+
+    The starts are real states at times t0 <= T - k_max (so the real continuation exists). To
+    compare every branch with reality, the "state" handed to ``branched_rollouts`` carries more
+    than the pendulum: per row, k_max + 1 copies of the model's observation (one per
+    first-mistake time tau) and the indices (trajectory b, start time t0, time t). The policy
+    replays the real torque of (b, t); the step moves every copy with ``model_step`` and kicks
+    copy tau at step tau. Your function sees an ordinary batch of states.
+    """
     c = rollouts.config
-    T = rollouts.actions.shape[1]
+    real, actions, signs = rollouts.real, rollouts.actions, rollouts.signs  # (B, T+1, 3), (B, T, 1), (B, T)
+    n_traj, T = actions.shape[:2]
     if not 1 <= k_max <= T:
         raise ValueError(f"k_max: expected 1..{T}, got {k_max}")
-    b = torch.randint(0, c.n_starts, (n_branches,), generator=generator)
-    t0 = torch.randint(0, T - k_max + 1, (n_branches,), generator=generator).sort().values
-    steps = t0[:, None] + torch.arange(k_max + 1)  # (n, k_max + 1)
-    real = rollouts.real[b[:, None], steps]  # (n, k_max + 1, 3)
-    acts, signs = rollouts.actions[b[:, None], steps[:, :-1]], rollouts.signs[b[:, None], steps[:, :-1]]
-    k = k_max + 1
-    tau = torch.arange(1, k + 1).repeat_interleave(n_branches)
-    obs = real[:, 0].repeat(k, 1)
-    model = [obs]
-    for j in range(k_max):
-        obs, _ = model_step(obs, acts[:, j].repeat(k, 1))
-        obs = _kicked(obs, torch.where(tau == j + 1, c.kick * signs[:, j].repeat(k), 0.0))
-        model.append(obs)
-    model = torch.stack(model, 1).reshape(k, n_branches, k_max + 1, 3)
-    off = ((model[:, :, 1:] - real[None, :, 1:]).norm(dim=-1) > c.tol).numpy()
-    return BranchTable(t0.numpy(), model, off)
+    K = k_max + 1  # first mistake at tau = 1..k_max, or none
+    length = T - k_max + 1  # eligible start times 0..T - k_max
+    b_idx = torch.arange(n_traj, dtype=real.dtype)[:, None].expand(n_traj, length)
+    t_idx = torch.arange(length, dtype=real.dtype)[None, :].expand(n_traj, length)
+    copies = real[:, :length, None, :].expand(n_traj, length, K, 3).reshape(n_traj, length, 3 * K)
+    starts = torch.cat([copies, b_idx[..., None], t_idx[..., None], t_idx[..., None]], -1)
+    kick_slot = torch.arange(K)  # copy j is kicked at step j + 1 (copy k_max never)
+
+    def indices(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return obs[:, -3].round().long(), obs[:, -2].round().long(), obs[:, -1].round().long()
+
+    def replay_torques(obs: torch.Tensor) -> torch.Tensor:
+        b, _, t = indices(obs)
+        return actions[b, t].to(obs.dtype)
+
+    def step_all_copies(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t0, t = indices(obs)
+        x = obs[:, : 3 * K].reshape(-1, 3).to(real.dtype)
+        nxt, rew = model_step(x, act.to(real.dtype).repeat_interleave(K, 0))
+        nxt = nxt.reshape(-1, K, 3)
+        kick = torch.where(kick_slot[None, :] == (t - t0)[:, None], c.kick * signs[b, t][:, None], 0.0)
+        nxt = _kicked(nxt, kick).reshape(-1, 3 * K).to(obs.dtype)
+        return torch.cat([nxt, obs[:, -3:-1], (t + 1)[:, None].to(obs.dtype)], -1), rew.reshape(-1, K)[:, -1]
+
+    out = branched_rollouts(starts, step_all_copies, replay_torques, k_max, n_branches, generator)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n_branches, K, 3 * K + 3):
+        raise ValueError(f"branched_rollouts: expected a tensor of shape {(n_branches, K, 3 * K + 3)}, "
+                         f"got {getattr(out, 'shape', type(out).__name__)}")
+    b, t0, _ = indices(out[:, 0])
+    order = torch.argsort(t0, stable=True)
+    out, b, t0 = out[order], b[order], t0[order]
+    model = out[:, :, : 3 * K].reshape(n_branches, K, K, 3).permute(2, 0, 1, 3).float()  # (tau, n, step, 3)
+    cont = real[b[:, None], t0[:, None] + torch.arange(K)]  # (n, K, 3) the real continuation
+    off = ((model[:, :, 1:] - cont[None, :, 1:]).norm(dim=-1) > c.tol).numpy()
+    obs = model[:, :, 1:]
+    phase = torch.stack([torch.atan2(obs[..., 1], obs[..., 0]), obs[..., 2]], -1)
+    return BranchTable(t0.numpy(), b.numpy(), off, phase.numpy().astype(np.float16))
 
 
 def branched_gap(table: BranchTable, T: np.ndarray, k: int, eps: float) -> np.ndarray:

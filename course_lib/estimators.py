@@ -1,11 +1,13 @@
 """Two ways to differentiate an expectation, and the chaotic system that tells them apart.
 
-For J(mu) = E_{x ~ N(mu, sigma^2)}[f(x)] write x = mu + sigma * eps with eps ~ N(0, 1).
+For J(mu) = E_{x ~ N(mu, sigma^2)}[f(x)] there are two per-sample gradient estimators, which you
+write in Exercises 2.1 and 2.2 (this module takes them as arguments, see :data:`Estimator`):
 
-* likelihood-ratio (score-function, REINFORCE) estimator: grad log p(x) = (x - mu) / sigma^2, so
-  g_LR = f(x) (x - mu) / sigma^2 = f(mu + sigma eps) eps / sigma. It never differentiates f.
-* pathwise (reparameterised, backprop) estimator: g_PW = d f(mu + sigma eps) / d mu = f'(x).
-  It differentiates through f, which for a T-step system is a product of T Jacobians.
+* likelihood ratio (score function, REINFORCE): f(x) times the score d/dmu log N(x; mu, sigma^2).
+  It only needs values of f, never its derivative.
+* pathwise (reparameterised, backprop): write x = mu + sigma eps with eps ~ N(0, 1) and
+  differentiate f(mu + sigma eps) with respect to mu. It differentiates through f, which for a
+  T-step system is a product of T Jacobians.
 
 Both are unbiased. Through T steps of the noisy logistic map x' = r x (1 - x) (+ noise, folded
 into [0, 1]) with r = 3.9 the product of Jacobians grows like exp(lambda T), lambda the
@@ -22,54 +24,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_lib.policy_gradient import one_thread
+from course_lib.utils import one_thread
 
 __all__ = [
-    "likelihood_ratio_grad",
-    "reparam_grad",
+    "Estimator",
     "gaussian_sin_grad",
     "LogisticConfig",
     "fold",
     "logistic_step",
+    "LogisticRollout",
     "logistic_gradients",
     "lyapunov_exponent",
     "log_variance_slope",
 ]
 
-
-def _check_eps(eps: torch.Tensor) -> None:
-    if not isinstance(eps, torch.Tensor) or eps.dim() != 1:
-        raise ValueError(f"eps: expected a 1-D torch tensor of N(0, 1) draws, got {eps!r:.80}")
-    if not torch.isfinite(eps).all():
-        raise ValueError("eps: expected finite values, got NaN or inf")
-
-
-def likelihood_ratio_grad(f: Callable[[torch.Tensor], torch.Tensor], mu: float, sigma: float,
-                          eps: torch.Tensor) -> torch.Tensor:
-    """Per-sample likelihood-ratio estimates of d/dmu E_{x~N(mu, sigma^2)}[f(x)].
-
-    g_i = f(x_i) * d log N(x_i; mu, sigma^2)/d mu = f(x_i) (x_i - mu) / sigma^2, x_i = mu + sigma eps_i.
-    f: elementwise torch function; eps: (N,) standard normal draws. Returns (N,); their mean is
-    the estimate.
-    """
-    _check_eps(eps)
-    if not sigma > 0:
-        raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
-    x = mu + sigma * eps
-    return f(x) * (x - mu) / sigma**2
-
-
-def reparam_grad(f: Callable[[torch.Tensor], torch.Tensor], mu: float, sigma: float,
-                 eps: torch.Tensor) -> torch.Tensor:
-    """Per-sample pathwise (reparameterised) estimates: g_i = d f(mu + sigma eps_i) / d mu.
-
-    Autograd differentiates x_i = mu + sigma eps_i, then f. f: elementwise torch function;
-    eps: (N,). Returns (N,), detached.
-    """
-    _check_eps(eps)
-    mu_t = torch.full_like(eps, float(mu), requires_grad=True)  # one copy of mu per sample
-    (grad,) = torch.autograd.grad(f(mu_t + sigma * eps).sum(), mu_t)
-    return grad.detach()
+Estimator = Callable[[Callable[[torch.Tensor], torch.Tensor], float, float, torch.Tensor], torch.Tensor]
+"""A per-sample gradient estimator ``(f, mu, sigma, eps (N,)) -> (N,)`` of d/dmu E_{x~N(mu, sigma^2)}[f(x)]:
+Exercise 2.1 (likelihood ratio) or 2.2 (pathwise)."""
 
 
 def gaussian_sin_grad(mu: float, sigma: float) -> float:
@@ -105,29 +76,48 @@ def logistic_step(x: torch.Tensor, r: float, noise: torch.Tensor) -> torch.Tenso
     return fold(r * x * (1.0 - x) + noise)
 
 
+class LogisticRollout:
+    """f(x_0) = x_T: T steps of the noisy logistic map, one noise sequence per sample.
+
+    ``noise`` (T, N): the process noise of sample i is ``noise[:, i]``, so f maps x_0 (N,) to
+    x_T (N,) elementwise and is differentiable: the function both estimators of Part 2 take.
+    """
+
+    def __init__(self, r: float, noise: torch.Tensor):
+        self.r, self.noise = float(r), noise
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for noise_t in self.noise:
+            x = logistic_step(x, self.r, noise_t)
+        return x
+
+    def __repr__(self) -> str:
+        return f"LogisticRollout(r={self.r}, T={len(self.noise)})"
+
+
 @one_thread()
-def logistic_gradients(config: LogisticConfig, generator: torch.Generator
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def logistic_gradients(likelihood_ratio: Estimator, pathwise: Estimator, config: LogisticConfig,
+                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Both estimators of dJ_T/dtheta, J_T = E[x_T], for every horizon T = 0..config.horizon.
 
-    Pathwise: dx_T/dtheta = prod_t dx_{t+1}/dx_t (a product of T Jacobians, by autograd).
-    Likelihood ratio: x_T * eps_0 / sigma0 (the score of x_0; the noise does not depend on theta).
-    Returns (pathwise, likelihood_ratio), each (horizon + 1, n_samples), float64.
+    x_0 = theta + sigma0 eps_0, so J_T(theta) = E_{x_0 ~ N(theta, sigma0^2)}[f_T(x_0)] with
+    f_T = :class:`LogisticRollout` of the first T noise steps (the noise does not depend on theta).
+    ``likelihood_ratio`` and ``pathwise`` are per-sample estimators ``(f, mu, sigma, eps) -> (N,)``
+    (Exercises 2.1 and 2.2): the pathwise one multiplies T Jacobians, the likelihood ratio only
+    multiplies x_T by the score of x_0. All randomness is drawn before either is called.
+    Returns (likelihood_ratio, pathwise), each (horizon + 1, n_samples), float64.
     """
     c = config
     if c.horizon < 0 or c.n_samples < 2 or c.sigma0 <= 0:
         raise ValueError(f"config: expected horizon >= 0, n_samples >= 2, sigma0 > 0, got {c}")
     eps0 = torch.randn(c.n_samples, generator=generator, dtype=torch.float64)
     noise = c.noise * torch.randn(c.horizon, c.n_samples, generator=generator, dtype=torch.float64)
-    theta = torch.full((c.n_samples,), c.theta, dtype=torch.float64, requires_grad=True)
-    x = theta + c.sigma0 * eps0
-    xs = [x]
-    for t in range(c.horizon):
-        x = logistic_step(x, c.r, noise[t])
-        xs.append(x)
-    path = torch.stack([torch.autograd.grad(x_t.sum(), theta, retain_graph=True)[0] for x_t in xs])
-    lr = torch.stack(xs).detach() * eps0 / c.sigma0
-    return path, lr
+    lr, path = [], []
+    for T in range(c.horizon + 1):
+        f_T = LogisticRollout(c.r, noise[:T])
+        lr.append(torch.as_tensor(likelihood_ratio(f_T, c.theta, c.sigma0, eps0.clone())).detach())
+        path.append(torch.as_tensor(pathwise(f_T, c.theta, c.sigma0, eps0.clone())).detach())
+    return torch.stack(lr).double(), torch.stack(path).double()
 
 
 @one_thread()

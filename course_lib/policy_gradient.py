@@ -23,13 +23,11 @@ from course_lib import buffers, dynamics, envs
 from course_lib.utils import one_thread
 
 __all__ = [
-    "one_thread",
     "ModelDataConfig",
     "fit_pendulum_model",
     "pendulum_starts",
     "GaussianPolicy",
-    "rollout",
-    "reward_to_go",
+    "simulate",
     "reinforce_loss",
     "PGConfig",
     "PGLog",
@@ -121,7 +119,7 @@ class GaussianPolicy(nn.Module):
 
 
 @torch.no_grad()
-def rollout(step: StepFn, policy: GaussianPolicy, obs0: torch.Tensor, horizon: int,
+def simulate(step: StepFn, policy: GaussianPolicy, obs0: torch.Tensor, horizon: int,
             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Roll ``policy`` for ``horizon`` steps through ``step`` (the model or the real dynamics).
 
@@ -140,16 +138,6 @@ def rollout(step: StepFn, policy: GaussianPolicy, obs0: torch.Tensor, horizon: i
     return torch.stack(obs, 1), torch.stack(acts, 1), torch.stack(rews, 1)
 
 
-def reward_to_go(rew: torch.Tensor, gamma: float) -> torch.Tensor:
-    """G_t = sum_{t' >= t} gamma^(t'-t) r_t' for rew (B, H). Returns (B, H)."""
-    out = torch.zeros_like(rew)
-    running = torch.zeros_like(rew[:, 0])
-    for t in range(rew.shape[1] - 1, -1, -1):
-        running = rew[:, t] + gamma * running
-        out[:, t] = running
-    return out
-
-
 def reinforce_loss(policy: GaussianPolicy, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor,
                    gamma: float) -> torch.Tensor:
     """Surrogate loss whose gradient is minus the REINFORCE estimate.
@@ -157,7 +145,10 @@ def reinforce_loss(policy: GaussianPolicy, obs: torch.Tensor, act: torch.Tensor,
     -(1/(B H)) sum_{i,t} log pi(a_it | s_it) A_it, A = reward-to-go minus its batch mean at each
     step t, scaled to unit variance. obs (B, H, 3), act (B, H, 1), rew (B, H).
     """
-    g = reward_to_go(rew, gamma)
+    t = torch.arange(rew.shape[1])
+    lag = t[None, :] - t[:, None]  # lag[t, t'] = t' - t
+    discount = torch.where(lag >= 0, float(gamma) ** lag.clamp(min=0).to(rew.dtype), 0.0)
+    g = rew @ discount.T  # reward-to-go: g[i, t] = sum_{t' >= t} gamma^(t' - t) r[i, t']
     adv = g - g.mean(0, keepdim=True)
     adv = adv / (adv.std() + 1e-8)
     logp = policy.log_prob(obs.reshape(-1, obs.shape[-1]), act.reshape(-1, act.shape[-1]))
@@ -213,11 +204,11 @@ def train_in_model(model_step: StepFn, policy: GaussianPolicy, config: PGConfig,
         for it in tqdm(range(config.n_iters + 1), desc="REINFORCE in the model", disable=not progress):
             if it % config.eval_every == 0 or it == config.n_iters:
                 for step, out in ((model_step, log.model_return), (real_step, log.real_return)):
-                    out.append(float(rollout(step, policy, eval_obs, config.eval_horizon)[2].sum(1).mean()))
+                    out.append(float(simulate(step, policy, eval_obs, config.eval_horizon)[2].sum(1).mean()))
                 log.iteration.append(it)
             if it == config.n_iters:
                 break
-            obs, act, rew = rollout(model_step, policy, pendulum_starts(config.n_rollouts, generator),
+            obs, act, rew = simulate(model_step, policy, pendulum_starts(config.n_rollouts, generator),
                                     config.horizon, generator)
             loss = reinforce_loss(policy, obs, act, rew, config.gamma)
             opt.zero_grad()
@@ -233,6 +224,6 @@ def model_vs_real_returns(model_step: StepFn, policy: GaussianPolicy, obs0: torc
     Both start from the same obs0 (B, 3). Returns (model, real), each (B, horizon).
     """
     with one_thread():
-        model_rew = rollout(model_step, policy, obs0, horizon)[2]
-        real_rew = rollout(real_step, policy, obs0, horizon)[2]
+        model_rew = simulate(model_step, policy, obs0, horizon)[2]
+        real_rew = simulate(real_step, policy, obs0, horizon)[2]
     return model_rew.cumsum(1).numpy(), real_rew.cumsum(1).numpy()

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import checks, compounding, estimators
+from course_lib import checks
 from course_lib.checks.part2 import _fake_model, _linear_policy, _real_trajectories
+from course_tools.references import part2 as ref
 
 
 # -- 2.1 likelihood ratio ---------------------------------------------------------------
@@ -21,11 +22,15 @@ def _lr_divides_by_sigma_squared_twice(f, mu, sigma, eps):
 
 
 def _lr_returns_the_mean(f, mu, sigma, eps):
-    return estimators.likelihood_ratio_grad(f, mu, sigma, eps).mean()
+    return ref.likelihood_ratio_grad(f, mu, sigma, eps).mean()
 
 
 def _lr_is_pathwise(f, mu, sigma, eps):
-    return estimators.reparam_grad(f, mu, sigma, eps)
+    return ref.reparam_grad(f, mu, sigma, eps)
+
+
+def _lr_forgot_f(f, mu, sigma, eps):
+    return eps / sigma
 
 
 def _lr_nan(f, mu, sigma, eps):
@@ -49,7 +54,7 @@ def _pw_finite_difference(f, mu, sigma, eps):
 
 
 def _pw_is_likelihood_ratio(f, mu, sigma, eps):
-    return estimators.likelihood_ratio_grad(f, mu, sigma, eps)
+    return ref.likelihood_ratio_grad(f, mu, sigma, eps)
 
 
 def _pw_not_detached(f, mu, sigma, eps):
@@ -79,8 +84,12 @@ def _gap_counts_steps_on_track(T, eps):
     return ((1 - np.asarray(eps)[..., None]) ** t).sum(-1)
 
 
+def _gap_only_the_last_step(T, eps):
+    return 1 - (1 - np.asarray(eps, dtype=float)) ** T
+
+
 def _gap_flattens(T, eps):
-    return compounding.compounding_gap(T, np.ravel(eps))
+    return ref.compounding_gap(T, np.ravel(eps))
 
 
 # -- 2.4 branched rollouts ---------------------------------------------------------------
@@ -103,7 +112,13 @@ def _br_one_trajectory(real_obs, step_fn, policy, k, n_branches, generator):
 
 
 def _br_drops_start(real_obs, step_fn, policy, k, n_branches, generator):
-    return compounding.branched_rollouts(real_obs, step_fn, policy, k, n_branches, generator)[:, 1:]
+    return ref.branched_rollouts(real_obs, step_fn, policy, k, n_branches, generator)[:, 1:]
+
+
+def _br_one_start_for_all(real_obs, step_fn, policy, k, n_branches, generator):
+    flat = real_obs.reshape(-1, real_obs.shape[-1])
+    start = flat[torch.randint(0, flat.shape[0], (1,), generator=generator)]
+    return _roll(start.expand(n_branches, -1), step_fn, policy, k)
 
 
 def _br_global_rng(real_obs, step_fn, policy, k, n_branches, generator):
@@ -112,28 +127,28 @@ def _br_global_rng(real_obs, step_fn, policy, k, n_branches, generator):
 
 
 def _br_zero_action(real_obs, step_fn, policy, k, n_branches, generator):
-    return compounding.branched_rollouts(real_obs, step_fn, lambda o: torch.zeros(o.shape[0], 1), k,
+    return ref.branched_rollouts(real_obs, step_fn, lambda o: torch.zeros(o.shape[0], 1), k,
                                          n_branches, generator)
 
 
 def _br_perturbs_start(real_obs, step_fn, policy, k, n_branches, generator):
-    out = compounding.branched_rollouts(real_obs, step_fn, policy, k, n_branches, generator)
+    out = ref.branched_rollouts(real_obs, step_fn, policy, k, n_branches, generator)
     return out + 1e-3
 
 
 # exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
 CASES = {
-    "2.1": (estimators.likelihood_ratio_grad,
+    "2.1": (ref.likelihood_ratio_grad,
             [_lr_forgot_sigma_squared, _lr_divides_by_sigma_squared_twice, _lr_returns_the_mean,
-             _lr_is_pathwise, _lr_nan]),
-    "2.2": (estimators.reparam_grad,
+             _lr_is_pathwise, _lr_forgot_f, _lr_nan]),
+    "2.2": (ref.reparam_grad,
             [_pw_wrt_eps, _pw_returns_f, _pw_finite_difference, _pw_not_detached, _pw_is_likelihood_ratio]),
-    "2.3": (compounding.compounding_gap,
+    "2.3": (ref.compounding_gap,
             [_gap_approximation, _gap_off_by_one, _gap_closed_form_divides_by_eps, _gap_counts_steps_on_track,
-             _gap_flattens]),
-    "2.4": (compounding.branched_rollouts,
+             _gap_only_the_last_step, _gap_flattens]),
+    "2.4": (ref.branched_rollouts,
             [_br_starts_at_t0, _br_one_trajectory, _br_drops_start, _br_global_rng, _br_zero_action,
-             _br_perturbs_start]),
+             _br_perturbs_start, _br_one_start_for_all]),
 }
 
 

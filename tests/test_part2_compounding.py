@@ -6,40 +6,41 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import compounding, envs
+from course_lib import compounding, envs, policy_gradient
 from course_lib.utils import torch_generator
+from course_tools.references import part2 as ref
 
 
 def test_toy_gap_edge_cases_and_closed_form():
-    assert compounding.compounding_gap(10, 0.0) == 0.0
-    assert compounding.compounding_gap(1, 0.3) == pytest.approx(0.3)
-    assert compounding.compounding_gap(7, 1.0) == pytest.approx(7.0)
-    assert compounding.compounding_gap(0, 0.5) == 0.0
+    assert ref.compounding_gap(10, 0.0) == 0.0
+    assert ref.compounding_gap(1, 0.3) == pytest.approx(0.3)
+    assert ref.compounding_gap(7, 1.0) == pytest.approx(7.0)
+    assert ref.compounding_gap(0, 0.5) == 0.0
     eps = np.array([1e-3, 0.05, 0.5])
     closed = 12 - (1 - eps) * (1 - (1 - eps) ** 12) / eps
-    np.testing.assert_allclose(compounding.compounding_gap(12, eps), closed)
-    assert compounding.compounding_gap(5, np.zeros((2, 3))).shape == (2, 3)
+    np.testing.assert_allclose(ref.compounding_gap(12, eps), closed)
+    assert ref.compounding_gap(5, np.zeros((2, 3))).shape == (2, 3)
     for bad_T in (-1, 2.5):
         with pytest.raises(ValueError, match="T"):
-            compounding.compounding_gap(bad_T, 0.1)
+            ref.compounding_gap(bad_T, 0.1)
     with pytest.raises(ValueError, match="eps"):
-        compounding.compounding_gap(3, np.array([0.1, np.nan]))
+        ref.compounding_gap(3, np.array([0.1, np.nan]))
 
 
 @pytest.mark.parametrize("T, eps", [(10, 0.01), (100, 0.001), (100, 0.05)])
 def test_toy_simulation_matches_the_exact_gap(T, eps):
     mean, se = compounding.simulate_toy_gap(T, eps, 40_000, np.random.default_rng(0))
-    assert abs(mean - compounding.compounding_gap(T, eps)) < 4 * se
+    assert abs(mean - ref.compounding_gap(T, eps)) < 4 * se
 
 
 def test_toy_slopes_are_2_in_T_and_1_in_eps_while_eps_T_is_small_then_saturate():
     Ts = np.arange(5, 101)
-    g = np.array([compounding.compounding_gap(t, 1e-3) for t in Ts])
+    g = np.array([ref.compounding_gap(t, 1e-3) for t in Ts])
     assert compounding.loglog_slope(Ts, g) == pytest.approx(2, abs=0.1)
     es = np.geomspace(1e-5, 1e-3, 8)
-    assert compounding.loglog_slope(es, compounding.compounding_gap(100, es)) == pytest.approx(1, abs=0.05)
+    assert compounding.loglog_slope(es, ref.compounding_gap(100, es)) == pytest.approx(1, abs=0.05)
     Ts = np.arange(50, 101)
-    g = np.array([compounding.compounding_gap(t, 0.1) for t in Ts])
+    g = np.array([ref.compounding_gap(t, 0.1) for t in Ts])
     assert compounding.loglog_slope(Ts, g) < 1.2  # saturated: each extra step adds about one step off
 
 
@@ -52,7 +53,7 @@ def test_expected_gap_of_absorbing_mistakes_is_the_toy_exactly():
     cum = off.mean(1).cumsum(-1)
     for eps in (0.0, 1e-3, 0.2, 1.0):
         np.testing.assert_allclose(compounding.expected_gap(cum, np.arange(1, T + 1), eps),
-                                   [compounding.compounding_gap(k, eps) for k in range(1, T + 1)], atol=1e-12)
+                                   [ref.compounding_gap(k, eps) for k in range(1, T + 1)], atol=1e-12)
     assert compounding.expected_gap(cum, 5, np.array([0.1, 0.2])).shape == (2,)
     with pytest.raises(ValueError, match="T"):
         compounding.expected_gap(cum, T + 1, 0.1)
@@ -72,7 +73,7 @@ def test_branched_rollouts_start_at_real_states_and_follow_the_model():
     def step(obs, act):
         return obs + act, obs.sum(-1)
 
-    out = compounding.branched_rollouts(real, step, lambda o: torch.ones(o.shape[0], 1), 3, 7,
+    out = ref.branched_rollouts(real, step, lambda o: torch.ones(o.shape[0], 1), 3, 7,
                                         torch_generator(0))
     assert out.shape == (7, 4, 3)
     flat = real.reshape(-1, 3)
@@ -93,16 +94,47 @@ def test_a_perfect_model_is_never_off_and_kicks_are_absorbing():
     cum = rollouts.cum_off
     Ts = np.arange(4, 26)
     np.testing.assert_allclose(compounding.expected_gap(cum, Ts, 0.0), 0.0)
-    table = compounding.branch_table(_true_step, rollouts, 5, 64, torch_generator(0))
+    table = compounding.branch_table(ref.branched_rollouts, _true_step, rollouts, 5, 64, torch_generator(0))
     np.testing.assert_allclose(compounding.branched_gap(table, np.array([10, 25]), 3, 0.0), 0.0)
     assert (np.diff(table.start_time) >= 0).all() and table.start_time.max() <= 20
 
 
 @pytest.fixture(scope="module")
 def learned():
-    from course_lib.demos.part2 import default_compounding_data
+    """The notebook's setting: a model fitted to 3000 random transitions, its mistake rollouts and
+    the branch table drawn by the reference ``branched_rollouts``."""
+    model, _, _ = policy_gradient.fit_pendulum_model(policy_gradient.ModelDataConfig())
+    rollouts = compounding.mistake_rollouts(model.mean_step)
+    return rollouts, compounding.branch_table(ref.branched_rollouts, model.mean_step, rollouts, 15, 512,
+                                              torch_generator(1))
 
-    return default_compounding_data()
+
+def test_branch_table_branches_replay_the_real_torques_and_kick_once():
+    rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=5, horizon=20))
+    table = compounding.branch_table(ref.branched_rollouts, _true_step, rollouts, 6, 40, torch_generator(2))
+    k_max, n = 6, 40
+    assert table.off.shape == (k_max + 1, n, k_max) and table.phase.shape == (k_max + 1, n, k_max, 2)
+    assert table.start_time.max() <= 20 - k_max and (np.diff(table.start_time) >= 0).all()
+    real = rollouts.real.numpy()
+    steps = table.start_time[:, None] + np.arange(1, k_max + 1)
+    cont = real[table.start_traj[:, None], steps]  # (n, k_max, 3) the real continuation
+    real_phase = np.stack([np.arctan2(cont[..., 1], cont[..., 0]), cont[..., 2]], -1)
+    np.testing.assert_allclose(table.phase[-1], real_phase, atol=0.02)  # no mistake: the true step = reality
+    assert not table.off[-1].any()
+    for tau in range(1, k_max + 1):  # the kick of +-3 rad/s lands at step tau, and only there
+        jump = table.phase[tau - 1, :, tau - 1, 1].astype(float) - table.phase[-1, :, tau - 1, 1]
+        np.testing.assert_allclose(np.abs(jump), rollouts.config.kick, atol=0.02)
+        np.testing.assert_allclose(table.phase[tau - 1, :, : tau - 1], table.phase[-1, :, : tau - 1])
+
+
+def test_branch_table_rejects_a_brancher_with_the_wrong_output():
+    rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=3, horizon=10))
+
+    def drops_the_start(*args):
+        return ref.branched_rollouts(*args)[:, 1:]
+
+    with pytest.raises(ValueError, match="branched_rollouts: expected a tensor of shape"):
+        compounding.branch_table(drops_the_start, _true_step, rollouts, 4, 8, torch_generator(0))
 
 
 @pytest.mark.slow
@@ -145,7 +177,7 @@ def test_branched_gap_grows_linearly_in_T_for_fixed_k(learned):
 
 def test_branched_gap_by_k_equals_branched_gap_for_each_k():
     rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=6, horizon=30))
-    table = compounding.branch_table(_true_step, rollouts, 8, 80, torch_generator(0))
+    table = compounding.branch_table(ref.branched_rollouts, _true_step, rollouts, 8, 80, torch_generator(0))
     table.off = np.random.default_rng(0).random(table.off.shape) < 0.3  # a non-trivial table
     table.__post_init__()
     for T in (5, 12, 30):

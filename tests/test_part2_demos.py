@@ -9,6 +9,9 @@ from course_lib import compounding, envs, estimators
 from course_lib.demos import part2
 from course_lib.utils import torch_generator
 from course_lib.widgets import time_updates
+from course_tools.references import part2 as ref
+
+ESTIMATORS = (ref.likelihood_ratio_grad, ref.reparam_grad)
 
 
 def _finite(demo):
@@ -30,11 +33,33 @@ def perfect():
     """Mistake rollouts of a *perfect* model (the true dynamics): the model alone is never off."""
     step = envs.pendulum_step_obs
     rollouts = compounding.mistake_rollouts(step, compounding.MistakeConfig(n_starts=16, horizon=60))
-    return rollouts, compounding.branch_table(step, rollouts, 15, 200, torch_generator(0))
+    return rollouts, compounding.branch_table(ref.branched_rollouts, step, rollouts, 15, 200,
+                                              torch_generator(0))
+
+
+def test_toy_gaps_are_exact_on_the_grid_and_close_between():
+    toy = part2.toy_gaps(ref.compounding_gap)
+    assert toy.eps[0] == 0 and toy.gap.shape == (60, len(toy.eps)) and (np.diff(toy.eps) > 0).all()
+    np.testing.assert_allclose(toy.at(np.arange(1, 61)[:, None], toy.eps[None, :]), toy.gap, rtol=1e-12)
+    for eps in (0.005, 1e-4, 0.0, 1.0, 10**-2.35, 2e-5, 0.0123):  # the default, the ends, off the grid
+        for T in (1, 7, 60):
+            np.testing.assert_allclose(toy.at(T, eps), ref.compounding_gap(T, eps), rtol=2e-3, atol=1e-12)
+    assert toy.at(np.arange(1, 61), 0.01).shape == (60,)
+
+
+def test_toy_gaps_come_from_the_function_given():
+    calls = []
+
+    def spy(T, eps):
+        calls.append(T)
+        return np.full(eps.shape, float(T))
+
+    toy = part2.toy_gaps(spy, t_max=5)
+    assert calls == [1, 2, 3, 4, 5] and (toy.gap[:, 1] == np.arange(1, 6)).all()
 
 
 def test_compounding_demo_handles_zero_error_one_step_and_saturation(perfect):
-    demo = part2.CompoundingDemo(perfect[0])
+    demo = part2.CompoundingDemo(perfect[0], part2.toy_gaps(ref.compounding_gap))
     for values in (dict(T=1, eps=0.0), dict(T=60, eps=0.0), dict(T=1, eps=1.0), dict(T=60, eps=10**-0.5),
                    dict(T=20, eps=1e-4)):
         text = demo.redraw(**values)
@@ -53,10 +78,30 @@ def test_branched_demo_handles_zero_error_and_extremes(perfect):
 
 def test_estimator_demo_every_horizon_and_timing():
     config = estimators.LogisticConfig(n_samples=300)
-    path, lr = estimators.logistic_gradients(config, torch_generator(0))
-    demo = part2.EstimatorVarianceDemo(path, lr, lam=0.5)
+    lr, path = estimators.logistic_gradients(ESTIMATORS[0], ESTIMATORS[1], config, torch_generator(0))
+    demo = part2.EstimatorVarianceDemo(part2.estimator_spread(lr, path), lam=0.5)
     for T in range(1, config.horizon + 1):
         assert "nan" not in demo.redraw(T=T).lower()
     _finite(demo)
     t = time_updates(demo, n=5)
     assert t["p95_ms"] > 0
+
+
+def test_static_images_need_only_the_handout_and_its_data():
+    """The image factories run in a process that never imports the instructor's package: they draw
+    the solution's precomputed data, not a reference implementation."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys\n"
+            "from course_lib.demos import part2\n"
+            "for name, factory in part2.STATIC_IMAGES.items():\n"
+            "    text = factory().readout_text\n"
+            "    assert 'nan' not in text.lower(), (name, text)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'course_tools'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -13,10 +13,18 @@ from course_lib import envs, policy_gradient
 from course_lib.utils import torch_generator
 
 
-def test_reward_to_go_exact():
-    rew = torch.tensor([[1.0, 2.0, 3.0]])
-    torch.testing.assert_close(policy_gradient.reward_to_go(rew, 0.5),
-                               torch.tensor([[1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3.0]]))
+def test_reinforce_loss_weighs_log_probs_by_the_normalised_reward_to_go():
+    policy = policy_gradient.GaussianPolicy(generator=torch_generator(0))
+    obs = policy_gradient.pendulum_starts(6, torch_generator(1)).reshape(2, 3, 3)
+    act = torch.randn(2, 3, 1, generator=torch_generator(2))
+    rew = torch.tensor([[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]])
+    g = torch.tensor([[1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3.0],  # sum_{t' >= t} 0.5^(t' - t) r_t'
+                      [0 + 0.5 * -1 + 0.25 * 4, -1 + 0.5 * 4, 4.0]])
+    adv = g - g.mean(0, keepdim=True)
+    adv = adv / (adv.std() + 1e-8)
+    logp = policy.log_prob(obs.reshape(-1, 3), act.reshape(-1, 1)).reshape(2, 3)
+    loss = policy_gradient.reinforce_loss(policy, obs, act, rew, 0.5)
+    torch.testing.assert_close(loss, -(logp * adv).mean())
 
 
 def test_policy_log_prob_is_a_gaussian_and_sampling_uses_the_generator():
@@ -49,7 +57,7 @@ def test_reinforce_gradient_moves_actions_towards_higher_reward():
 def test_rollout_shapes_and_real_step_is_the_true_pendulum():
     policy = policy_gradient.GaussianPolicy(generator=torch_generator(0))
     obs0 = policy_gradient.pendulum_starts(6, torch_generator(1))
-    obs, act, rew = policy_gradient.rollout(policy_gradient.real_step, policy, obs0, 7, torch_generator(2))
+    obs, act, rew = policy_gradient.simulate(policy_gradient.real_step, policy, obs0, 7, torch_generator(2))
     assert obs.shape == (6, 7, 3) and act.shape == (6, 7, 1) and rew.shape == (6, 7)
     nxt, r = envs.pendulum_step_obs(obs[:, 0].double(), act[:, 0].double())
     torch.testing.assert_close(obs[:, 1], nxt.float(), atol=1e-5, rtol=1e-5)
@@ -60,8 +68,10 @@ def test_rollout_shapes_and_real_step_is_the_true_pendulum():
 
 
 def test_one_thread_restores_the_thread_count():
+    from course_lib.utils import one_thread
+
     n = torch.get_num_threads()
-    with policy_gradient.one_thread():
+    with one_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == n
 

@@ -1,42 +1,118 @@
-"""02_gradients_and_compounding_error: the live demos.
+"""02_gradients_and_compounding_error: the live demos, drawn from data your functions made.
 
 * ``EstimatorVarianceDemo``: slider T -> variance of the pathwise and likelihood-ratio gradient
   estimators through T steps of the noisy logistic map, with the fitted growth rate next to 2 lambda.
+  Its data, :class:`EstimatorSpread`, comes from your estimators (Exercises 2.1 and 2.2).
 * ``CompoundingDemo``: sliders T and eps -> real vs model trajectories, and the gap against T and
-  against eps on log-log axes (slopes 2 and 1 while eps T is small, saturation beyond).
+  against eps on log-log axes (slopes 2 and 1 while eps T is small, saturation beyond). The toy's
+  exact curve is :class:`ToyGaps`, a table of your ``compounding_gap`` (Exercise 2.3).
 * ``BranchedDemo``: sliders k and eps -> the gap of short branched rollouts (linear in T) against
   one long rollout (quadratic), and the real/model state distributions the learner would see.
+  Its branches come from ``compounding.branch_table`` run with your ``branched_rollouts`` (2.4).
 
-Everything a slider needs is computed in the constructor; ``update`` only indexes and multiplies
-small precomputed arrays.
+Everything a slider needs is computed before the demo is built (in the notebook, inside
+``precomputed.run_or_load``, so an unfinished exercise shows the solution's data); ``update`` only
+indexes and multiplies small precomputed arrays and never calls your code.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from course_lib import compounding, estimators, policy_gradient
-from course_lib.utils import torch_generator
+from course_lib import compounding, estimators, policy_gradient, precomputed
+from course_lib.utils import one_thread, torch_generator
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["EstimatorVarianceDemo", "CompoundingDemo", "BranchedDemo", "default_compounding_data"]
+__all__ = ["EstimatorSpread", "estimator_spread", "EstimatorVarianceDemo", "ToyGaps", "toy_gaps",
+           "CompoundingDemo", "BranchedDemo", "default_rollouts", "STATIC_IMAGES"]
 
 FLOOR = 1e-5
 """Gaps of exactly 0 are drawn here, below the visible part of the log axes."""
 
+SPREAD_BINS = np.linspace(-4, 16, 41)
+"""Bins of log10 |per-sample estimate| in the estimator demo's histogram."""
+
+
+@dataclass
+class EstimatorSpread:
+    """Both estimators through T = 0..T_max logistic-map steps, summarised for the demo."""
+
+    var_likelihood_ratio: np.ndarray
+    """(T_max + 1,) variance of the per-sample likelihood-ratio estimates at each T."""
+    var_pathwise: np.ndarray
+    """(T_max + 1,) variance of the per-sample pathwise estimates at each T."""
+    hist_likelihood_ratio: np.ndarray
+    """(T_max + 1, n_bins) histogram of log10 |likelihood-ratio estimate| at each T."""
+    hist_pathwise: np.ndarray
+    """(T_max + 1, n_bins) histogram of log10 |pathwise estimate| at each T."""
+    bins: np.ndarray
+    """(n_bins + 1,) edges of the histograms' bins."""
+
+
+def estimator_spread(likelihood_ratio: torch.Tensor, pathwise: torch.Tensor) -> EstimatorSpread:
+    """Variances and histograms of per-sample estimates, each (T_max + 1, N) as
+    ``estimators.logistic_gradients`` returns them."""
+    bins = SPREAD_BINS
+
+    def hist(g: torch.Tensor) -> np.ndarray:
+        mag = np.log10(np.abs(g.numpy()).clip(1e-4, 1e16))
+        return np.stack([np.histogram(m, bins)[0] for m in mag])
+
+    return EstimatorSpread(likelihood_ratio.var(1).numpy(), pathwise.var(1).numpy(), hist(likelihood_ratio),
+                           hist(pathwise), bins.copy())
+
+
+@dataclass
+class ToyGaps:
+    """The toy's exact gap G(T, eps) on a grid: T = 1..T_max and every eps a slider can reach."""
+
+    eps: np.ndarray
+    """(E,) increasing probabilities, 0 first."""
+    gap: np.ndarray
+    """(T_max, E) G(T, eps) for T = 1..T_max."""
+
+    def at(self, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:
+        """G at integer T (1..T_max) and any eps in [0, 1]: exact on the grid, log-log interpolated
+        between grid points (0 at eps = 0). Returns the broadcast shape of T and eps."""
+        T = np.clip(np.asarray(T, dtype=int), 1, self.gap.shape[0])
+        eps = np.clip(np.asarray(eps, dtype=np.float64), 0.0, 1.0)
+        T, eps = np.broadcast_arrays(T, eps)
+        grid = self.eps[1:]  # the positive grid values
+        log_e, log_g = np.log(grid), np.log(np.maximum(self.gap[:, 1:], 1e-300))
+        x = np.log(np.maximum(eps, grid[0]))
+        i = np.clip(np.searchsorted(log_e, x), 1, len(grid) - 1)
+        w = np.clip((x - log_e[i - 1]) / (log_e[i] - log_e[i - 1]), 0.0, 1.0)
+        inside = np.exp((1 - w) * log_g[T - 1, i - 1] + w * log_g[T - 1, i])
+        inside = inside * np.minimum(1.0, eps / grid[0])  # below the grid: linear in eps
+        return np.where(eps > 0, inside, self.gap[T - 1, 0])
+
+
+def _toy_eps_grid() -> np.ndarray:
+    slider = CompoundingDemo.sliders["eps"]
+    on_slider = 10.0 ** np.round(np.arange(slider.min, slider.max + slider.step / 2, slider.step), 10)
+    return np.unique(np.r_[0.0, on_slider, CompoundingDemo.eps_grid, slider.value, 1.0])
+
+
+def toy_gaps(compounding_gap: Callable[[int, np.ndarray], np.ndarray], t_max: int = 60) -> ToyGaps:
+    """Tabulate ``compounding_gap(T, eps)`` (Exercise 2.3) for T = 1..t_max on the demo's eps grid."""
+    eps = _toy_eps_grid()
+    gap = np.stack([np.asarray(compounding_gap(T, eps.copy()), dtype=np.float64).reshape(eps.shape)
+                    for T in range(1, t_max + 1)])
+    return ToyGaps(eps, gap)
+
 
 @functools.lru_cache(maxsize=1)
-def default_compounding_data() -> tuple[compounding.MistakeRollouts, compounding.BranchTable]:
-    """The notebook's default setting: a model fitted to 3000 random transitions, its mistake
-    rollouts and branch table (cached, so several demos in one process fit one model)."""
+def default_rollouts() -> compounding.MistakeRollouts:
+    """The notebook's default setting: a model fitted to 3000 random transitions and its mistake
+    rollouts (cached, so several demos in one process fit one model)."""
     model, _, _ = policy_gradient.fit_pendulum_model(policy_gradient.ModelDataConfig())
-    with policy_gradient.one_thread():
-        rollouts = compounding.mistake_rollouts(model.mean_step)
-        table = compounding.branch_table(model.mean_step, rollouts, 15, 512, torch_generator(1))
-    return rollouts, table
+    with one_thread():
+        return compounding.mistake_rollouts(model.mean_step)
 
 
 def _local_slope(f, x: float, lo: float, hi: float) -> float:
@@ -52,21 +128,14 @@ class EstimatorVarianceDemo(LiveDemo):
     sliders = {"T": Slider(1, 30, 1, 15, "horizon T")}
     figsize = (9.5, 3.3)
     fit_from = 5
-    bins = np.linspace(-4, 16, 41)
 
-    def __init__(self, pathwise: torch.Tensor | None = None, likelihood_ratio: torch.Tensor | None = None,
-                 lam: float | None = None):
-        if pathwise is None or likelihood_ratio is None:
-            pathwise, likelihood_ratio = estimators.logistic_gradients(estimators.LogisticConfig(),
-                                                                       torch_generator(0))
-        if lam is None:
-            lam = estimators.lyapunov_exponent(3.9, torch_generator(1))
+    def __init__(self, spread: EstimatorSpread, lam: float):
         self.lam = float(lam)
-        self.var_pw = pathwise.var(1).numpy()
-        self.var_lr = likelihood_ratio.var(1).numpy()
+        self.var_pw = np.asarray(spread.var_pathwise, dtype=float)
+        self.var_lr = np.asarray(spread.var_likelihood_ratio, dtype=float)
         self.T = np.arange(len(self.var_pw))
-        mags = [np.log10(np.abs(g.numpy()).clip(1e-4, 1e16)) for g in (pathwise, likelihood_ratio)]
-        self.hist = [np.stack([np.histogram(m, self.bins)[0] for m in mag]) for mag in mags]
+        self.bins = np.asarray(spread.bins, dtype=float)
+        self.hist = [np.asarray(spread.hist_pathwise), np.asarray(spread.hist_likelihood_ratio)]
         super().__init__()
 
     def build(self, fig):
@@ -113,15 +182,19 @@ class CompoundingDemo(LiveDemo):
     figsize = (12.0, 3.5)
     n_shown = 4
 
-    def __init__(self, rollouts: compounding.MistakeRollouts | None = None):
-        self.r = rollouts if rollouts is not None else default_compounding_data()[0]
+    eps_grid = np.geomspace(1e-4, 10**-0.5, 50)
+    """The eps of the right panel's curves."""
+
+    def __init__(self, rollouts: compounding.MistakeRollouts, toy: ToyGaps):
+        self.r, self.toy = rollouts, toy
         self.cum = self.r.cum_off
         self.t_max = self.cum.shape[1]
+        if toy.gap.shape[0] < self.t_max:
+            raise ValueError(f"toy: expected gaps for T = 1..{self.t_max}, got T = 1..{toy.gap.shape[0]}")
         self.u = np.random.default_rng(3).random(self.n_shown)
         self.height_real = self.r.real[: self.n_shown, :, 0].numpy()  # cos(theta): 1 = upright
         self.height_model = self.r.model[:, : self.n_shown, :, 0].numpy()  # (T+1, n, T+1)
         self.Ts = np.arange(1, self.t_max + 1)
-        self.eps_grid = np.geomspace(1e-4, 10**-0.5, 50)
         self.gap0 = np.maximum(self.cum[-1], FLOOR)
         super().__init__()
 
@@ -166,14 +239,14 @@ class CompoundingDemo(LiveDemo):
         at = tau[hit].astype(int)
         self.mistakes.set_data(at, self.height_model[idx[hit], np.flatnonzero(hit), at])
         gap_T = compounding.expected_gap(self.cum, self.Ts, eps)
-        toy_T = np.cumsum(1.0 - (1.0 - eps) ** self.Ts)  # the toy's G(T, eps) for every T at once
+        toy_T = self.toy.at(self.Ts, eps)  # your compounding_gap, tabulated before the demo
         self.gap_T.set_ydata(np.maximum(gap_T, FLOOR))
         self.toy_T.set_ydata(np.maximum(toy_T, FLOOR))
         self.ref_T.set_ydata(np.maximum(eps * self.Ts**2 / 2, FLOOR))
         gap = gap_T[T - 1]
         self.mark_T.set_data([T], [max(gap, FLOOR)])
         self.gap_e.set_ydata(np.maximum(compounding.expected_gap(self.cum, T, self.eps_grid), FLOOR))
-        self.toy_e.set_ydata(np.maximum(compounding.compounding_gap(T, self.eps_grid), FLOOR))
+        self.toy_e.set_ydata(np.maximum(self.toy.at(T, self.eps_grid), FLOOR))
         self.ref_e.set_ydata(np.maximum(self.eps_grid * T * (T + 1) / 2, FLOOR))
         self.cap_e.set_ydata([T, T])
         self.mark_e.set_data([max(eps, self.eps_grid[0])], [max(gap, FLOOR)])
@@ -183,7 +256,7 @@ class CompoundingDemo(LiveDemo):
             else float("nan")
         slopes = ", ".join(f"{name} {s:.2f}" for name, s in (("in T", s_t), ("in ε", s_e)) if np.isfinite(s))
         return (f"T = {T}, ε = {eps:.2g} (εT = {eps * T:.2g}): gap {gap:.3g} steps off "
-                f"(toy {float(compounding.compounding_gap(T, eps)):.3g}, "
+                f"(toy {toy_T[T - 1]:.3g}, "
                 f"εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}; "
                 f"model alone {self.cum[-1, T - 1]:.2g}); local slopes: {slopes or 'none (the gap is 0)'}")
 
@@ -196,10 +269,7 @@ class BranchedDemo(LiveDemo):
     figsize = (12.0, 3.5)
     n_shown = 100
 
-    def __init__(self, rollouts: compounding.MistakeRollouts | None = None,
-                 table: compounding.BranchTable | None = None):
-        if rollouts is None or table is None:
-            rollouts, table = default_compounding_data()
+    def __init__(self, rollouts: compounding.MistakeRollouts, table: compounding.BranchTable):
         self.r, self.table = rollouts, table
         self.cum = rollouts.cum_off
         self.t_max = self.cum.shape[1]
@@ -207,9 +277,10 @@ class BranchedDemo(LiveDemo):
         self.Ts = np.arange(1, self.t_max + 1)
         self.ks = np.arange(1, self.k_max + 1)
         rng = np.random.default_rng(4)
-        self.shown = rng.choice(table.off.shape[1], self.n_shown, replace=False)
-        self.u_branch = rng.random(self.n_shown)
-        self.branch_xy = self._phase(table.model[:, self.shown, 1:])  # (k_max+1, n, k_max, 2)
+        n_table = table.off.shape[1]
+        self.shown = rng.choice(n_table, min(self.n_shown, n_table), replace=False)
+        self.u_branch = rng.random(len(self.shown))
+        self.branch_xy = np.asarray(table.phase[:, self.shown], dtype=np.float64)  # (k_max+1, n, k_max, 2)
         self.branch_off = table.off[:, self.shown]  # (k_max+1, n, k_max)
         self.real_xy = self._phase(rollouts.real[:, 1:]).reshape(-1, 2)
         super().__init__()
@@ -250,7 +321,7 @@ class BranchedDemo(LiveDemo):
         """States (n k, 2) of the shown branches under sampled first mistakes, and their off flags."""
         tau = compounding.sample_first_mistake(eps, self.u_branch)
         idx = np.where(tau <= self.k_max, tau - 1, self.k_max).astype(int)
-        rows = np.arange(self.n_shown)
+        rows = np.arange(len(self.shown))
         return self.branch_xy[idx, rows, :k].reshape(-1, 2), self.branch_off[idx, rows, :k].reshape(-1)
 
     def update(self, k: int, eps: float) -> str:
@@ -277,8 +348,22 @@ class BranchedDemo(LiveDemo):
                 f"the model states are off")
 
 
+def _estimator_image() -> EstimatorVarianceDemo:
+    lam = estimators.lyapunov_exponent(3.9, torch_generator(1))
+    return EstimatorVarianceDemo(precomputed.load("part2_estimator_spread"), lam)
+
+
+def _compounding_image() -> CompoundingDemo:
+    return CompoundingDemo(default_rollouts(), precomputed.load("part2_toy_gaps"))
+
+
+def _branched_image() -> BranchedDemo:
+    return BranchedDemo(default_rollouts(), precomputed.load("part2_branch_table"))
+
+
 STATIC_IMAGES = {
-    "part2_estimator_variance.png": EstimatorVarianceDemo,
-    "part2_compounding.png": CompoundingDemo,
-    "part2_branched.png": BranchedDemo,
+    "part2_estimator_variance.png": _estimator_image,
+    "part2_compounding.png": _compounding_image,
+    "part2_branched.png": _branched_image,
 }
+"""The static images beside the widgets: each demo at its default setting, on the solution's data."""
