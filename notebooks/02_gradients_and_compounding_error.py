@@ -6,16 +6,20 @@
 # and the next problem it runs into.
 #
 # **In this notebook you will**
-# 1. compute the two gradient estimators of an expectation, *likelihood ratio* (REINFORCE) and
-#    *pathwise* (backprop), and check that both are unbiased;
-# 2. watch the pathwise variance explode like $e^{2\lambda T}$ through a chaotic system while the
-#    likelihood-ratio variance stays put (slider: the number of steps $T$);
+# 1. write the two gradient estimators of an expectation, *likelihood ratio* (REINFORCE) and
+#    *pathwise* (backprop), and check with them that both are unbiased (Exercises 2.1 and 2.2);
+# 2. run your estimators through a chaotic system and watch the pathwise variance explode like
+#    $e^{2\lambda T}$ while the likelihood-ratio variance stays put (slider: the number of steps $T$);
 # 3. train a policy with REINFORCE entirely inside a learned Pendulum model (**MBRL v2.5**) and
 #    compare the return the model promises with the return the real pendulum gives;
-# 4. measure **compounding model error**: the gap of a $T$-step model rollout grows like
-#    $\epsilon T^2$, exactly in a toy and with a learned model (sliders: horizon $T$, model error $\epsilon$);
-# 5. see why **short rollouts branched from real states** (MBRL v3.0) make the gap linear in $T$;
-# 6. implement the two estimators, the toy's gap and the branched-rollout generator (Exercises 2.1–2.4).
+# 4. compute the **compounding model error** of the lecture's tightrope exactly (Exercise 2.3): the
+#    gap of a $T$-step model rollout grows like $\epsilon T^2$, in the toy and with a learned model
+#    (sliders: horizon $T$, model error $\epsilon$);
+# 5. write MBRL v3.0's generator of **short rollouts branched from real states** (Exercise 2.4) and
+#    see why they make the gap linear in $T$.
+#
+# Each exercise sits where its idea is taught, and the cells after it run *your* function; until
+# it is done they show the solution's results and say so in one line.
 
 # %% [markdown]
 # ## Setup
@@ -31,19 +35,19 @@ import numpy as np
 import torch
 
 import course_lib as cl
-from course_lib import checks, compounding, estimators, policy_gradient
+from course_lib import checks, compounding, estimators, policy_gradient, precomputed
 from course_lib.demos import part2
 
 rng = cl.seed_everything(0)
 gen = cl.utils.torch_generator(0)
+
 
 # %% [markdown]
 # ## 1. Two ways to differentiate an expectation
 # Take $J(\mu) = \mathbb{E}_{x \sim \mathcal{N}(\mu, \sigma^2)}[f(x)]$. Two identities give its gradient,
 #
 # $$\nabla_\mu J = \underbrace{\mathbb{E}\big[f(x)\,\nabla_\mu \log p_\mu(x)\big]}_{\text{likelihood ratio}}
-# = \underbrace{\mathbb{E}_{\epsilon \sim \mathcal{N}(0,1)}\big[\nabla_\mu f(\mu + \sigma\epsilon)\big]}_{\text{pathwise}},
-# \qquad \nabla_\mu \log p_\mu(x) = \frac{x-\mu}{\sigma^2}.$$
+# = \underbrace{\mathbb{E}_{\epsilon \sim \mathcal{N}(0,1)}\big[\nabla_\mu f(\mu + \sigma\epsilon)\big]}_{\text{pathwise}} .$$
 #
 # The **likelihood-ratio** (score-function) estimator only needs the *values* of $f$: $f$ can be a
 # black box such as a simulator. In RL it is the policy gradient, REINFORCE. The **pathwise**
@@ -51,15 +55,96 @@ gen = cl.utils.torch_generator(0)
 # the dynamics, Part 1's method. The lecture's point: the policy gradient is a gradient estimator
 # for *any* stochastic computation graph, not only for RL.
 #
-# A check on $f = \sin$, where the exact answer is $\cos(\mu)\,e^{-\sigma^2/2}$:
+# Each estimator turns one draw $x_i = \mu + \sigma\epsilon_i$ into one number $g_i$; the average
+# of the $g_i$ estimates $\nabla_\mu J$. You write both.
+
+# %% [markdown]
+# ### Exercise 2.1 · The likelihood-ratio estimator (2 points)
+# Complete `likelihood_ratio_grad(f, mu, sigma, eps)`: one estimate per draw of
+# $\frac{d}{d\mu}\mathbb{E}_{x\sim\mathcal{N}(\mu,\sigma^2)}[f(x)]$ from the left-hand identity,
+# $g_i = f(x_i)\,\nabla_\mu \log p_\mu(x_i)$ with $x_i = \mu + \sigma\epsilon_i$, using only values of $f$.
+#
+# * `f`: an elementwise torch function; `mu`, `sigma`: floats with $\sigma > 0$;
+# * `eps`: torch tensor of shape `(N,)` of standard normal draws;
+# * returns a torch tensor of shape `(N,)` (the estimate is its mean).
+#
+# Success: the check passes for $\sin$, $x^3$ with $\sigma = 2$, a tiny $\sigma$ and a single draw, and
+# the mean of 200 000 of your estimates matches the exact gradient.
+#
+# <details><summary>Hint 1: the score</summary>
+#
+# $\log \mathcal{N}(x; \mu, \sigma^2) = -\frac{(x-\mu)^2}{2\sigma^2} - \log\sigma - \tfrac12\log 2\pi$.
+# Differentiate it with respect to $\mu$ (not $x$).
+# </details>
+#
+# <details><summary>Hint 2: the formula</summary>
+#
+# $g_i = f(x_i)\,\dfrac{x_i - \mu}{\sigma^2}$. Build `x` first, then one line.
+# </details>
+
+# %% tags=["solution:2.1"]
+def likelihood_ratio_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
+    """g_i = f(x_i) (x_i - mu) / sigma^2 with x_i = mu + sigma eps_i. eps: (N,) -> (N,)."""
+    # BEGIN SOLUTION
+    x = mu + sigma * eps
+    return f(x) * (x - mu) / sigma**2
+    # END SOLUTION
+
+
+# %% tags=["exercise:2.1", "points:2"]
+checks.likelihood_ratio_grad()
+
+
+# %% [markdown]
+# ### Exercise 2.2 · The pathwise estimator (2 points)
+# Complete `reparam_grad(f, mu, sigma, eps)`: one estimate per draw from the right-hand identity, by
+# differentiating *through* $f$: $g_i = \frac{d}{d\mu} f(\mu + \sigma\,\epsilon_i)$. Do not work the
+# derivative out by hand: let autograd do it, as backprop through a model would.
+#
+# * same arguments as in 2.1; returns a **detached** torch tensor of shape `(N,)`.
+#
+# Success: the same cases as 2.1 pass, and your result does not require grad.
+#
+# <details><summary>Hint</summary>
+#
+# Make a tensor holding one copy of $\mu$ per draw (`torch.full_like(eps, mu, requires_grad=True)`),
+# build $x$ from it, and call `torch.autograd.grad(f(x).sum(), that_tensor)`: the gradient of the
+# sum with respect to copy $i$ is $g_i$, because draw $i$ only depends on copy $i$.
+# </details>
+
+# %% tags=["solution:2.2"]
+def reparam_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
+    """g_i = d f(mu + sigma eps_i) / d mu, by autograd. eps: (N,) -> (N,), detached."""
+    # BEGIN SOLUTION
+    mu_t = torch.full_like(eps, mu, requires_grad=True)
+    (grad,) = torch.autograd.grad(f(mu_t + sigma * eps).sum(), mu_t)
+    return grad
+    # END SOLUTION
+
+
+# %% tags=["exercise:2.2", "points:2"]
+checks.reparam_grad()
+
+# %% [markdown]
+# Now your two estimators on $f = \sin$, where the exact answer is $\cos(\mu)\,e^{-\sigma^2/2}$,
+# with 100 000 draws:
 
 # %%
 mu, sigma = 0.4, 0.6
 eps = torch.randn(100_000, generator=gen, dtype=torch.float64)
+
+
+def mean_se_var(g):
+    """The estimate (the mean of the per-draw estimates), its standard error, the variance per draw."""
+    return float(g.mean()), float(g.std() / len(g) ** 0.5), float(g.var())
+
+
+sin_estimates = precomputed.run_or_load("part2_sin_estimates", lambda: {
+    "likelihood ratio": mean_se_var(likelihood_ratio_grad(torch.sin, mu, sigma, eps)),
+    "pathwise": mean_se_var(reparam_grad(torch.sin, mu, sigma, eps))})
 print(f"{'exact':>16}: {estimators.gaussian_sin_grad(mu, sigma):.4f}")
-for name, g in [("likelihood ratio", estimators.likelihood_ratio_grad(torch.sin, mu, sigma, eps)),
-                ("pathwise", estimators.reparam_grad(torch.sin, mu, sigma, eps))]:
-    print(f"{name:>16}: {g.mean():.4f} ± {g.std() / len(g) ** 0.5:.4f}   variance per sample {g.var():.3f}")
+for name, (mean, se, var) in sin_estimates.items():
+    print(f"{name:>16}: {mean:.4f} ± {se:.4f}   variance per draw {var:.3f}")
 
 # %% [markdown]
 # Both averages match the exact gradient within their standard errors. Which estimator has the
@@ -67,9 +152,10 @@ for name, g in [("likelihood ratio", estimators.likelihood_ratio_grad(torch.sin,
 # score $\epsilon/\sigma$, so a narrow distribution makes it noisy:
 
 # %%
-for s in (1.0, 0.3, 0.1, 0.03):
-    v_lr = estimators.likelihood_ratio_grad(torch.sin, mu, s, eps[:20_000]).var()
-    v_pw = estimators.reparam_grad(torch.sin, mu, s, eps[:20_000]).var()
+sigma_sweep = precomputed.run_or_load("part2_sigma_sweep", lambda: {
+    s: (float(likelihood_ratio_grad(torch.sin, mu, s, eps[:20_000]).var()),
+        float(reparam_grad(torch.sin, mu, s, eps[:20_000]).var())) for s in (1.0, 0.3, 0.1, 0.03)})
+for s, (v_lr, v_pw) in sigma_sweep.items():
     print(f"sigma = {s:<5} Var[likelihood ratio] = {v_lr:9.3f}   Var[pathwise] = {v_pw:.4f}")
 
 # %% [markdown]
@@ -77,7 +163,9 @@ for s in (1.0, 0.3, 0.1, 0.03):
 # Now put a dynamical system between the parameter and the objective. Start at
 # $x_0 = \theta + \sigma_0\epsilon_0$ and iterate the noisy logistic map
 # $x_{t+1} = r\,x_t(1-x_t) + \text{noise}$ (folded back into $[0, 1]$), with $r = 3.9$, a chaotic
-# setting; the objective is $J_T(\theta) = \mathbb{E}[x_T]$.
+# setting; the objective is $J_T(\theta) = \mathbb{E}[x_T]$. It has the form of Section 1 with
+# $\mu = \theta$, $\sigma = \sigma_0$ and $f_T(x_0) = x_T$ (each draw with its own noise), so
+# `estimators.logistic_gradients` runs *your* two estimators on $f_T$ for every $T$ up to 30.
 #
 # * Pathwise: $\frac{dx_T}{d\theta} = \prod_{t<T} f'(x_t)$, a product of $T$ Jacobians, as in
 #   backprop through a learned model. Its size grows like $e^{\lambda T}$, where $\lambda$ is the
@@ -89,16 +177,17 @@ for s in (1.0, 0.3, 0.1, 0.03):
 # \qquad \mathrm{Var}\big[\hat g_{\text{pathwise}}\big] \sim e^{2\lambda T}.$$
 
 # %%
-lam = estimators.lyapunov_exponent(3.9, gen)
+lam = estimators.lyapunov_exponent(3.9, cl.utils.torch_generator(1))
 print(f"Lyapunov exponent of the logistic map at r = 3.9: λ = {lam:.3f} per step")
 print(f"(the same code at r = 4, where the exact value is ln 2 = {np.log(2):.3f}: "
       f"{estimators.lyapunov_exponent(4.0, gen):.3f})")
 
 # %%
 config = estimators.LogisticConfig()
-g_path, g_lr = estimators.logistic_gradients(config, gen)  # (T + 1, samples) each
+spread = precomputed.run_or_load("part2_estimator_spread", lambda: part2.estimator_spread(
+    *estimators.logistic_gradients(likelihood_ratio_grad, reparam_grad, config, cl.utils.torch_generator(0))))
 T = np.arange(config.horizon + 1)
-var_path, var_lr = g_path.var(1).numpy(), g_lr.var(1).numpy()
+var_lr, var_path = spread.var_likelihood_ratio, spread.var_pathwise  # (T + 1,) each
 slope = estimators.log_variance_slope(T[5:], var_path[5:])
 print(f"pathwise: slope of log Var over T = 5..{T[-1]}: {slope:.2f} per step; 2λ = {2 * lam:.2f} "
       f"(ratio {slope / (2 * lam):.2f})")
@@ -121,7 +210,7 @@ print(f"pathwise overtakes likelihood ratio at T = {T[1:][var_path[1:] > var_lr[
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
 # %%
-variance_demo = part2.EstimatorVarianceDemo(g_path, g_lr, lam)
+variance_demo = part2.EstimatorVarianceDemo(spread, lam)
 variance_demo.show()
 
 # %% [markdown]
@@ -198,6 +287,7 @@ ax_r.legend(fontsize=7)
 ax_g.legend(fontsize=7)
 plt.show()
 
+
 # %% [markdown]
 # **Question.** Two things make the model's promise drift from reality as the rollout gets longer.
 # Which one does the "before training" curve show, and what does training add?
@@ -218,31 +308,74 @@ plt.show()
 # ### 3.1 The tightrope
 # The lecture's argument, the same as for distribution shift in imitation learning. At every step
 # the model makes a mistake with probability $\epsilon$; after a mistake the rollout is in states
-# the model was not trained on and it never comes back. The **gap** is the expected number of
-# steps spent off the real trajectory. After $t$ steps you are off if any of the first $t$ steps
-# went wrong, so
+# the model was not trained on and it never comes back: the mistake is *absorbing*, like falling
+# off a tightrope. The **gap** $G(T, \epsilon)$ is the expected number of steps $t = 1..T$ spent
+# off the real trajectory. How does it grow with the horizon $T$?
+
+# %% [markdown]
+# ### Exercise 2.3 · The compounding gap of the tightrope (2 points)
+# Complete `compounding_gap(T, eps)`: the exact $G(T, \epsilon)$, for many $\epsilon$ at once.
 #
-# $$G(T, \epsilon) = \sum_{t=1}^{T}\big[1-(1-\epsilon)^t\big] \approx \sum_{t=1}^{T} \epsilon t
-# = \frac{\epsilon\,T(T+1)}{2} \quad \text{while } \epsilon T \ll 1 .$$
+# * `T`: an int $\ge 1$; `eps`: a NumPy array of probabilities, of any shape;
+# * returns a NumPy array of the same shape as `eps`;
+# * exact, no sampling: $G$ is a sum of $T$ terms, and no Python loop over `eps` is needed.
+#
+# Success: the check passes for $\epsilon = 0$ (the gap is 0, not NaN), $\epsilon = 1$, $T = 1$,
+# $\epsilon T = 0.1$ with $T = 1000$ (where the approximation $\epsilon T(T+1)/2$ is close but not
+# exact) and a 2-D array of $\epsilon$.
+#
+# <details><summary>Hint 1</summary>
+#
+# You are off at step $t$ if *any* of the steps $1..t$ went wrong: what is the probability that
+# none did? The expected number of steps off is the sum over $t$ of the probability of being off
+# at step $t$ (linearity of expectation).
+# </details>
+#
+# <details><summary>Hint 2: the formula</summary>
+#
+# $G(T, \epsilon) = \sum_{t=1}^{T}\big[1-(1-\epsilon)^t\big]$. Broadcast `eps[..., None]` against
+# `t = np.arange(1, T + 1)` and sum over the last axis. The closed form
+# $T - (1-\epsilon)\big(1-(1-\epsilon)^T\big)/\epsilon$ divides by $\epsilon$: avoid it.
+# </details>
+
+# %% tags=["solution:2.3"]
+def compounding_gap(T: int, eps: np.ndarray) -> np.ndarray:
+    """G(T, eps) = sum_{t=1}^T [1 - (1 - eps)^t], elementwise in eps (any shape)."""
+    # BEGIN SOLUTION
+    t = np.arange(1, T + 1)
+    return (1.0 - (1.0 - eps[..., None]) ** t).sum(-1)
+    # END SOLUTION
+
+
+# %% tags=["exercise:2.3", "points:2"]
+checks.compounding_gap()
+
+# %% [markdown]
+# Your gap next to a simulation of the tightrope (20 000 runs with Bernoulli($\epsilon$) mistakes)
+# and the approximation $\epsilon T(T+1)/2$. While $\epsilon T \ll 1$, $1-(1-\epsilon)^t \approx \epsilon t$, so
+#
+# $$G(T, \epsilon) \approx \sum_{t=1}^{T} \epsilon t = \frac{\epsilon\,T(T+1)}{2}: \quad \text{quadratic in } T .$$
 #
 # Once $\epsilon T \gg 1$ nearly every rollout has failed early: $G \to T - (1-\epsilon)/\epsilon$,
 # every extra step adds one step off (slope 1 in $T$), and $\epsilon$ stops mattering.
 
 # %%
-for T_, eps_ in [(10, 0.01), (100, 0.001), (100, 0.01), (100, 0.1)]:
-    exact = float(compounding.compounding_gap(T_, eps_))
+toy_cases = [(10, 0.01), (100, 0.001), (100, 0.01), (100, 0.1)]
+toy_exact = precomputed.run_or_load("part2_toy_exact", lambda: [
+    float(compounding_gap(T_, np.array([eps_]))[0]) for T_, eps_ in toy_cases])
+for (T_, eps_), exact in zip(toy_cases, toy_exact, strict=True):
     simulated, se = compounding.simulate_toy_gap(T_, eps_, 20_000, rng)
     print(f"T = {T_:3d}, ε = {eps_:<5} (εT = {eps_ * T_:<4.2g}): exact {exact:7.3f}, simulated "
           f"{simulated:7.3f} ± {se:.3f}, εT(T+1)/2 = {eps_ * T_ * (T_ + 1) / 2:7.3f}")
 
 # %%
-toy = {T_: compounding.compounding_gap(T_, np.array([1e-3, 0.1])) for T_ in range(1, 101)}
-slope_small = compounding.loglog_slope(np.arange(5, 101), [toy[t][0] for t in range(5, 101)])
-slope_large = compounding.loglog_slope(np.arange(50, 101), [toy[t][1] for t in range(50, 101)])
-es = np.geomspace(1e-5, 1e-3, 10)
-print(f"slope in T, ε = 0.001, T = 5..100 (εT ≤ 0.1): {slope_small:.2f}")
-print(f"slope in ε, T = 100, ε = 1e-5..1e-3: {compounding.loglog_slope(es, compounding.compounding_gap(100, es)):.2f}")
-print(f"slope in T, ε = 0.1, T = 50..100 (εT ≥ 5, saturated): {slope_large:.2f}")
+Ts_toy, es_toy = np.arange(1, 101), np.geomspace(1e-5, 1e-3, 10)
+gap_T, gap_eps = precomputed.run_or_load("part2_toy_curves", lambda: (
+    np.stack([compounding_gap(T_, np.array([1e-3, 0.1])) for T_ in Ts_toy]),  # (100, 2)
+    compounding_gap(100, es_toy)))
+print(f"slope in T, ε = 0.001, T = 5..100 (εT ≤ 0.1): {compounding.loglog_slope(Ts_toy[4:], gap_T[4:, 0]):.2f}")
+print(f"slope in ε, T = 100, ε = 1e-5..1e-3: {compounding.loglog_slope(es_toy, gap_eps):.2f}")
+print(f"slope in T, ε = 0.1, T = 50..100 (εT ≥ 5, saturated): {compounding.loglog_slope(Ts_toy[49:], gap_T[49:, 1]):.2f}")
 
 # %% [markdown]
 # ### 3.2 A learned model with injected mistakes
@@ -272,13 +405,14 @@ print(f"after a mistake at step 1 the model is off on {rollouts.off[0].mean():.1
       f"{rollouts.off.shape[2]} steps (absorbing, as the argument assumes)")
 
 # %%
+toy = precomputed.run_or_load("part2_toy_gaps", lambda: part2.toy_gaps(compounding_gap))  # your G, T = 1..60
 cum = rollouts.cum_off
 Ts = np.arange(4, t_valid + 1)
 es = np.geomspace(1e-4, 0.1 / t_valid, 10)
 print(f"slope in T (ε = 0.001, T = 4..{t_valid}): {compounding.loglog_slope(Ts, compounding.expected_gap(cum, Ts, 1e-3)):.2f}")
 print(f"slope in ε (T = {t_valid}, ε = 1e-4..{es[-1]:.1e}, so εT ≤ 0.1): "
       f"{compounding.loglog_slope(es, compounding.expected_gap(cum, t_valid, es)):.2f}")
-print(f"G / toy at T = {t_valid}, ε = 0.001: {compounding.expected_gap(cum, t_valid, 1e-3) / compounding.compounding_gap(t_valid, 1e-3):.3f}")
+print(f"G / toy at T = {t_valid}, ε = 0.001: {compounding.expected_gap(cum, t_valid, 1e-3) / toy.at(t_valid, 1e-3):.3f}")
 simulated, se = compounding.simulate_model_gap(rollouts, 40, 0.01, 20_000, rng)
 print(f"check by sampling mistakes (T = 40, ε = 0.01): {simulated:.3f} ± {se:.3f}; exact sum "
       f"{compounding.expected_gap(cum, 40, 0.01):.3f}")
@@ -289,7 +423,8 @@ print(f"check by sampling mistakes (T = 40, ε = 0.01): {simulated:.3f} ± {se:.
 #
 # Drag the sliders. Left: four real trajectories (grey) and the model's (dashed), with the model's
 # first mistake marked. Middle and right: the gap against $T$ and against $\epsilon$, for the learned
-# model (blue) and the toy (orange), with the $\epsilon T^2/2$ reference. The readout prints the local
+# model (blue) and the toy (orange: your `compounding_gap`, tabulated for every slider value
+# before the demo starts), with the $\epsilon T^2/2$ reference. The readout prints the local
 # slopes at the slider values.
 #
 # ![Compounding error demo at its default setting, T = 20 and ε = 0.005](../assets/part2_compounding.png)
@@ -297,8 +432,9 @@ print(f"check by sampling mistakes (T = 40, ε = 0.01): {simulated:.3f} ± {se:.
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
 # %%
-compounding_demo = part2.CompoundingDemo(rollouts)
+compounding_demo = part2.CompoundingDemo(rollouts, toy)
 compounding_demo.show()
+
 
 # %% [markdown]
 # **Question.** Set $\epsilon = 0.001$ and move $T$ past the model's own horizon (printed above).
@@ -329,13 +465,59 @@ compounding_demo.show()
 # \quad \text{linear in } T .$$
 #
 # ![Short model branches of k steps from states anywhere along real trajectories](../assets/part2_v30_branches.svg)
+
+# %% [markdown]
+# ### Exercise 2.4 · Branched rollouts (3 points)
+# Complete `branched_rollouts(real_obs, step_fn, policy, k, n_branches, generator)`, MBRL v3.0's
+# data generator: `n_branches` start states drawn uniformly from **all** real states (any
+# trajectory, any step, late ones included), then `k` steps of the model under the policy from each.
 #
-# We branch from 512 (trajectory, step) pairs of the real rollouts above, again with every possible
-# first-mistake step, and measure the gap of $T$ model steps made from branches that start in the
-# first $T - k$ real steps.
+# * `real_obs`: tensor `(N, L, obs_dim)`, `N` real trajectories of length `L`;
+# * `step_fn(obs (B, obs_dim), act (B, act_dim)) -> (next_obs, reward)`: the model;
+# * `policy(obs (B, obs_dim)) -> act (B, act_dim)`;
+# * `generator`: a `torch.Generator`; every random draw uses it, so the same seed gives the same branches;
+# * returns a tensor `(n_branches, k + 1, obs_dim)`: the start state, then the `k` model states.
+#
+# Success: the branches start at real states spread over all trajectories and all steps, every step
+# is `step_fn(obs, policy(obs))`, $k = 0$ and a single branch work, and the generator decides the starts.
+#
+# <details><summary>Hint</summary>
+#
+# `real_obs.reshape(-1, obs_dim)` lists all $N L$ real states; `torch.randint(0, N * L, (n_branches,),
+# generator=generator)` picks rows of it. Then a loop over the `k` steps (not over branches):
+# `obs, _ = step_fn(obs, policy(obs))`, collecting the states, and `torch.stack(states, 1)`.
+# </details>
+
+# %% tags=["solution:2.4"]
+def branched_rollouts(real_obs: torch.Tensor, step_fn, policy, k: int, n_branches: int,
+                      generator: torch.Generator) -> torch.Tensor:
+    """Start states from anywhere in real_obs (N, L, o), then k model steps -> (n_branches, k + 1, o)."""
+    # BEGIN SOLUTION
+    n, length, obs_dim = real_obs.shape
+    idx = torch.randint(0, n * length, (n_branches,), generator=generator)
+    obs = real_obs.reshape(n * length, obs_dim)[idx]
+    states = [obs]
+    for _ in range(k):
+        obs, _ = step_fn(obs, policy(obs))
+        states.append(obs)
+    return torch.stack(states, 1)
+    # END SOLUTION
+
+
+# %% tags=["exercise:2.4", "points:3"]
+checks.branched_rollouts()
+
+# %% [markdown]
+# Your generator now makes the branches. We branch from 512 (trajectory, step) pairs of the real
+# rollouts above, and measure the gap of $T$ model steps made from branches that start in the first
+# $T - k$ real steps. To get every possible first-mistake step at once (an exact sum again),
+# `compounding.branch_table` hands your function a batch whose "state" carries, per branch, one copy
+# of the model's observation for every first-mistake step plus the indices needed to replay the real
+# torques; your function treats it as any batch of states.
 
 # %%
-table = compounding.branch_table(model.mean_step, rollouts, k_max=15, n_branches=512, generator=gen)
+table = precomputed.run_or_load("part2_branch_table", lambda: compounding.branch_table(
+    branched_rollouts, model.mean_step, rollouts, k_max=15, n_branches=512, generator=cl.utils.torch_generator(1)))
 for k in (1, 5, 15):
     Tb = np.arange(k, 61)
     g = compounding.branched_gap(table, Tb, k, 0.01)
@@ -357,7 +539,6 @@ print(f"one rollout of 60 steps: gap {compounding.expected_gap(cum, 60, 0.01):.2
 branched_demo = part2.BranchedDemo(rollouts, table)
 branched_demo.show()
 
-
 # %% [markdown]
 # **Question.** The learner now trains on a mixture: real states collected by older policies, and
 # short model branches from them under the current policy. Why does that call for an *off-policy*
@@ -371,127 +552,6 @@ branched_demo.show()
 # Q-learning and off-policy actor-critic methods learn from transitions whatever distribution they
 # came from: that is Part 3 (Dyna, MVE, MBPO).
 # </details>
-
-# %% [markdown]
-# ## Exercises
-# Each exercise is a function to complete; run its cell, then the check cell below it. The checks
-# compare with a seeded reference on several cases, edge cases included.
-
-# %% [markdown]
-# ### Exercise 2.1 · The likelihood-ratio estimator (2 points)
-# Complete `likelihood_ratio_grad(f, mu, sigma, eps)`: one estimate per draw of
-# $\frac{d}{d\mu}\mathbb{E}_{x\sim\mathcal{N}(\mu,\sigma^2)}[f(x)]$, using only values of $f$,
-#
-# $$g_i = f(x_i)\,\frac{x_i - \mu}{\sigma^2}, \qquad x_i = \mu + \sigma\,\epsilon_i .$$
-#
-# * `f`: an elementwise torch function; `mu`, `sigma`: floats with $\sigma > 0$;
-# * `eps`: torch tensor of shape `(N,)` of standard normal draws;
-# * returns a torch tensor of shape `(N,)` (the estimate is its mean).
-#
-# Success: the check passes for $\sin$, $x^3$ with $\sigma = 2$, a tiny $\sigma$, a single draw, and the
-# mean of 200 000 estimates matches the exact gradient.
-
-# %% tags=["solution:2.1"]
-def likelihood_ratio_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
-    """g_i = f(x_i) (x_i - mu) / sigma^2 with x_i = mu + sigma eps_i. eps: (N,) -> (N,)."""
-    # BEGIN SOLUTION
-    x = mu + sigma * eps
-    return f(x) * (x - mu) / sigma**2
-    # END SOLUTION
-
-
-# %% tags=["exercise:2.1", "points:2"]
-checks.likelihood_ratio_grad()
-
-
-# %% [markdown]
-# ### Exercise 2.2 · The pathwise estimator (2 points)
-# Complete `reparam_grad(f, mu, sigma, eps)`: one estimate per draw by differentiating through $f$,
-#
-# $$g_i = \frac{d}{d\mu} f(\mu + \sigma\,\epsilon_i) .$$
-#
-# Let autograd do it: make a tensor holding one copy of $\mu$ per draw with `requires_grad=True`,
-# build $x$, and call `torch.autograd.grad` on `f(x).sum()`.
-#
-# * same arguments as in 2.1; returns a **detached** torch tensor of shape `(N,)`.
-#
-# Success: the same cases as 2.1 pass, and your result does not require grad.
-
-# %% tags=["solution:2.2"]
-def reparam_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
-    """g_i = d f(mu + sigma eps_i) / d mu, by autograd. eps: (N,) -> (N,), detached."""
-    # BEGIN SOLUTION
-    mu_t = torch.full_like(eps, mu, requires_grad=True)
-    (grad,) = torch.autograd.grad(f(mu_t + sigma * eps).sum(), mu_t)
-    return grad
-    # END SOLUTION
-
-
-# %% tags=["exercise:2.2", "points:2"]
-checks.reparam_grad()
-
-
-# %% [markdown]
-# ### Exercise 2.3 · The compounding gap of the tightrope (2 points)
-# Complete `compounding_gap(T, eps)`: the expected number of steps $t = 1..T$ spent off the real
-# trajectory when each step makes an absorbing mistake with probability $\epsilon$,
-#
-# $$G(T, \epsilon) = \sum_{t=1}^{T} \big[1 - (1-\epsilon)^t\big] .$$
-#
-# * `T`: an int $\ge 1$; `eps`: a NumPy array of probabilities, of any shape;
-# * returns a NumPy array of the same shape as `eps`.
-#
-# Success: the check passes for $\epsilon = 0$ (the gap is 0, not NaN), $\epsilon = 1$, $T = 1$,
-# $\epsilon T = 0.1$ with $T = 1000$ (where $\epsilon T(T+1)/2$ is only an approximation) and a 2-D
-# array of $\epsilon$.
-
-# %% tags=["solution:2.3"]
-def compounding_gap(T: int, eps: np.ndarray) -> np.ndarray:
-    """G(T, eps) = sum_{t=1}^T [1 - (1 - eps)^t], elementwise in eps (any shape)."""
-    # BEGIN SOLUTION
-    t = np.arange(1, T + 1)
-    return (1.0 - (1.0 - eps[..., None]) ** t).sum(-1)
-    # END SOLUTION
-
-
-# %% tags=["exercise:2.3", "points:2"]
-checks.compounding_gap()
-
-
-# %% [markdown]
-# ### Exercise 2.4 · Branched rollouts (3 points)
-# Complete `branched_rollouts(real_obs, step_fn, policy, k, n_branches, generator)`, MBRL v3.0's
-# data generator:
-# 1. draw `n_branches` start states uniformly from **all** real states (any trajectory, any step),
-#    with `torch.randint(..., generator=generator)`;
-# 2. from each, take `k` model steps: `obs, _ = step_fn(obs, policy(obs))`.
-#
-# * `real_obs`: tensor `(N, L, obs_dim)`, `N` real trajectories of length `L`;
-# * `step_fn(obs (B, obs_dim), act (B, act_dim)) -> (next_obs, reward)`: the model;
-# * `policy(obs (B, obs_dim)) -> act (B, act_dim)`;
-# * returns a tensor `(n_branches, k + 1, obs_dim)`: the start state, then the `k` model states.
-#
-# Success: the branches start at real states spread over all trajectories and all steps, every step
-# is `step_fn(obs, policy(obs))`, $k = 0$ and a single branch work, and the generator decides the starts.
-
-# %% tags=["solution:2.4"]
-def branched_rollouts(real_obs: torch.Tensor, step_fn, policy, k: int, n_branches: int,
-                      generator: torch.Generator) -> torch.Tensor:
-    """Start states from anywhere in real_obs (N, L, o), then k model steps -> (n_branches, k + 1, o)."""
-    # BEGIN SOLUTION
-    n, length, obs_dim = real_obs.shape
-    idx = torch.randint(0, n * length, (n_branches,), generator=generator)
-    obs = real_obs.reshape(n * length, obs_dim)[idx]
-    states = [obs]
-    for _ in range(k):
-        obs, _ = step_fn(obs, policy(obs))
-        states.append(obs)
-    return torch.stack(states, 1)
-    # END SOLUTION
-
-
-# %% tags=["exercise:2.4", "points:3"]
-checks.branched_rollouts()
 
 # %% [markdown]
 # ## Summary

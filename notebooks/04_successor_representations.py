@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import course_lib as cl
-from course_lib import checks, clearning, dynamics, gridworld, pointmass, successor
+from course_lib import checks, clearning, dynamics, gridworld, pointmass, precomputed, successor
 from course_lib.demos import part4
 
 rng = cl.seed_everything(0)
@@ -43,9 +43,9 @@ gen = cl.utils.torch_generator(0)
 #
 # The factor $(1-\gamma)$ makes $\mu^\pi(s_t)$ a probability distribution over states $i$: draw a
 # random delay $k \ge 0$ with $P(k) = (1-\gamma)\gamma^k$ and look where the policy is $k$ steps
-# later. The present state counts too ($k = 0$). With a state reward $r(s)$ the value is
-# an average under that distribution, rescaled:
-# $V^\pi(s_t) = \sum_{t'} \gamma^{t'-t} \mathbb{E}[r(s_{t'})] = \frac{1}{1-\gamma}\, \mu^\pi(s_t)^\top r$.
+# later. The present state counts too ($k = 0$). A value function is a discounted sum of rewards
+# over exactly those future states, so with a state reward $r(s)$ the value $V^\pi(s_t)$ is an
+# average of $r$ under $\mu^\pi(s_t)$, rescaled (Exercise 4.3 below).
 #
 # **The maze as a Markov chain.** We use Part 3's Dyna maze. Wall cells are not states; the 47
 # free cells are. The goal needs a decision: here, *reaching the goal restarts the episode* —
@@ -61,44 +61,105 @@ P_pi = successor.policy_transition(chain.P, pi)           # (n, n): P^pi[s, s']
 print(f"{chain.n} states, {chain.P.shape[1]} actions; the policy's most likely action in each cell:")
 print(chain.render(pi))
 
+
 # %% [markdown]
 # Writing the sum as "this step, then everything after the next state" gives the SR's Bellman
 # equation, $\mu^\pi(s_t) = (1-\gamma)\, e_{s_t} + \gamma\, \mathbb{E}_{s_{t+1}}[\mu^\pi(s_{t+1})]$.
-# Stack the rows into a matrix $M$ (row $s$ is $\mu^\pi(s)$): $M = (1-\gamma) I + \gamma P^\pi M$,
-# so $M = (1-\gamma)(I - \gamma P^\pi)^{-1}$ — exercise 4.1 asks you to write it.
+# Stack the rows into a matrix $M$ (row $s$ is $\mu^\pi(s)$). The expectation over the next state
+# is then a product with $P^\pi$, and the Bellman equation becomes a *linear* equation for $M$:
+#
+# $$M = (1-\gamma)\, I + \gamma\, P^\pi M.$$
+
+# %% [markdown]
+# ### Exercise 4.1 · The exact SR matrix (2 points)
+# Solve that linear equation: complete `sr_exact(P_pi, gamma)`, which returns the SR matrix of a
+# policy from its transition matrix.
+#
+# * `P_pi`: NumPy array `(n, n)`, row-stochastic: `P_pi[s, s2]` $= P^\pi(s_{t+1} = s_2 \mid s_t = s)$;
+# * `gamma`: a float in $[0, 1)$;
+# * returns `M`: NumPy array `(n, n)`; row $s$ is $\mu^\pi(s)$.
+#
+# Success: the check passes on the maze, a 3-cycle, a random chain with $\gamma = 0.99$,
+# $\gamma = 0$ and a single state. Every row of your `M` sums to 1. The cell after the check
+# uses your `sr_exact` on the maze, and so do the live demo and the successor features below.
+#
+# <details><summary>Hint</summary>
+#
+# Collect the $M$ terms on one side: $(I - \gamma P^\pi) M = (1-\gamma) I$, so
+# $M = (1-\gamma)(I - \gamma P^\pi)^{-1}$. `np.linalg.solve(A, B)` solves $AX = B$ (more accurate
+# than `np.linalg.inv`); `np.eye(n)` is $I$.
+# </details>
+
+# %% tags=["solution:4.1"]
+def sr_exact(P_pi: np.ndarray, gamma: float) -> np.ndarray:
+    """M = (1 - gamma) (I - gamma P_pi)^-1. P_pi: (n, n) -> M: (n, n)."""
+    # BEGIN SOLUTION
+    n = P_pi.shape[0]
+    return (1 - gamma) * np.linalg.inv(np.eye(n) - gamma * P_pi)
+    # END SOLUTION
+
+
+# %% tags=["exercise:4.1", "points:2"]
+checks.sr_exact()
 
 # %%
 gamma = 0.9
-M = successor.sr_exact(P_pi, gamma)  # (n, n)
+M = precomputed.run_or_load("part4_sr", lambda: sr_exact(P_pi, gamma))  # (n, n): your SR
 bellman_residual = np.abs(M - ((1 - gamma) * np.eye(chain.n) + gamma * P_pi @ M)).max()
 print(f"rows sum to 1: {np.allclose(M.sum(axis=1), 1)}; Bellman residual {bellman_residual:.1e}")
 print(f"from the start: mu(start, start) = {M[chain.start, chain.start]:.3f}, "
       f"mu(start, goal) = {M[chain.start, chain.goal]:.4f}")
 
-# %% [markdown]
-# The value function is now one matrix–vector product. We check it against plain policy
-# evaluation, which knows nothing about the SR: it iterates $V \leftarrow r + \gamma P^\pi V$
-# until nothing changes.
-
-# %%
-V_sr = successor.value_from_sr(M, chain.reward, gamma)           # M r / (1 - gamma)
-V_pe = successor.policy_evaluation(P_pi, chain.reward, gamma)    # iterate the Bellman equation
-print(f"V(start) = {V_sr[chain.start]:.4f}; largest |V_SR - V_PE| over states: "
-      f"{np.abs(V_sr - V_pe).max():.1e}")
 
 # %% [markdown]
 # ### Learning the SR from samples
 # Without $P^\pi$ we can still learn $M$ by temporal differences, exactly as for a value
-# function — with a *vector* target. After a transition $s \to s'$:
+# function, with a *vector* target. After a transition $s \to s'$, the SR's Bellman equation with
+# the expectation replaced by the one sampled $s'$ gives a target for the row $\mu(s)$, and TD
+# moves the row a step $\alpha$ towards it.
 #
-# $$\mu(s) \leftarrow \mu(s) + \alpha \big[(1-\gamma)\, e_s + \gamma\, \mu(s') - \mu(s)\big].$$
-#
-# Each *sweep* samples one next state for every state at once (a batched update over all rows,
-# exercise 4.2), and the step size decays as $\alpha_k = 1/(1 + k(1-\gamma))$ so the noise of
+# Each *sweep* samples one next state for every state at once and updates all the rows together
+# (a batched update). The step size decays as $\alpha_k = 1/(1 + k(1-\gamma))$ so the noise of
 # single samples averages out.
 
+# %% [markdown]
+# ### Exercise 4.2 · One batched TD update of the SR (2 points)
+# Complete `sr_td_update(M, s, s_next, gamma, alpha)`: one TD(0) step for every pair
+# $(s_b, s'_b)$ of a batch, using the *old* `M` in every target.
+#
+# * `M`: array `(n, n)`; `s`, `s_next`: int arrays `(B,)`, the entries of `s` are distinct;
+# * `gamma` in $[0, 1)$, `alpha` in $(0, 1]$;
+# * returns the updated matrix `(n, n)` (a new array); rows not in `s` are unchanged.
+#
+# Success: the check passes for a full sweep, a partial batch, $\alpha = 1$, $\gamma = 0$ and
+# $M = 0$. No Python loop over the batch is needed. The cell after the check TD-learns the
+# maze's SR with your update.
+#
+# <details><summary>Hint</summary>
+#
+# $$M[s_b] \leftarrow M[s_b] + \alpha\big[(1-\gamma)\, e_{s_b} + \gamma\, M[s'_b] - M[s_b]\big].$$
+#
+# `np.eye(n)[s]` stacks the one-hot rows $e_{s_b}$ and `M[s_next]` the rows $\mu(s'_b)$, both `(B, n)`.
+# Compute every target from the old `M` first, then write the new rows into a copy.
+# </details>
+
+# %% tags=["solution:4.2"]
+def sr_td_update(M: np.ndarray, s: np.ndarray, s_next: np.ndarray, gamma: float, alpha: float) -> np.ndarray:
+    """TD(0) for the SR on rows s. M: (n, n); s, s_next: (B,) -> new M: (n, n)."""
+    # BEGIN SOLUTION
+    target = (1 - gamma) * np.eye(M.shape[0])[s] + gamma * M[s_next]
+    new = M.copy()
+    new[s] = M[s] + alpha * (target - M[s])
+    return new
+    # END SOLUTION
+
+
+# %% tags=["exercise:4.2", "points:2"]
+checks.sr_td_update()
+
 # %%
-M_td, td_log = successor.learn_sr_td(P_pi, gamma, n_sweeps=5000, rng=rng, M_exact=M)
+M_td, td_log = precomputed.run_or_load(
+    "part4_sr_td", lambda: successor.learn_sr_td(sr_td_update, P_pi, gamma, n_sweeps=5000, rng=rng, M_exact=M))
 n_samples = td_log.sweeps[-1] * chain.n
 print(f"after {td_log.sweeps[-1]} sweeps ({n_samples} sampled transitions): "
       f"max |M_TD - M| = {td_log.max_abs_error[-1]:.4f}")
@@ -108,18 +169,66 @@ ax.axhline(1e-2, color="gray", ls=":", label="0.01")
 ax.set(xlabel="sweeps", ylabel="max |M_TD − M_exact|", title="TD learning of the SR")
 ax.legend();
 
+
+# %% [markdown]
+# ### The value function from the SR
+# Once $M$ is known, the value of *any* state reward is one matrix–vector product: no more
+# Bellman iterations. We will check it against plain policy evaluation, which knows nothing
+# about the SR: it iterates $V \leftarrow r + \gamma P^\pi V$ until nothing changes.
+
+# %% [markdown]
+# ### Exercise 4.3 · The value function from the SR (1 point)
+# Complete `value_from_sr(M, r, gamma)`: $V^\pi(s)$ for every state, from the SR rows $\mu^\pi(s)$
+# and the state reward.
+#
+# * `M`: array `(n, n)`, rows are $\mu^\pi(s)$; `r`: array `(n,)`, the state reward; `gamma` in $[0, 1)$;
+# * returns `V`: array `(n,)`.
+#
+# Success: the check passes on the maze, a random SR-like matrix, $\gamma = 0$ and a constant
+# reward (where $V = 1/(1-\gamma)$ everywhere). The cell after the check reads the maze's value
+# off your exact SR *and* off the TD-learned one.
+#
+# <details><summary>Hint</summary>
+#
+# $V^\pi(s_t) = \sum_{t'} \gamma^{t'-t}\, \mathbb{E}[r(s_{t'})] = \frac{1}{1-\gamma} \sum_i \mu^\pi_i(s_t)\, r(i)
+# = \frac{\mu^\pi(s_t)^\top r}{1-\gamma}$: the SR row is a distribution, so $\mu^\pi(s)^\top r$ is an
+# average reward, and dividing by $1-\gamma$ (the sum of the weights $\gamma^k$) turns it into a sum.
+# For all states at once: $V = M r / (1-\gamma)$.
+# </details>
+
+# %% tags=["solution:4.3"]
+def value_from_sr(M: np.ndarray, r: np.ndarray, gamma: float) -> np.ndarray:
+    """V = M r / (1 - gamma). M: (n, n), r: (n,) -> V: (n,)."""
+    # BEGIN SOLUTION
+    return M @ r / (1 - gamma)
+    # END SOLUTION
+
+
+# %% tags=["exercise:4.3", "points:1"]
+checks.value_from_sr()
+
+# %%
+V_sr, V_td = precomputed.run_or_load(
+    "part4_values", lambda: (value_from_sr(M, chain.reward, gamma), value_from_sr(M_td, chain.reward, gamma)))
+V_pe = successor.policy_evaluation(P_pi, chain.reward, gamma)  # iterate the Bellman equation
+print(f"V(start) = {V_sr[chain.start]:.4f}; largest |V - V_PE| over states: "
+      f"{np.abs(V_sr - V_pe).max():.1e} from the exact SR, {np.abs(V_td - V_pe).max():.1e} from the TD-learned SR")
+
 # %% [markdown]
 # ### Live: the SR on the maze
 # Pick a state and a discount. The left panel is $\mu^\pi(s, \cdot)$ (log colour scale; the red
 # ring is $s$). The right panel sums it by maze distance from $s$; the dotted curve is what a
-# walker that moved one cell further away at every step would give.
+# walker that moved one cell further away at every step would give. Your `sr_exact` computes the
+# SR for every $\gamma$ of the slider when the demo is built, and your `value_from_sr` the
+# readout's $V^\pi(s)$.
 #
 # ![The SR demo at its default setting: the start state, γ = 0.9](../assets/part4_sr.png)
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
 # %%
-sr_demo = part4.SRDemo()
+sr_data = precomputed.run_or_load("part4_sr_demo", lambda: part4.sr_demo_data(sr_exact, value_from_sr))
+sr_demo = part4.SRDemo(sr_data)
 sr_demo.show()
 
 # %% [markdown]
@@ -147,12 +256,14 @@ sr_demo.show()
 # Here $\phi$ marks four landmark cells (1: the goal, 2: bottom-left, 3: top-left and
 # 4: bottom-right corner). We train one policy per landmark, $\pi_k$ = the optimal policy for
 # the reward $w = e_k$ (reach landmark $k$ and stay there; for the goal, which restarts the
-# episode, come back to it again and again), and store its successor features.
+# episode, come back to it again and again), and store its successor features, computed from the
+# state SR that your `sr_exact` returns.
 
 # %%
 phi = successor.landmark_features(chain)  # (n, d)
 base = [successor.optimal_policy(chain.P, phi[:, k], gamma) for k in range(phi.shape[1])]
-psi = np.stack([successor.successor_features(chain.P, p, phi, gamma) for p in base])
+psi = precomputed.run_or_load(
+    "part4_psi", lambda: np.stack([successor.successor_features(sr_exact, chain.P, p, phi, gamma) for p in base]))
 print(f"psi: {psi.shape} = (policies K, states n, actions A, features d)")
 
 # %% [markdown]
@@ -170,13 +281,49 @@ for k, p in enumerate(base):
     V_base.append(V_check)
     print(f"pi{k + 1}: V(start) = {V_sf[chain.start]:6.3f}, |V_SF - V_PE| = {np.abs(V_sf - V_check).max():.1e}")
 
+
 # %% [markdown]
 # **GPI.** None of the old policies was trained for $w'$, but we can act greedily with respect to
-# *all* of them at once: $\pi'(s) = \arg\max_a \max_k \psi^{\pi_k}(s, a)^\top w'$ (exercise 4.4).
-# The GPI theorem guarantees $V^{\pi'} \ge \max_k V^{\pi_k}$ at every state.
+# *all* of them at once: in each state, evaluate every action under every old policy on the new
+# task, and take the action whose best value is highest. The GPI theorem guarantees that the
+# resulting policy $\pi'$ satisfies $V^{\pi'} \ge \max_k V^{\pi_k}$ at every state.
+
+# %% [markdown]
+# ### Exercise 4.4 · GPI action selection (2 points)
+# Complete `gpi_action(psi, w)`: the GPI policy's action in every state, from the successor
+# features of $K$ policies and the new task's weights.
+#
+# * `psi`: array `(K, n, A, d)`, successor features of $K$ policies; `w`: array `(d,)`;
+# * returns integer actions, array `(n,)`.
+#
+# Success: the check passes on the maze's four base policies, random features, a single policy
+# and negative weights. Where several actions tie for the best value, any of them is accepted.
+# The cells after the check evaluate your GPI policy on the new task, and the live demo runs it
+# on every task its sliders can set.
+#
+# <details><summary>Hint</summary>
+#
+# $$\pi'(s) = \arg\max_a \max_k \psi^{\pi_k}(s, a)^\top w.$$
+#
+# `psi @ w` is `(K, n, A)`, the values $Q^{\pi_k}(s, a)$ up to the factor $1/(1-\gamma)$, which does
+# not change the argmax. Take the max over policies (axis 0) first, then the argmax over actions.
+# </details>
+
+# %% tags=["solution:4.4"]
+def gpi_action(psi: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """GPI. psi: (K, n, A, d), w: (d,) -> actions: (n,) int."""
+    # BEGIN SOLUTION
+    q = psi @ w                         # (K, n, A)
+    return q.max(axis=0).argmax(axis=1)
+    # END SOLUTION
+
+
+# %% tags=["exercise:4.4", "points:2"]
+checks.gpi_action()
 
 # %%
-pi_gpi = successor.gpi_policy(psi, w_new)
+a_gpi = precomputed.run_or_load("part4_gpi_actions", lambda: gpi_action(psi, w_new))  # your GPI
+pi_gpi = successor.policy_table(a_gpi, chain.P.shape[1])
 V_gpi = successor.policy_evaluation(successor.policy_transition(chain.P, pi_gpi), r_new, gamma)
 pi_opt = successor.optimal_policy(chain.P, r_new, gamma)  # value iteration on the new task
 V_opt = successor.policy_evaluation(successor.policy_transition(chain.P, pi_opt), r_new, gamma)
@@ -192,14 +339,17 @@ print(f"GPI minus the best base policy, worst cell: {(V_gpi - np.max(V_base, axi
 #
 # ### Live: GPI on any new task
 # Drag the weights of the four landmarks. The map shows GPI's value and its action in each cell;
-# the bars compare the average value of each base policy with GPI's. Nothing is retrained: every
-# move only recombines the stored successor features.
+# the bars compare the average value of each base policy with GPI's. Nothing is retrained: your
+# `gpi_action` only recombines the stored successor features, for every setting of the sliders
+# when the demo is built.
 #
 # ![The GPI demo at its default setting, w = (−1, 1, 0, 1)](../assets/part4_gpi.png)
 
 # %%
-gpi_demo = part4.GPIDemo()
+gpi_data = precomputed.run_or_load("part4_gpi_demo", lambda: part4.gpi_demo_data(gpi_action, psi, base))
+gpi_demo = part4.GPIDemo(gpi_data)
 gpi_demo.show()
+
 
 # %% [markdown]
 # **Question.** Set every weight to 0 except the top-left one (landmark 3). Then give the
@@ -227,10 +377,43 @@ gpi_demo.show()
 # $$C^* = \frac{p^\pi(s_f \mid s_t, a_t)}{p^\pi(s_f \mid s_t, a_t) + p(s_f)}
 # \quad\Longrightarrow\quad \frac{C^*}{1 - C^*} = \frac{p^\pi(s_f \mid s_t, a_t)}{p(s_f)}.$$
 #
-# The odds of the classifier *are* the multi-step model, up to the known marginal (exercise 4.5
-# converts a logit into this ratio). Here the future starts at $k \ge 1$: for a continuous
-# state, the present would be a point mass, not a density.
+# The odds of the classifier *are* the multi-step model, up to the known marginal. Here the
+# future starts at $k \ge 1$: for a continuous state, the present would be a point mass, not a
+# density.
+
+# %% [markdown]
+# ### Exercise 4.5 · From classifier logits to a density ratio (2 points)
+# The classifier outputs logits $\ell$, with $C = \sigma(\ell)$. Training may draw $k$ negatives
+# for every positive, which changes the Bayes-optimal classifier to
+# $C^* = p^\pi / (p^\pi + k\, p)$. Complete `classifier_density_ratio(logits, neg_per_pos)`,
+# which returns the density ratio $p^\pi(s_f \mid s, a) / p(s_f)$ from the logits.
 #
+# * `logits`: torch tensor `(B,)`; `neg_per_pos`: a positive float $k$;
+# * returns a torch tensor `(B,)`.
+#
+# Success: the check passes for $k = 1$, $k = 4$, $k = 0.5$ and for confident float32 logits up
+# to 20, where $1 - \sigma(\ell)$ rounds to 0. The classifier's future-state densities below
+# (the plots and the comparison with a rolled-out model) all come from your function.
+#
+# <details><summary>Hint</summary>
+#
+# From $C^*$: $\frac{C^*}{1-C^*} = \frac{p^\pi}{k\, p}$, so the ratio is $k\, \frac{C}{1-C}$. With
+# $C = \sigma(\ell) = 1/(1 + e^{-\ell})$, the odds $\frac{C}{1-C}$ are exactly $e^{\ell}$: use the
+# logit itself rather than $1 - C$, which is 0 in float32 for confident logits.
+# </details>
+
+# %% tags=["solution:4.5"]
+def classifier_density_ratio(logits: torch.Tensor, neg_per_pos: float) -> torch.Tensor:
+    """p(s_f | s, a) / p(s_f) from classifier logits. logits: (B,) -> (B,)."""
+    # BEGIN SOLUTION
+    return neg_per_pos * torch.exp(logits)
+    # END SOLUTION
+
+
+# %% tags=["exercise:4.5", "points:2"]
+checks.classifier_density_ratio()
+
+# %% [markdown]
 # **The task.** A point in the square $[-1, 1]^2$, split into two rooms by a wall with a door.
 # The policy is uniformly random: each step moves by $0.1\,a$, $a \in [-1, 1]^2$, plus noise; a
 # move into the wall or out of the square is cancelled. For this policy the uniform distribution
@@ -239,7 +422,7 @@ gpi_demo.show()
 
 # %%
 env = pointmass.PointMass()
-states, actions = pointmass.rollout(env, env.sample_states(100, gen), 250, gen)  # 100 trajectories
+states, actions = pointmass.random_trajectories(env, env.sample_states(100, gen), 250, gen)  # 100 trajectories
 print(f"states {tuple(states.shape)}, actions {tuple(actions.shape)}")
 quarters = clearning.histogram(states.reshape(-1, 2), n_bins=2).ravel()
 print("share of the logged states in each quarter of the square:", quarters.round(3))
@@ -258,23 +441,25 @@ print(f"{config.n_steps} steps; loss {np.mean(losses[:50]):.3f} (first 50) -> "
 
 # %% [markdown]
 # **Does the classifier know the future?** For three queries $(s, a)$ — a white dot and arrow —
-# we compare its density $\frac{C}{1-C}(s_f)\, p(s_f)$ on a 20 × 20 grid with a histogram of
-# 10 000 Monte-Carlo futures from the true environment. The agreement number is the total
-# variation distance $\mathrm{TV} = \frac12 \sum_{\text{cells}} |p - q|$ (0: identical, 1: disjoint).
+# we compare its density $\frac{C}{1-C}(s_f)\, p(s_f)$ on a 20 × 20 grid, with the odds from your
+# `classifier_density_ratio`, with a histogram of 10 000 Monte-Carlo futures from the true
+# environment. The agreement number is the total variation distance
+# $\mathrm{TV} = \frac12 \sum_{\text{cells}} |p - q|$ (0: identical, 1: disjoint).
 
 # %%
 queries = torch.tensor([[-0.5, -0.3], [-0.15, 0.4], [0.5, 0.5]], dtype=torch.float64)
 query_actions = torch.tensor([[1.0, 0.0]] * 3, dtype=torch.float64)  # push right
 gamma_c, n_mc = 0.9, 10_000
-mc_grids, clf_grids = [], []
-for s, a in zip(queries, query_actions, strict=True):
-    mc_grids.append(clearning.future_histogram(env.step, s, a, gamma_c, n_mc, gen))  # (20, 20) grid
-    p_clf, mass = clearning.classifier_grid_density(clf, s, a, gamma_c, env)
-    clf_grids.append(p_clf)
-    tv_clf = clearning.total_variation(p_clf, mc_grids[-1])
-    tv_marginal = clearning.total_variation(np.full((20, 20), 1 / 400), mc_grids[-1])
-    print(f"s = {s.tolist()}: TV(classifier, MC) = {tv_clf:.3f} (mass before renormalising "
-          f"{mass:.2f}); TV(marginal, MC) = {tv_marginal:.3f}")
+mc_grids = [clearning.future_histogram(env.step, s, a, gamma_c, n_mc, gen)  # (20, 20) grids
+            for s, a in zip(queries, query_actions, strict=True)]
+clf_out = precomputed.run_or_load("part4_classifier_grids", lambda: [
+    clearning.classifier_grid_density(clf, classifier_density_ratio, s, a, gamma_c, env)
+    for s, a in zip(queries, query_actions, strict=True)])
+clf_grids = [p_clf for p_clf, _ in clf_out]
+tv_marginal = [clearning.total_variation(np.full((20, 20), 1 / 400), mc) for mc in mc_grids]
+for s, mc, (p_clf, mass), tv_m in zip(queries, mc_grids, clf_out, tv_marginal, strict=True):
+    print(f"s = {s.tolist()}: TV(classifier, MC) = {clearning.total_variation(p_clf, mc):.3f} "
+          f"(mass before renormalising {mass:.2f}); TV(marginal, MC) = {tv_m:.3f}")
 
 # %%
 cols = [f"s = ({s[0]:.2f}, {s[1]:.2f}), a = →" for s in queries.tolist()]
@@ -304,8 +489,9 @@ best_mse = min(mse[0] for mse in model_log.holdout_mse)
 print(f"one-step model: {model_log.epochs} epochs, best held-out MSE (normalised targets) {best_mse:.3f}")
 
 # %%
-errors = clearning.future_prediction_errors(env, clf, clearning.model_step_fn(model), queries,
-                                            query_actions, config.gammas, n_mc, gen)
+errors = precomputed.run_or_load("part4_prediction_errors", lambda: clearning.future_prediction_errors(
+    env, clf, classifier_density_ratio, clearning.model_step_fn(model), queries, query_actions,
+    config.gammas, n_mc, gen))
 print(f"{'gamma':>6} {'horizon':>8} {'one-step model':>15} {'classifier':>11} {'MC noise floor':>15}")
 for i, g in enumerate(config.gammas):
     row = [errors[k][i].mean() for k in ("one-step model", "classifier", "MC noise floor")]
@@ -333,14 +519,15 @@ ax.legend();
 s, a, g_long = queries[0], query_actions[0], config.gammas[-1]
 truth = clearning.future_histogram(env.step, s, a, g_long, n_mc, gen)
 rolled = clearning.future_histogram(clearning.model_step_fn(model), s, a, g_long, n_mc, gen)
-direct, _ = clearning.classifier_grid_density(clf, s, a, g_long, env)
+direct, _ = precomputed.run_or_load(
+    "part4_long_horizon_classifier",
+    lambda: clearning.classifier_grid_density(clf, classifier_density_ratio, s, a, g_long, env))
 right_room = {name: grid[10:].sum() for name, grid in
               [("Monte Carlo", truth), ("one-step model", rolled), ("classifier", direct)]}
 print(f"gamma = {g_long}, probability that s_f is in the right-hand room:",
       ", ".join(f"{k} {v:.3f}" for k, v in right_room.items()))
 part4.plot_future_densities([[truth, rolled, direct]], [f"γ = {g_long}"], list(right_room),
                             env, queries[:1].expand(3, 2), query_actions[:1].expand(3, 2));
-
 
 # %% [markdown]
 # Next to a wall, a real step either happens or is cancelled: the next state has two peaks. A
@@ -350,132 +537,6 @@ part4.plot_future_densities([[truth, rolled, direct]], [f"γ = {g_long}"], list(
 # pairs directly: its error comes from fitting one function, not from composing many.
 # The price: it is a model *for one policy* (and a given set of $\gamma$), whereas a one-step
 # model can roll out any policy.
-
-# %% [markdown]
-# ## Exercises
-# Each exercise is a function to complete; run its cell, then the check cell below it.
-#
-# ### Exercise 4.1 · The exact SR matrix (2 points)
-# Complete `sr_exact(P_pi, gamma)`.
-#
-# * `P_pi`: NumPy array `(n, n)`, row-stochastic: `P_pi[s, s2]` $= P^\pi(s_{t+1} = s_2 \mid s_t = s)$;
-# * `gamma`: a float in $[0, 1)$;
-# * returns `M`: NumPy array `(n, n)` with $M = (1-\gamma)(I - \gamma P^\pi)^{-1}$ (row $s$ is $\mu^\pi(s)$).
-#
-# Success: the check passes on the maze, a 3-cycle, a random chain with $\gamma = 0.99$,
-# $\gamma = 0$ (the identity) and a single state. Every row of your `M` sums to 1.
-
-# %% tags=["solution:4.1"]
-def sr_exact(P_pi: np.ndarray, gamma: float) -> np.ndarray:
-    """M = (1 - gamma) (I - gamma P_pi)^-1. P_pi: (n, n) -> M: (n, n)."""
-    # BEGIN SOLUTION
-    n = P_pi.shape[0]
-    return (1 - gamma) * np.linalg.inv(np.eye(n) - gamma * P_pi)
-    # END SOLUTION
-
-
-# %% tags=["exercise:4.1", "points:2"]
-checks.sr_exact()
-
-
-# %% [markdown]
-# ### Exercise 4.2 · One batched TD update of the SR (2 points)
-# Complete `sr_td_update(M, s, s_next, gamma, alpha)`: for every pair $(s_b, s'_b)$ of the batch,
-#
-# $$M[s_b] \leftarrow M[s_b] + \alpha\big[(1-\gamma)\, e_{s_b} + \gamma\, M[s'_b] - M[s_b]\big],$$
-#
-# using the *old* `M` on the right-hand side.
-#
-# * `M`: array `(n, n)`; `s`, `s_next`: int arrays `(B,)`, the entries of `s` are distinct;
-# * `gamma` in $[0, 1)$, `alpha` in $(0, 1]$;
-# * returns the updated matrix `(n, n)`; rows not in `s` are unchanged.
-#
-# Success: the check passes for a full sweep, a partial batch, $\alpha = 1$, $\gamma = 0$ and
-# $M = 0$. No Python loop over the batch is needed.
-
-# %% tags=["solution:4.2"]
-def sr_td_update(M: np.ndarray, s: np.ndarray, s_next: np.ndarray, gamma: float, alpha: float) -> np.ndarray:
-    """TD(0) for the SR on rows s. M: (n, n); s, s_next: (B,) -> new M: (n, n)."""
-    # BEGIN SOLUTION
-    target = (1 - gamma) * np.eye(M.shape[0])[s] + gamma * M[s_next]
-    new = M.copy()
-    new[s] = M[s] + alpha * (target - M[s])
-    return new
-    # END SOLUTION
-
-
-# %% tags=["exercise:4.2", "points:2"]
-checks.sr_td_update()
-
-
-# %% [markdown]
-# ### Exercise 4.3 · The value function from the SR (1 point)
-# Complete `value_from_sr(M, r, gamma)`: $V^\pi(s) = \mu^\pi(s)^\top r \,/\, (1-\gamma)$ for every state.
-#
-# * `M`: array `(n, n)`, rows are $\mu^\pi(s)$; `r`: array `(n,)`, the state reward; `gamma` in $[0, 1)$;
-# * returns `V`: array `(n,)`.
-#
-# Success: the check passes on the maze, a random chain, $\gamma = 0$ and a constant reward
-# (where $V = 1/(1-\gamma)$ everywhere).
-
-# %% tags=["solution:4.3"]
-def value_from_sr(M: np.ndarray, r: np.ndarray, gamma: float) -> np.ndarray:
-    """V = M r / (1 - gamma). M: (n, n), r: (n,) -> V: (n,)."""
-    # BEGIN SOLUTION
-    return M @ r / (1 - gamma)
-    # END SOLUTION
-
-
-# %% tags=["exercise:4.3", "points:1"]
-checks.value_from_sr()
-
-
-# %% [markdown]
-# ### Exercise 4.4 · GPI action selection (2 points)
-# Complete `gpi_action(psi, w)`: $a(s) = \arg\max_a \max_k \psi^{\pi_k}(s, a)^\top w$.
-#
-# * `psi`: array `(K, n, A, d)`, successor features of $K$ policies; `w`: array `(d,)`;
-# * returns integer actions, array `(n,)`.
-#
-# Success: the check passes on the maze's four base policies, random features, a single policy
-# and negative weights. Where several actions tie for the best value, any of them is accepted.
-
-# %% tags=["solution:4.4"]
-def gpi_action(psi: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """GPI. psi: (K, n, A, d), w: (d,) -> actions: (n,) int."""
-    # BEGIN SOLUTION
-    q = psi @ w                         # (K, n, A)
-    return q.max(axis=0).argmax(axis=1)
-    # END SOLUTION
-
-
-# %% tags=["exercise:4.4", "points:2"]
-checks.gpi_action()
-
-
-# %% [markdown]
-# ### Exercise 4.5 · From classifier logits to a density ratio (2 points)
-# The classifier of section 3 outputs logits $\ell$, with $C = \sigma(\ell)$. If training drew
-# $k$ negatives per positive, the prior odds of "positive" are $1/k$ and the density ratio is
-# $\frac{p^\pi(s_f \mid s, a)}{p(s_f)} = k\, \frac{C}{1-C}$. Complete
-# `classifier_density_ratio(logits, neg_per_pos)`.
-#
-# * `logits`: torch tensor `(B,)`; `neg_per_pos`: a positive float $k$;
-# * returns a torch tensor `(B,)`.
-#
-# Success: the check passes for $k = 1$, $k = 4$, $k = 0.5$ and for confident float32 logits up
-# to 20 — where $1 - \sigma(\ell)$ rounds to 0, so compute the odds from the logit itself.
-
-# %% tags=["solution:4.5"]
-def classifier_density_ratio(logits: torch.Tensor, neg_per_pos: float) -> torch.Tensor:
-    """p(s_f | s, a) / p(s_f) from classifier logits. logits: (B,) -> (B,)."""
-    # BEGIN SOLUTION
-    return neg_per_pos * torch.exp(logits)
-    # END SOLUTION
-
-
-# %% tags=["exercise:4.5", "points:2"]
-checks.classifier_density_ratio()
 
 # %% [markdown]
 # ## Summary

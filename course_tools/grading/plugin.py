@@ -3,7 +3,7 @@
 It runs in the sandboxed pytest process next to the student's kernel, so a determined
 submission could tamper with these records: the grader uses them only as context for the
 feedback (which of the student's own cells raised, which cells were skipped after a timeout),
-never to decide a grade (see :mod:`course_tools.replay`). One line is appended (and
+never to decide a grade (see :mod:`course_tools.grading.judge`). One line is appended (and
 flushed) per cell, so a run that is killed on a timeout still leaves what it had.
 """
 

@@ -15,8 +15,8 @@ import torch
 from course_lib import estimators
 from course_lib.checks.part2 import Constant, Power, _branches_look_right, _same_seed_same_starts
 from course_lib.checks.toys import LinearPolicy, LinearSystem
+from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import part2 as ref
-from course_tools.replay import HiddenChecker, hidden
 
 
 def _estimator_cases(ck: HiddenChecker) -> dict[str, tuple]:

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from course_lib import gridworld, successor
+from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import part4 as ref
-from course_tools.replay import HiddenChecker, hidden
 
 
 def _chain(rng: np.random.Generator, n: int, sparsity: float = 3.0) -> np.ndarray:
