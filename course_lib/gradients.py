@@ -15,6 +15,10 @@ f_hat has to match the real dynamics.
 
 A *step function* maps ``obs (N, O), act (N, A) -> (next_obs (N, O), reward (N,))``: a
 learned model's ``mean_step`` or the true ``envs.pendulum_step``. Everything is batched.
+
+Two pieces are yours, written in the notebook and passed in as arguments: ``gradient``
+(Exercise 1.3: ``gradient(step, obs (O,), actions (T, A)) -> dJ/da (T, A)`` by BPTT) and
+``product`` (Exercise 1.4: ``product(jacobians (T, S, S)) -> (S, S)``, the Jacobian of T steps).
 """
 
 from __future__ import annotations
@@ -27,16 +31,17 @@ import torch
 from torch import nn
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+GradientFn = Callable[[StepFn, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``gradient(step, obs (O,), actions (T, A)) -> dJ/da (T, A)`` of the open-loop return (Exercise 1.3)."""
+ProductFn = Callable[[torch.Tensor], torch.Tensor]
+"""``product(jacobians (T, S, S)) -> (S, S)``: A_{T-1} ... A_0, the Jacobian of T steps (Exercise 1.4)."""
 
 __all__ = [
-    "trajectory_return",
-    "action_sequence_gradient",
+    "GradientFn",
+    "ProductFn",
     "step_jacobians",
-    "adjoint_action_gradients",
-    "jacobian_product",
-    "prefix_products",
     "singular_values",
-    "prefix_singular_values",
+    "product_singular_values",
     "hessian_condition_number",
     "clip_for_log",
     "MLPPolicy",
@@ -47,33 +52,6 @@ __all__ = [
     "train_policy_bptt",
     "evaluate_policy",
 ]
-
-
-def trajectory_return(step: StepFn, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """J = sum_t r(s_t, a_t) of an open-loop action sequence, differentiable.
-
-    obs: (O,) or (B, O); actions: (T, A) or (B, T, A). Returns a scalar or (B,).
-    """
-    single = actions.dim() == 2
-    a = actions.unsqueeze(0) if single else actions
-    s = obs.reshape(-1, obs.shape[-1]).expand(a.shape[0], obs.shape[-1])
-    total = torch.zeros(a.shape[0], dtype=a.dtype)
-    for t in range(a.shape[1]):
-        s, r = step(s, a[:, t])
-        total = total + r
-    return total[0] if single else total
-
-
-def action_sequence_gradient(step: StepFn, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Pathwise gradient dJ/da_t of the return w.r.t. every action, by autograd (BPTT).
-
-    obs: (O,); actions: (T, A) (or batched (B, O), (B, T, A)). Returns a tensor shaped like
-    ``actions``.
-    """
-    a = actions.detach().clone().requires_grad_(True)
-    j = trajectory_return(step, obs.detach(), a)
-    (grad,) = torch.autograd.grad(j.sum(), a)
-    return grad
 
 
 def step_jacobians(step: StepFn, obs: torch.Tensor, act: torch.Tensor
@@ -96,45 +74,6 @@ def step_jacobians(step: StepFn, obs: torch.Tensor, act: torch.Tensor
     return gs[:, :o], ga[:, :o], gs[:, o], ga[:, o]
 
 
-def adjoint_action_gradients(ds: torch.Tensor, da: torch.Tensor, rs: torch.Tensor, ra: torch.Tensor
-                             ) -> torch.Tensor:
-    """dJ/da_t for every horizon at once, by the adjoint (costate) recursion.
-
-    Inputs along one trajectory of length T_max: ds (T, O, O), da (T, O, A), rs (T, O),
-    ra (T, A), optionally with a leading batch dimension. Returns G (..., T, T, A) with
-    G[..., h - 1, t] = dJ_h/da_t for the return J_h of the first h steps (zero for t >= h).
-    """
-    t_max, o = rs.shape[-2], rs.shape[-1]
-    lam = torch.zeros(*rs.shape[:-2], t_max, o, dtype=rs.dtype)  # lambda_{t+1}, one row per horizon
-    grads = []
-    for t in range(t_max - 1, -1, -1):
-        include = (torch.arange(t_max) >= t).to(rs.dtype)[:, None]  # horizons h = row + 1 > t
-        grads.append(include * ra[..., t, None, :]
-                     + torch.einsum("...oa,...ho->...ha", da[..., t, :, :], lam))
-        lam = include * rs[..., t, None, :] + torch.einsum("...po,...hp->...ho", ds[..., t, :, :], lam)
-    return torch.stack(grads[::-1], dim=-2)  # (..., H, T, A)
-
-
-def jacobian_product(jacobians: torch.Tensor) -> torch.Tensor:
-    """prod_t ds_{t+1}/ds_t = A_{T-1} ... A_1 A_0 (the latest Jacobian on the left).
-
-    jacobians: (T, S, S) (or (T, B, S, S)). Returns (S, S); T = 0 gives the identity.
-    """
-    out = torch.eye(jacobians.shape[-1], dtype=jacobians.dtype).expand(jacobians.shape[1:]).clone()
-    for a in jacobians:
-        out = a @ out
-    return out
-
-
-def prefix_products(jacobians: torch.Tensor) -> torch.Tensor:
-    """All partial products P_k = A_{k-1} ... A_0 for k = 1..T: (T, ..., S, S) -> same shape."""
-    out, p = [], torch.eye(jacobians.shape[-1], dtype=jacobians.dtype).expand(jacobians.shape[1:])
-    for a in jacobians:
-        p = a @ p
-        out.append(p)
-    return torch.stack(out)
-
-
 def singular_values(matrices: torch.Tensor) -> torch.Tensor:
     """Singular values (largest first) of (..., S, S) matrices; non-finite inputs give inf."""
     finite = torch.isfinite(matrices).all(dim=(-2, -1))
@@ -143,29 +82,45 @@ def singular_values(matrices: torch.Tensor) -> torch.Tensor:
     return torch.where(finite[..., None], sv, torch.full_like(sv, float("inf")))
 
 
-def prefix_singular_values(jacobians: torch.Tensor) -> torch.Tensor:
-    """Singular values of every partial product P_k = A_{k-1}...A_0: (T, ..., S, S) -> (T, ..., S).
+def product_singular_values(product: ProductFn, jacobians: torch.Tensor) -> torch.Tensor:
+    """Singular values (largest first) of every partial product P_k = A_{k-1} ... A_0, k = 1..T.
 
-    An SVD cannot resolve sigma_min below ~1e-16 sigma_max. For 2 x 2 Jacobians the smaller
-    value is therefore computed as |det P_k| / sigma_max with det P_k = prod_j det A_j, which
-    stays accurate however ill-conditioned the product gets.
+    jacobians: (T, S, S) -> (T, S). ``product(jacobians[:k])`` (Exercise 1.4) computes P_k, once
+    per k. An SVD cannot resolve sigma_min below ~1e-16 sigma_max, so for 2 x 2 Jacobians the
+    smaller value is |det P_k| / sigma_max with det P_k = prod_j det A_j, which stays accurate
+    however ill-conditioned the product gets.
     """
-    sv = singular_values(prefix_products(jacobians))
-    if jacobians.shape[-1] == 2:
+    t_max, s = jacobians.shape[0], jacobians.shape[-1]
+    if t_max == 0:
+        return torch.zeros(0, s, dtype=jacobians.dtype)
+    products = torch.stack([torch.as_tensor(product(jacobians[:k]), dtype=jacobians.dtype).reshape(s, s)
+                            for k in range(1, t_max + 1)])
+    sv = singular_values(products)
+    if s == 2:
         det = torch.cumprod(torch.linalg.det(jacobians).abs(), dim=0)
-        sv = torch.stack([sv[..., 0], det / sv[..., 0]], dim=-1)
-        sv = torch.where(torch.isfinite(sv[..., :1]), sv, torch.full_like(sv, float("inf")))
+        sv = torch.stack([sv[:, 0], det / sv[:, 0]], dim=-1)
+        sv = torch.where(torch.isfinite(sv[:, :1]), sv, torch.full_like(sv, float("inf")))
     return sv
 
 
-def hessian_condition_number(step: StepFn, obs: torch.Tensor, actions: torch.Tensor) -> float:
-    """|lambda|_max / |lambda|_min of the Hessian d^2 J / da^2 over the action sequence (T, A)."""
-    def objective(a: torch.Tensor) -> torch.Tensor:
-        return trajectory_return(step, obs.detach(), a)
+def hessian_condition_number(gradient: GradientFn, step: StepFn, obs: torch.Tensor,
+                             actions: torch.Tensor, eps: float = 1e-5) -> float:
+    """|lambda|_max / |lambda|_min of the Hessian d^2 J / da^2 over the action sequence (T, A).
 
-    hess = torch.autograd.functional.hessian(objective, actions.detach().clone(), vectorize=True)
-    n = actions.numel()
-    eig = torch.linalg.eigvalsh(hess.reshape(n, n)).abs()
+    The Hessian is the derivative of the gradient: its column i is the central difference
+    (g(a + eps e_i) - g(a - eps e_i)) / (2 eps) of ``gradient(step, obs, a)`` (Exercise 1.3),
+    symmetrised. Pass float64 tensors (obs (O,), actions (T, A)).
+    """
+    a = actions.detach().reshape(-1)
+    cols = []
+    for i in range(a.numel()):
+        e = torch.zeros_like(a)
+        e[i] = eps
+        up, down = (torch.as_tensor(gradient(step, obs.detach(), (a + d).reshape(actions.shape)),
+                                    dtype=a.dtype).reshape(-1) for d in (e, -e))
+        cols.append((up - down) / (2 * eps))
+    hess = torch.stack(cols, dim=1)
+    eig = torch.linalg.eigvalsh(0.5 * (hess + hess.T)).abs()
     return float(eig.max() / eig.min().clamp_min(torch.finfo(eig.dtype).tiny))
 
 

@@ -11,6 +11,12 @@ Every so often the model is refitted on all the data collected so far.
 A *step function* is anything with the signature ``step(obs (N, O), act (N, A)) ->
 (next_obs (N, O), reward (N,))``: a learned model's ``mean_step`` or the true
 ``envs.pendulum_step_obs``. Planners take it as an argument; models never import planners.
+
+The planners are built from the pieces you write in the notebook, passed as arguments:
+``score`` (Exercise 1.1, the predicted return J of every candidate sequence) and ``refit``
+(Exercise 1.2, the CEM update). ``cem_planner(score, refit, cfg, generator)`` makes the
+:data:`Planner` that the MPC loop (``run_mpc_episode``, ``evaluate_mpc``, ``mbrl_v15``) calls
+at every real step; any function with that signature (your own CEM loop, say) plugs in.
 """
 
 from __future__ import annotations
@@ -21,22 +27,31 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from course_lib.buffers import ReplayBuffer, collect
+from course_lib.buffers import Batch, ReplayBuffer, collect
 from course_lib.dynamics import DynamicsEnsemble, EnsembleConfig, train_ensemble
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``step(obs (N, O), act (N, A)) -> (next_obs (N, O), reward (N,))``: a model or the true dynamics."""
+ScoreFn = Callable[[StepFn, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``score(step, obs (O,), candidates (N, H, A)) -> (N,)``: predicted returns (Exercise 1.1)."""
+RefitFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+"""``refit(samples (N, H, A), scores (N,), n_elite) -> (mean (H, A), std (H, A))`` (Exercise 1.2)."""
+Planner = Callable[[StepFn, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+"""``planner(step, obs (O,), init_mean (H, A) or None) -> plan (H, A)``: what MPC calls every step."""
 
 __all__ = [
     "CEMConfig",
     "MBRLConfig",
     "EpisodeLog",
     "StepFn",
+    "ScoreFn",
+    "RefitFn",
+    "Planner",
     "frozen_mean_step",
-    "rollout_returns",
     "predicted_trajectory",
     "random_shooting",
-    "cem_refit",
     "cem_plan",
+    "cem_planner",
     "run_mpc_episode",
     "EVAL_SEEDS",
     "evaluate_mpc",
@@ -70,29 +85,28 @@ class CEMConfig:
     """Largest action."""
 
 
-def _check_inputs(obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    if actions.dim() != 3:
-        raise ValueError(f"actions: expected shape (N, H, A), got {tuple(actions.shape)}")
-    if obs.dim() == 1:
-        obs = obs.unsqueeze(0)
-    if obs.dim() != 2 or obs.shape[0] not in (1, actions.shape[0]):
-        raise ValueError(f"obs: expected shape (O,), (1, O) or (N, O) with N = {actions.shape[0]}, "
-                         f"got {tuple(obs.shape)}")
-    return obs.expand(actions.shape[0], obs.shape[-1])
+def _scores(score: ScoreFn, step: StepFn, obs: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """``score(step, obs, candidates)`` as a float tensor (N,), NaN counted as the worst score."""
+    n = candidates.shape[0]
+    out = torch.as_tensor(score(step, obs, candidates)).detach().float()
+    if out.shape != (n,):
+        raise ValueError(f"score: expected scores of shape ({n},) for candidates of shape "
+                         f"{tuple(candidates.shape)}, got {tuple(out.shape)}")
+    return torch.nan_to_num(out, nan=-float("inf"))
 
 
-def rollout_returns(step: StepFn, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Predicted return J = sum_k r_hat(s_k, a_k) of each candidate sequence (random-shooting score).
-
-    obs: (O,) the current state (or (N, O), one per candidate); actions: (N, H, A).
-    Returns (N,). Differentiable if ``step`` is.
-    """
-    s = _check_inputs(obs, actions)
-    total = torch.zeros(actions.shape[0], dtype=actions.dtype)
-    for k in range(actions.shape[1]):
-        s, r = step(s, actions[:, k])
-        total = total + r
-    return total
+def _refit(refit: RefitFn, samples: torch.Tensor, scores: torch.Tensor, n_elite: int
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``refit(samples, scores, n_elite)`` as two float tensors shaped like one sample (H, A)."""
+    out = refit(samples, scores, n_elite)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ValueError(f"refit: expected a pair (mean, std), got {type(out).__name__}")
+    mean, std = (torch.as_tensor(x).detach().float() for x in out)
+    for name, x in (("mean", mean), ("std", std)):
+        if x.shape != samples.shape[1:]:
+            raise ValueError(f"refit: expected a {name} of shape {tuple(samples.shape[1:])}, "
+                             f"got {tuple(x.shape)}")
+    return mean, std
 
 
 def predicted_trajectory(step: StepFn, obs: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
@@ -106,35 +120,23 @@ def predicted_trajectory(step: StepFn, obs: torch.Tensor, plan: torch.Tensor) ->
     return torch.cat(states, dim=0)
 
 
-def random_shooting(step: StepFn, obs: torch.Tensor, cfg: CEMConfig, generator: torch.Generator,
-                    act_dim: int = 1) -> torch.Tensor:
-    """Random shooting: score N uniformly random sequences with the model, return the best (H, A)."""
+def random_shooting(score: ScoreFn, step: StepFn, obs: torch.Tensor, cfg: CEMConfig,
+                    generator: torch.Generator, act_dim: int = 1) -> torch.Tensor:
+    """Random shooting: N uniformly random sequences, scored by ``score``; returns the best (H, A).
+
+    ``score(step, obs (O,), candidates (N, H, A)) -> (N,)`` is the predicted return of each
+    candidate (Exercise 1.1).
+    """
     u = torch.rand(cfg.n_candidates, cfg.horizon, act_dim, generator=generator)
     candidates = cfg.low + (cfg.high - cfg.low) * u
     with torch.no_grad():
-        scores = rollout_returns(step, obs.float(), candidates)
+        scores = _scores(score, step, obs.detach().float(), candidates)
     return candidates[scores.argmax()]
 
 
-def cem_refit(samples: torch.Tensor, scores: torch.Tensor, n_elite: int
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CEM update: mean and (population) std of the ``n_elite`` highest-scoring samples.
-
-    samples: (N, H, A); scores: (N,). Returns mean, std, each (H, A).
-    Leading batch dimensions are allowed: samples (B, N, H, A), scores (B, N) -> (B, H, A).
-    """
-    if samples.shape[: scores.dim()] != scores.shape or samples.dim() != scores.dim() + 2:
-        raise ValueError(f"scores: expected shape {tuple(samples.shape[:-2])} for samples of shape "
-                         f"{tuple(samples.shape)}, got {tuple(scores.shape)}")
-    if not 1 <= n_elite <= samples.shape[-3]:
-        raise ValueError(f"n_elite: expected 1..{samples.shape[-3]}, got {n_elite}")
-    idx = scores.topk(n_elite, dim=-1).indices  # (..., n_elite)
-    idx = idx[..., None, None].expand(*idx.shape, *samples.shape[-2:])
-    elite = samples.gather(-3, idx)
-    return elite.mean(-3), elite.std(-3, correction=0)
-
-
 def cem_plan(
+    score: ScoreFn,
+    refit: RefitFn,
     step: StepFn,
     obs: torch.Tensor,
     cfg: CEMConfig,
@@ -142,41 +144,43 @@ def cem_plan(
     init_mean: torch.Tensor | None = None,
     act_dim: int = 1,
 ) -> torch.Tensor:
-    """Cross-entropy method over action sequences; returns the plan (H, A).
+    """Cross-entropy method over action sequences from one state; returns the plan (H, A).
 
-    Sample N sequences from N(mean, std^2) clipped to [low, high], score them with the
-    model (``rollout_returns``), refit mean and std to the elites (``cem_refit``) and repeat.
+    Sample N sequences from N(mean, std^2) clipped to [low, high], score them with
+    ``score(step, obs, samples)`` (Exercise 1.1), refit mean and std to the elites with
+    ``refit(samples, scores, n_elite)`` (Exercise 1.2), smooth, and repeat ``n_iters`` times.
     ``init_mean`` (H, A) warm-starts the search (MPC passes the previous plan, shifted by one).
-    The best sequence seen is returned. Batched: obs (B, O) and init_mean (B, H, A) plan for B
-    states at once and return (B, H, A).
+    The best sequence seen is returned. obs: (O,).
     """
-    batched = obs.dim() == 2
-    obs = obs.detach().float().reshape(-1, obs.shape[-1])
-    b, h, n = obs.shape[0], cfg.horizon, cfg.n_candidates
-    mean = torch.zeros(b, h, act_dim) if init_mean is None else init_mean.detach().float().reshape(
-        -1, *init_mean.shape[-2:]).clone()
-    if mean.shape != (b, h, act_dim):
-        raise ValueError(f"init_mean: expected shape ({h}, {act_dim}) per state, got "
-                         f"{tuple(init_mean.shape)}")
-    std = torch.full((b, h, act_dim), cfg.init_std)
-    start = obs.repeat_interleave(n, dim=0)  # (B * N, O)
-    best, best_score = mean.clone(), torch.full((b,), -float("inf"))
-    rows = torch.arange(b)
+    obs = obs.detach().float().reshape(-1)
+    h, n = cfg.horizon, cfg.n_candidates
+    mean = torch.zeros(h, act_dim) if init_mean is None else init_mean.detach().float().clone()
+    if mean.shape != (h, act_dim):
+        raise ValueError(f"init_mean: expected shape ({h}, {act_dim}), got {tuple(mean.shape)}")
+    std = torch.full((h, act_dim), cfg.init_std)
+    best, best_score = mean.clamp(cfg.low, cfg.high), -float("inf")
     with torch.no_grad():
         for _ in range(cfg.n_iters):
-            noise = torch.randn(b, n, h, act_dim, generator=generator)
-            samples = (mean[:, None] + std[:, None] * noise).clamp(cfg.low, cfg.high)
-            samples[:, 0] = mean.clamp(cfg.low, cfg.high)  # always re-score the current mean
-            scores = rollout_returns(step, start, samples.reshape(b * n, h, act_dim)).reshape(b, n)
-            scores = torch.nan_to_num(scores, nan=-float("inf"))
-            top, i = scores.max(dim=1)
-            better = top > best_score
-            best[better] = samples[rows, i][better]
-            best_score = torch.where(better, top, best_score)
-            new_mean, new_std = cem_refit(samples, scores, cfg.n_elite)
+            noise = torch.randn(n, h, act_dim, generator=generator)
+            samples = (mean + std * noise).clamp(cfg.low, cfg.high)
+            samples[0] = mean.clamp(cfg.low, cfg.high)  # always re-score the current mean
+            scores = _scores(score, step, obs, samples)
+            i = int(scores.argmax())
+            if scores[i] > best_score:
+                best, best_score = samples[i].clone(), float(scores[i])
+            new_mean, new_std = _refit(refit, samples, scores, cfg.n_elite)
             mean = cfg.alpha * mean + (1 - cfg.alpha) * new_mean
             std = (cfg.alpha * std + (1 - cfg.alpha) * new_std).clamp_min(cfg.min_std)
-    return best if batched else best[0]
+    return best
+
+
+def cem_planner(score: ScoreFn, refit: RefitFn, cfg: CEMConfig, generator: torch.Generator,
+                act_dim: int = 1) -> Planner:
+    """The :data:`Planner` MPC uses: :func:`cem_plan` with your ``score`` and ``refit``."""
+    def plan(step: StepFn, obs: torch.Tensor, init_mean: torch.Tensor | None = None) -> torch.Tensor:
+        return cem_plan(score, refit, step, obs, cfg, generator, init_mean, act_dim)
+
+    return plan
 
 
 @dataclass
@@ -198,11 +202,15 @@ class EpisodeLog:
         return float(np.sum(self.rewards))
 
 
+def _shift(plan: torch.Tensor) -> torch.Tensor:
+    """Warm start for the next step: drop the executed action, append a zero one."""
+    return torch.cat([plan[1:], torch.zeros_like(plan[:1])])
+
+
 def run_mpc_episode(
     env,
+    planner: Planner,
     step: StepFn,
-    cfg: CEMConfig,
-    generator: torch.Generator,
     *,
     seed: int,
     buffer: ReplayBuffer | None = None,
@@ -211,17 +219,17 @@ def run_mpc_episode(
 ) -> EpisodeLog:
     """One real episode of MPC (MBRL v1.5's inner loop).
 
-    At every real step: plan H steps with CEM on the model, warm-started from the previous
-    plan shifted by one; execute only the first action; store the transition in ``buffer``;
-    then call ``after_step(t, log)``, which may return a new step function (a refitted model).
+    At every real step: ``planner(step, obs, init_mean)`` plans H steps on the model,
+    warm-started from the previous plan shifted by one; execute only the first action; store
+    the transition in ``buffer``; then call ``after_step(t, log)``, which may return a new step
+    function (a refitted model).
     """
     obs, _ = env.reset(seed=seed)
-    act_dim = env.action_space.shape[0]
     log = EpisodeLog(obs=[obs])
-    plan, done = torch.zeros(cfg.horizon, act_dim), False
+    plan, done = None, False
     while not done:
         o = torch.as_tensor(obs, dtype=torch.float32)
-        plan = cem_plan(step, o, cfg, generator, init_mean=plan, act_dim=act_dim)  # open-loop plan
+        plan = torch.as_tensor(planner(step, o, plan), dtype=torch.float32)     # open-loop plan
         if keep_plans:
             log.plans.append(predicted_trajectory(step, o, plan).numpy())
         action = plan[0].numpy()                                                 # execute one action
@@ -230,7 +238,7 @@ def run_mpc_episode(
             buffer.add(obs, action, rew, next_obs, float(terminated))
         log.obs.append(next_obs), log.actions.append(action), log.rewards.append(float(rew))
         obs, done = next_obs, terminated or truncated
-        plan = torch.cat([plan[1:], torch.zeros(1, act_dim)])                   # warm start
+        plan = _shift(plan)                                                      # warm start
         if after_step is not None:
             step = after_step(len(log.rewards) - 1, log) or step                  # replan on a new model
     return log
@@ -240,30 +248,30 @@ EVAL_SEEDS = tuple(range(10_000, 10_005))
 """Reset seeds of the evaluation episodes (shared by the notebook, the tests and the benchmarks)."""
 
 
-def evaluate_mpc(step: StepFn, cfg: CEMConfig, generator: torch.Generator,
-                 seeds: tuple[int, ...] = EVAL_SEEDS) -> np.ndarray:
+def evaluate_mpc(planner: Planner, step: StepFn, seeds: tuple[int, ...] = EVAL_SEEDS) -> np.ndarray:
     """Returns of MPC in ``len(seeds)`` real Pendulum-v1 episodes run side by side.
 
-    Each episode is its own gymnasium env reset with one seed; one batched CEM call plans for
-    all of them at every step (no learning happens here). Returns (len(seeds),).
+    Each episode is its own gymnasium env reset with one seed; at every step ``planner``
+    plans for each of them on the model ``step`` (no learning happens here).
+    Returns (len(seeds),).
     """
     from course_lib.envs import make_pendulum
 
     if not seeds:
         raise ValueError("seeds: expected at least one evaluation seed, got []")
     pairs = [make_pendulum(seed=s) for s in seeds]
-    envs_, obs = [p[0] for p in pairs], np.stack([p[1] for p in pairs])
-    plan = torch.zeros(len(seeds), cfg.horizon, 1)
+    envs_, obs = [p[0] for p in pairs], [p[1] for p in pairs]
+    plans: list[torch.Tensor | None] = [None] * len(seeds)
     total = np.zeros(len(seeds))
     done = False
     while not done:
-        plan = cem_plan(step, torch.as_tensor(obs, dtype=torch.float32), cfg, generator, plan)
-        acts = plan[:, 0].numpy()
-        results = [env.step(a) for env, a in zip(envs_, acts, strict=True)]
-        obs = np.stack([r[0] for r in results])
+        plans = [torch.as_tensor(planner(step, torch.as_tensor(o, dtype=torch.float32), p),
+                                 dtype=torch.float32) for o, p in zip(obs, plans, strict=True)]
+        results = [env.step(p[0].numpy()) for env, p in zip(envs_, plans, strict=True)]
+        obs = [r[0] for r in results]
         total += np.array([r[1] for r in results])
         done = any(r[2] or r[3] for r in results)
-        plan = torch.cat([plan[:, 1:], torch.zeros(len(seeds), 1, 1)], dim=1)
+        plans = [_shift(p) for p in plans]
     for env in envs_:
         env.close()
     return total
@@ -324,16 +332,25 @@ class MBRLConfig:
 
 @dataclass
 class MBRLResult:
-    """What ``mbrl_v15`` returns."""
+    """What ``mbrl_v15`` returns: plain data (it can be saved, and the model rebuilt from it)."""
 
-    model: DynamicsEnsemble
-    """The model after the last refit."""
-    buffer: ReplayBuffer
-    """Every real transition."""
     episodes: list[EpisodeLog]
     """The MPC episodes (real returns, executed and planned trajectories)."""
     n_fits: int
     """How many times the model was fitted."""
+    transitions: Batch
+    """Every real transition (random data first, then the MPC episodes)."""
+    model_config: EnsembleConfig
+    """The ensemble's settings."""
+    model_state: dict[str, torch.Tensor]
+    """The weights of the model after the last refit (its ``state_dict``)."""
+
+    def final_model(self) -> DynamicsEnsemble:
+        """The model after the last refit, rebuilt from ``model_state`` (in eval mode)."""
+        obs_dim, act_dim = self.transitions.obs.shape[1], self.transitions.act.shape[1]
+        model = DynamicsEnsemble(obs_dim, act_dim, self.model_config, torch.Generator())
+        model.load_state_dict(self.model_state)
+        return model.eval()
 
 
 def fit_model(buffer: ReplayBuffer, cfg: EnsembleConfig, generator: torch.Generator,
@@ -349,6 +366,7 @@ def fit_model(buffer: ReplayBuffer, cfg: EnsembleConfig, generator: torch.Genera
 def mbrl_v15(
     env,
     cfg: MBRLConfig,
+    planner: Planner,
     seed: int,
     *,
     progress: bool = True,
@@ -357,8 +375,9 @@ def mbrl_v15(
     """MBRL v1.5 (lecture part 1): random data -> fit -> MPC with replanning and periodic refits.
 
     1. collect ``random_steps`` transitions with random torques and fit the ensemble;
-    2. run ``mpc_episodes`` real MPC episodes (``run_mpc_episode``); every ``refit_every`` MPC
-       steps, refit the model on all the data and plan with the new one from then on.
+    2. run ``mpc_episodes`` real MPC episodes (``run_mpc_episode`` with ``planner``, e.g.
+       ``cem_planner(score, refit, cfg.planner, generator)``); every ``refit_every`` MPC steps,
+       refit the model on all the data and plan with the new one from then on.
     Uses ``random_steps + 200 * mpc_episodes`` real steps. ``callback(t, log)`` runs after
     every MPC step (live plots).
     """
@@ -369,24 +388,27 @@ def mbrl_v15(
     buffer = ReplayBuffer(cfg.random_steps + 200 * cfg.mpc_episodes, 3, 1)
     collect(env, lambda _o: act_rng.uniform(-2, 2, size=1), cfg.random_steps, buffer,
             seed=seed, progress=progress, desc="random data")
-    result = MBRLResult(fit_model(buffer, cfg.model, gen), buffer, [], n_fits=1)
+    model, n_fits, episodes = fit_model(buffer, cfg.model, gen), 1, []
     bar = tqdm(total=200 * cfg.mpc_episodes, desc="MPC steps", disable=not progress, leave=False)
     mpc_steps = 0
 
     def after_step(t: int, log: EpisodeLog) -> StepFn | None:
-        nonlocal mpc_steps
+        nonlocal mpc_steps, model, n_fits
         mpc_steps += 1
         bar.update()
         if callback is not None:
             callback(t, log)
         if mpc_steps % cfg.refit_every == 0:  # periodic refit on everything collected so far
-            result.model, result.n_fits = fit_model(buffer, cfg.model, gen), result.n_fits + 1
-            return frozen_mean_step(result.model)
+            model, n_fits = fit_model(buffer, cfg.model, gen), n_fits + 1
+            return frozen_mean_step(model)
         return None
 
-    for episode in range(cfg.mpc_episodes):
-        result.episodes.append(run_mpc_episode(
-            env, frozen_mean_step(result.model), cfg.planner, gen, seed=seed + 1000 + episode,
-            buffer=buffer, after_step=after_step))
-    bar.close()
-    return result
+    try:
+        for episode in range(cfg.mpc_episodes):
+            episodes.append(run_mpc_episode(
+                env, planner, frozen_mean_step(model), seed=seed + 1000 + episode,
+                buffer=buffer, after_step=after_step))
+    finally:
+        bar.close()
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return MBRLResult(episodes, n_fits, buffer.all(), cfg.model, state)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import checks, gradients, planning
+from course_lib import checks
+from course_tools.references import part1 as ref
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +52,13 @@ def _scores_mean_not_sum(step, obs, actions):
 
 def _scores_keep_axis(step, obs, actions):
     return _scores_right(step, obs, actions)[:, None]
+
+
+def _scores_last_reward_only(step, obs, actions):
+    s = obs.expand(actions.shape[0], -1)
+    for t in range(actions.shape[1]):
+        s, r = step(s, actions[:, t])
+    return r
 
 
 def _scores_nan(step, obs, actions):
@@ -124,7 +132,7 @@ def _grad_of_cost(step, obs, actions):
 
 
 def _grad_returns_j(step, obs, actions):
-    return gradients.trajectory_return(step, obs, actions)
+    return ref.random_shooting_scores(step, obs, actions[None])[0]
 
 
 # -- 1.4 Jacobian product ----------------------------------------------------------------------
@@ -154,26 +162,33 @@ def _product_reduce_crashes_on_empty(jacobians):
     return functools.reduce(lambda p, a: a @ p, jacobians)
 
 
+def _product_transposed(jacobians):
+    return _product_right(jacobians).T
+
+
 def _product_sum(jacobians):
     return jacobians.sum(0) + torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
 
 
 # exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
 CASES = {
-    "1.1": (_scores_right, [_scores_discounted, _scores_state_never_advances, _scores_mean_not_sum,
-                            _scores_keep_axis, _scores_nan]),
-    "1.2": (planning.cem_refit, [_refit_worst, _refit_all_samples, _refit_variance, _refit_wrong_axis,
-                                 _refit_first_k]),
-    "1.3": (_grad_right, [_grad_detached_state, _grad_last_reward_only, _grad_of_cost, _grad_returns_j]),
-    "1.4": (_product_right, [_product_reversed, _product_elementwise, _product_reduce_crashes_on_empty,
-                             _product_sum]),
+    "1.1": (ref.random_shooting_scores,
+            [_scores_discounted, _scores_state_never_advances, _scores_mean_not_sum, _scores_keep_axis,
+             _scores_nan, _scores_last_reward_only]),
+    "1.2": (ref.cem_refit,
+            [_refit_worst, _refit_all_samples, _refit_variance, _refit_wrong_axis, _refit_first_k]),
+    "1.3": (ref.action_sequence_gradient,
+            [_grad_detached_state, _grad_last_reward_only, _grad_of_cost, _grad_returns_j]),
+    "1.4": (ref.jacobian_product,
+            [_product_reversed, _product_elementwise, _product_reduce_crashes_on_empty, _product_sum,
+             _product_transposed]),
 }
 
 
-def test_reference_implementations_pass_too(capsys):
-    checks.random_shooting_scores(planning.rollout_returns)
-    checks.action_sequence_gradient(gradients.action_sequence_gradient)
-    checks.jacobian_product(gradients.jacobian_product)
+def test_the_notebook_style_answers_pass_too(capsys):
+    checks.random_shooting_scores(_scores_right)
+    checks.action_sequence_gradient(_grad_right)
+    checks.jacobian_product(_product_right)
     checks.cem_refit(_refit_unbiased_std)  # either std convention is accepted
     assert capsys.readouterr().out.count("passed") == 4
 

@@ -1,6 +1,6 @@
-"""Gradients through a model: autograd vs finite differences and the adjoint recursion, and the
+"""Gradients through a model: autograd vs finite differences and the chain rule, and the
 claims of the notebook: early actions get huge gradients, Jacobian products explode or vanish,
-the optimisation's condition number grows with T."""
+the optimisation's condition number grows with T. The exercises' pieces are the references."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ import torch
 
 from course_lib import envs, gradients
 from course_lib.demos import part1
+from course_tools.references import part1 as ref
+
+GRADIENT, PRODUCT = ref.action_sequence_gradient, ref.jacobian_product
+
+
+def _return(step, s0, actions):
+    return ref.random_shooting_scores(step, s0, actions[None])[0]
 
 
 @pytest.fixture(autouse=True)
@@ -32,18 +39,18 @@ def _trajectory(s0, actions):
 def test_action_sequence_gradient_matches_finite_differences():
     s0 = torch.tensor([2.0, 0.5], dtype=torch.float64)
     a = torch.linspace(-1, 1, 10, dtype=torch.float64)[:, None]
-    grad = gradients.action_sequence_gradient(envs.pendulum_step, s0, a)
+    grad = GRADIENT(envs.pendulum_step, s0, a)
     eps = 1e-6
     for t in (0, 4, 9):
         up, down = a.clone(), a.clone()
         up[t] += eps
         down[t] -= eps
-        fd = (gradients.trajectory_return(envs.pendulum_step, s0, up)
-              - gradients.trajectory_return(envs.pendulum_step, s0, down)) / (2 * eps)
+        fd = (_return(envs.pendulum_step, s0, up) - _return(envs.pendulum_step, s0, down)) / (2 * eps)
         assert float(grad[t, 0]) == pytest.approx(float(fd), rel=1e-5, abs=1e-7)
 
 
-def test_step_jacobians_match_jacrev_and_adjoint_matches_autograd_for_every_horizon():
+def test_step_jacobians_match_jacrev_and_the_chain_rule_gives_the_autograd_gradient():
+    """The notebook's formula: dJ/da_t = dr_t/da_t + sum_{k>t} dr_k/ds_k (prod_j A_j) ds_{t+1}/da_t."""
     s0 = torch.tensor([2.5, 0.3], dtype=torch.float64)
     a = torch.rand(12, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
     states = _trajectory(s0, a)
@@ -52,30 +59,32 @@ def test_step_jacobians_match_jacrev_and_adjoint_matches_autograd_for_every_hori
         jac = torch.func.jacrev(lambda x, u: envs.pendulum_step(x, u)[0], argnums=(0, 1))
         j_s, j_a = jac(states[t], a[t])
         assert torch.allclose(ds[t], j_s) and torch.allclose(da[t], j_a)
-    grads = gradients.adjoint_action_gradients(ds, da, rs, ra)
     for h in (1, 5, 12):
-        want = gradients.action_sequence_gradient(envs.pendulum_step, s0, a[:h])
-        assert torch.allclose(grads[h - 1, :h], want, atol=1e-12)
-        assert (grads[h - 1, h:] == 0).all()
+        chain = torch.stack([ra[t] + sum(rs[k] @ PRODUCT(ds[t + 1:k]) @ da[t] for k in range(t + 1, h))
+                             for t in range(h)])
+        assert torch.allclose(chain, GRADIENT(envs.pendulum_step, s0, a[:h]), atol=1e-12)
 
 
-def test_jacobian_products_order_prefixes_and_singular_values():
+def test_jacobian_products_order_and_the_singular_values_of_every_prefix():
     g = torch.Generator().manual_seed(1)
     jac = torch.randn(6, 2, 2, generator=g, dtype=torch.float64)
     want = jac[5] @ jac[4] @ jac[3] @ jac[2] @ jac[1] @ jac[0]
-    assert torch.allclose(gradients.jacobian_product(jac), want)
-    assert torch.equal(gradients.jacobian_product(jac[:0]), torch.eye(2, dtype=torch.float64))
-    prefixes = gradients.prefix_products(jac)
-    assert torch.allclose(prefixes[-1], want) and torch.allclose(prefixes[0], jac[0])
-    sv = gradients.prefix_singular_values(jac)
+    assert torch.allclose(PRODUCT(jac), want)
+    assert torch.equal(PRODUCT(jac[:0]), torch.eye(2, dtype=torch.float64))
+    prefixes = torch.stack([PRODUCT(jac[:k]) for k in range(1, 7)])
+    sv = gradients.product_singular_values(PRODUCT, jac)
     assert torch.allclose(sv, torch.linalg.svdvals(prefixes), rtol=1e-8)
+    jac3 = torch.randn(4, 3, 3, generator=g, dtype=torch.float64)
+    sv3 = gradients.product_singular_values(PRODUCT, jac3)
+    assert torch.allclose(sv3[-1], torch.linalg.svdvals(PRODUCT(jac3)))
+    assert gradients.product_singular_values(PRODUCT, jac[:0]).shape == (0, 2)
 
 
 def test_smallest_singular_value_stays_accurate_when_the_product_explodes():
     s0 = torch.tensor([0.0, 0.0], dtype=torch.float64)  # upright and still: an unstable equilibrium
     a = torch.zeros(150, 1, dtype=torch.float64)
     ds = gradients.step_jacobians(envs.pendulum_step, _trajectory(s0, a), a)[0]
-    sv = gradients.prefix_singular_values(ds)
+    sv = gradients.product_singular_values(PRODUCT, ds)
     assert sv[-1, 0] > 1e10
     # semi-implicit Euler preserves area (det = 1): sigma_min = 1 / sigma_max exactly
     assert torch.allclose(sv[:, 0] * sv[:, 1], torch.ones(150, dtype=torch.float64), rtol=1e-9)
@@ -91,7 +100,7 @@ def test_singular_values_and_log_clipping_flag_inf_and_nan():
 
 
 def test_early_actions_get_huge_gradients_near_upright_and_it_grows_with_curvature():
-    grid = part1.gradient_grid(np.array([0.0, 1.0, 2.0]), t_max=80)
+    grid = part1.gradient_grid(GRADIENT, PRODUCT, np.array([0.0, 1.0, 2.0]), t_max=80)
     g, sv = grid["grad"], grid["sv"]
     ratio = g[:, 79, 0] / g[:, 79, 79]  # ||dJ/da_0|| / ||dJ/da_{T-1}|| at T = 80
     assert ratio[1] > 1e5 and ratio[2] > 1e3 * ratio[1]
@@ -104,12 +113,38 @@ def test_early_actions_get_huge_gradients_near_upright_and_it_grows_with_curvatu
 
 def test_condition_number_of_the_action_optimisation_grows_with_horizon():
     s0 = torch.tensor([2.0, 0.0], dtype=torch.float64)
-    conds = [gradients.hessian_condition_number(envs.pendulum_step, s0,
+    conds = [gradients.hessian_condition_number(GRADIENT, envs.pendulum_step, s0,
                                                 torch.zeros(T, 1, dtype=torch.float64))
              for T in (1, 5, 10, 20, 40)]
     assert conds[0] == pytest.approx(1.0)
     assert all(b > a for a, b in zip(conds, conds[1:], strict=False))
     assert conds[-1] > 10 * conds[1]
+    # the Hessian by differences of the gradient equals autograd's second derivative
+    a = torch.rand(8, 1, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    hess = torch.autograd.functional.hessian(lambda x: _return(envs.pendulum_step, s0, x), a)
+    eig = torch.linalg.eigvalsh(hess.reshape(8, 8)).abs()
+    want = float(eig.max() / eig.min())
+    got = gradients.hessian_condition_number(GRADIENT, envs.pendulum_step, s0, a)
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_the_gradient_grid_uses_the_pieces_it_is_given():
+    """gradient_grid runs the student's functions: all gains side by side, one call per horizon."""
+    calls = {"gradient": 0, "product": 0}
+
+    def gradient(step, obs, actions):
+        calls["gradient"] += 1
+        assert obs.shape == (4,) and actions.shape[1:] == (2,)  # two pendulums as one system
+        return GRADIENT(step, obs, actions)
+
+    def product(jacobians):
+        calls["product"] += 1
+        return PRODUCT(jacobians)
+
+    grid = part1.gradient_grid(gradient, product, np.array([0.5, 1.5]), t_max=10)
+    assert calls == {"gradient": 10, "product": 2 * 10}
+    assert grid["grad"].shape == (2, 10, 10) and grid["sv"].shape == (2, 10, 2)
+    assert (np.triu(grid["grad"][0], 1) == 0).all()  # row T - 1 holds horizons T only
 
 
 def _linear_step(obs, act):

@@ -1,4 +1,7 @@
-"""Planning (random shooting, CEM, MPC): exact small cases and tiny tasks with a known optimum."""
+"""Planning (random shooting, CEM, MPC): exact small cases and tiny tasks with a known optimum.
+
+The planners take the exercises' pieces as arguments; here they get the references.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import buffers, dynamics, envs, planning
+from course_lib import buffers, datafiles, dynamics, envs, planning
+from course_tools.references import part1 as ref
+
+SCORE, REFIT = ref.random_shooting_scores, ref.cem_refit
+
+
+def _planner(cfg: planning.CEMConfig, seed: int = 0) -> planning.Planner:
+    return planning.cem_planner(SCORE, REFIT, cfg, torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture(autouse=True)
@@ -26,54 +36,68 @@ def _target_step(target: torch.Tensor):
     return step
 
 
-def test_rollout_returns_is_the_sum_of_model_rewards():
+def test_the_reference_score_is_the_sum_of_model_rewards():
     def step(obs, act):  # s' = s + a, r = s (the state before the step)
         return obs + act, obs[:, 0]
 
     actions = torch.tensor([[[1.0], [2.0], [3.0]], [[0.0], [0.0], [0.0]]])
-    got = planning.rollout_returns(step, torch.tensor([10.0]), actions)
+    got = SCORE(step, torch.tensor([10.0]), actions)
     assert got.tolist() == [10 + 11 + 13, 30.0]
 
 
-def test_rollout_returns_names_bad_shapes():
-    step = envs.pendulum_step_obs
-    with pytest.raises(ValueError, match=r"actions: expected shape \(N, H, A\)"):
-        planning.rollout_returns(step, torch.zeros(3), torch.zeros(4, 5))
-    with pytest.raises(ValueError, match="obs: expected shape"):
-        planning.rollout_returns(step, torch.zeros(2, 3), torch.zeros(4, 5, 1))
+def test_the_reference_refit_averages_the_elites():
+    samples = torch.tensor([[[0.0]], [[4.0]], [[1.0]], [[3.0]]])
+    mean, std = REFIT(samples, torch.tensor([0.0, 3.0, 1.0, 2.0]), 2)  # elites: 4 and 3
+    assert mean.tolist() == [[3.5]] and std.tolist() == [[0.5]]
 
 
-def test_cem_refit_batched_equals_one_at_a_time():
-    g = torch.Generator().manual_seed(0)
-    samples, scores = torch.randn(3, 20, 4, 2, generator=g), torch.randn(3, 20, generator=g)
-    mean, std = planning.cem_refit(samples, scores, 5)
-    for b in range(3):
-        m, s = planning.cem_refit(samples[b], scores[b], 5)
-        assert torch.allclose(mean[b], m) and torch.allclose(std[b], s)
-    with pytest.raises(ValueError, match="n_elite"):
-        planning.cem_refit(samples[0], scores[0], 0)
-    with pytest.raises(ValueError, match="scores: expected shape"):
-        planning.cem_refit(samples[0], scores[0, :5], 2)
+def test_planners_say_which_piece_returned_a_bad_shape():
+    cfg = planning.CEMConfig(horizon=4, n_candidates=10, n_elite=3, n_iters=1)
+    step, obs, gen = envs.pendulum_step_obs, torch.zeros(3), torch.Generator()
+    keep_axis = lambda st, o, a: SCORE(st, o, a)[:, None]  # noqa: E731
+    with pytest.raises(ValueError, match=r"score: expected scores of shape \(10,\)"):
+        planning.cem_plan(keep_axis, REFIT, step, obs, cfg, gen)
+    with pytest.raises(ValueError, match=r"score: expected scores of shape \(10,\)"):
+        planning.random_shooting(keep_axis, step, obs, cfg, gen)
+    with pytest.raises(ValueError, match="refit: expected a pair"):
+        planning.cem_plan(SCORE, lambda s, sc, k: s.mean(0), step, obs, cfg, gen)
+    with pytest.raises(ValueError, match=r"refit: expected a std of shape \(4, 1\)"):
+        planning.cem_plan(SCORE, lambda s, sc, k: (s.mean(0), s.std()), step, obs, cfg, gen)
+    with pytest.raises(ValueError, match="init_mean"):
+        planning.cem_plan(SCORE, REFIT, step, obs, cfg, gen, init_mean=torch.zeros(3, 1))
+
+
+def test_planners_accept_numpy_answers_and_float64_models():
+    """Students' pieces may return NumPy arrays, and a model may compute in float64."""
+    cfg = planning.CEMConfig(horizon=4, n_candidates=20, n_elite=4, n_iters=2)
+    np_score = lambda st, o, a: SCORE(st, o.double(), a.double()).numpy()  # noqa: E731
+    np_refit = lambda s, sc, k: tuple(x.numpy().astype(np.float64) for x in REFIT(s, sc, k))  # noqa: E731
+    plan = planning.cem_plan(np_score, np_refit, envs.pendulum_step_obs, torch.zeros(3), cfg,
+                             torch.Generator().manual_seed(0))
+    assert plan.shape == (4, 1) and plan.dtype == torch.float32
 
 
 def test_cem_finds_a_known_action_sequence_and_beats_random_shooting():
     target = torch.tensor([[1.5], [-1.0], [0.5], [0.0], [-1.8], [1.0]])
     step = _target_step(target)
     cfg = planning.CEMConfig(horizon=6, n_candidates=100, n_elite=10, n_iters=6)
-    plan = planning.cem_plan(step, torch.zeros(1), cfg, torch.Generator().manual_seed(0))
+    plan = planning.cem_plan(SCORE, REFIT, step, torch.zeros(1), cfg, torch.Generator().manual_seed(0))
     assert plan.shape == (6, 1)
     assert (plan - target).abs().max() < 0.15
-    rs = planning.random_shooting(step, torch.zeros(1), cfg, torch.Generator().manual_seed(0))
-    score = lambda p: float(planning.rollout_returns(step, torch.zeros(1), p[None]))  # noqa: E731
+    rs = planning.random_shooting(SCORE, step, torch.zeros(1), cfg, torch.Generator().manual_seed(0))
+    score = lambda p: float(SCORE(step, torch.zeros(1), p[None]))  # noqa: E731
     assert score(plan) > score(rs)
 
 
-def test_cem_batched_plans_each_state_and_stays_in_bounds():
+def test_cem_stays_in_bounds_and_warm_starts_from_the_planner():
     target = torch.full((5, 1), 3.0)  # outside the bounds: the best feasible plan is all 2.0
     cfg = planning.CEMConfig(horizon=5, n_candidates=50, n_elite=5, n_iters=4)
-    plans = planning.cem_plan(_target_step(target), torch.zeros(3, 1), cfg, torch.Generator().manual_seed(1))
-    assert plans.shape == (3, 5, 1)
-    assert plans.max() <= 2.0 and plans.min() >= -2.0 and plans.mean() > 1.5
+    planner = _planner(cfg, seed=1)
+    plan = planner(_target_step(target), torch.zeros(1), None)
+    assert plan.shape == (5, 1)
+    assert plan.max() <= 2.0 and plan.min() >= -2.0 and plan.mean() > 1.5
+    again = planner(_target_step(target), torch.zeros(1), plan)  # warm start: still as good
+    assert again.mean() >= plan.mean() - 0.05
 
 
 @pytest.mark.parametrize("probabilistic", [False, True])
@@ -110,8 +134,8 @@ def test_mpc_episode_on_the_true_dynamics_balances_and_logs_everything():
         return envs.pendulum_step_obs if t == 10 else None
 
     cfg = planning.CEMConfig(horizon=10, n_candidates=50, n_elite=5, n_iters=2)
-    log = planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
-                                   seed=2, buffer=buf, after_step=after_step)
+    log = planning.run_mpc_episode(env, _planner(cfg), envs.pendulum_step_obs, seed=2, buffer=buf,
+                                   after_step=after_step)
     assert len(log.rewards) == 30 and len(log.obs) == 31 and len(buf) == 30
     assert calls == list(range(30))
     assert len(log.plans) == 30 and log.plans[0].shape == (11, 3)
@@ -120,10 +144,10 @@ def test_mpc_episode_on_the_true_dynamics_balances_and_logs_everything():
 
 def test_evaluate_mpc_runs_episodes_side_by_side():
     cfg = planning.CEMConfig(horizon=5, n_candidates=20, n_elite=4, n_iters=1)
-    returns = planning.evaluate_mpc(envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0), (1, 2))
+    returns = planning.evaluate_mpc(_planner(cfg), envs.pendulum_step_obs, (1, 2))
     assert returns.shape == (2,) and np.isfinite(returns).all()
     with pytest.raises(ValueError, match="seeds"):
-        planning.evaluate_mpc(envs.pendulum_step_obs, cfg, torch.Generator(), ())
+        planning.evaluate_mpc(_planner(cfg), envs.pendulum_step_obs, ())
 
 
 def test_mbrl_loop_refits_on_schedule_and_uses_its_step_budget():
@@ -134,7 +158,32 @@ def test_mbrl_loop_refits_on_schedule_and_uses_its_step_budget():
                                       max_epochs=3),
         planner=planning.CEMConfig(horizon=3, n_candidates=8, n_elite=2, n_iters=1))
     seen = []
-    result = planning.mbrl_v15(env, cfg, seed=0, progress=False, callback=lambda t, log: seen.append(t))
-    assert len(result.buffer) == 60 + 50
+    result = planning.mbrl_v15(env, cfg, _planner(cfg.planner), seed=0, progress=False,
+                               callback=lambda t, log: seen.append(t))
+    assert len(result.transitions) == 60 + 50
     assert result.n_fits == 1 + 2  # the first fit, then after MPC steps 20 and 40
     assert seen == list(range(50)) and len(result.episodes) == 1
+    # plain data: it round-trips through the precomputed files, and the model comes back
+    again = datafiles.loads(datafiles.dumps(result))
+    assert len(again.episodes[0].plans) == 50 and again.n_fits == 3
+    obs, act = result.transitions.obs[:7], result.transitions.act[:7]
+    with torch.no_grad():
+        for got, want in zip(again.final_model().mean_step(obs, act),
+                             result.final_model().mean_step(obs, act), strict=True):
+            assert torch.equal(got, want)
+
+
+def test_mbrl_stops_at_an_unfinished_exercise_and_says_which():
+    """The notebook's fallback: a stub's NotImplementedError reaches precomputed.run_or_load."""
+    env, _ = envs.make_pendulum(seed=0, max_episode_steps=10)
+    cfg = planning.MBRLConfig(
+        random_steps=20, mpc_episodes=1,
+        model=dynamics.EnsembleConfig(n_members=1, n_elites=1, hidden=8, n_layers=1, max_epochs=1),
+        planner=planning.CEMConfig(horizon=3, n_candidates=8, n_elite=2, n_iters=1))
+
+    def stub(step, obs, actions):
+        raise NotImplementedError("Exercise 1.1: your code here")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1.1"):
+        planning.mbrl_v15(env, cfg, planning.cem_planner(stub, REFIT, cfg.planner, torch.Generator()),
+                          seed=0, progress=False)

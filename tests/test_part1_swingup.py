@@ -14,6 +14,7 @@ import torch
 
 from course_lib import envs, gradients, planning
 from course_lib.demos import part1
+from course_tools.references import part1 as ref
 
 pytestmark = pytest.mark.slow
 SEEDS = (0, 1, 2)
@@ -28,9 +29,10 @@ def runs():
         out = {}
         for seed in SEEDS:
             env, _ = envs.make_pendulum(seed=seed)
-            result = planning.mbrl_v15(env, cfg, seed=seed, progress=False)
-            returns = planning.evaluate_mpc(planning.frozen_mean_step(result.model), cfg.planner,
-                                            torch.Generator().manual_seed(seed))
+            planner = planning.cem_planner(ref.random_shooting_scores, ref.cem_refit, cfg.planner,
+                                           torch.Generator().manual_seed(seed))
+            result = planning.mbrl_v15(env, cfg, planner, seed=seed, progress=False)
+            returns = planning.evaluate_mpc(planner, planning.frozen_mean_step(result.final_model()))
             out[seed] = (result, returns)
         yield out
     finally:
@@ -39,7 +41,7 @@ def runs():
 
 def test_mpc_swings_up_on_the_learned_model_within_600_real_steps(runs):
     for result, returns in runs.values():
-        assert len(result.buffer) <= 600
+        assert len(result.transitions) <= 600
         assert returns.shape == (len(planning.EVAL_SEEDS),) and np.isfinite(returns).all()
     means = [float(returns.mean()) for _, returns in runs.values()]
     print("mean evaluation return per seed:", np.round(means, 1))
@@ -52,18 +54,19 @@ def test_learned_model_inherits_the_exploding_jacobian_products(runs):
     t0 = part1.first_upright_step(log)
     obs = torch.as_tensor(np.array(log.obs[t0:t0 + 60]), dtype=torch.float64)
     act = torch.as_tensor(np.array(log.actions[t0:t0 + 60]), dtype=torch.float64)
-    model_step = planning.frozen_mean_step(result.model, differentiable=True)
+    model_step = planning.frozen_mean_step(result.final_model(), differentiable=True)
 
     def model64(o, a):
         nxt, r = model_step(o.float(), a.float())
         return nxt.double(), r.double()
 
-    sv = {name: gradients.prefix_singular_values(gradients.step_jacobians(fn, obs, act)[0])[:, 0]
+    sv = {name: gradients.product_singular_values(ref.jacobian_product,
+                                                  gradients.step_jacobians(fn, obs, act)[0])[:, 0]
           for name, fn in (("true", envs.pendulum_step_obs), ("model", model64))}
     assert sv["true"][-1] > 1e4  # balancing near upright: the product explodes
     assert sv["model"][-1] > 1e4
     assert abs(np.log10(float(sv["model"][-1] / sv["true"][-1]))) < 1.0  # within a factor of 10
 
-    per_step = gradients.action_sequence_gradient(model_step, obs[0].float(), act[:40].float()).norm(dim=-1)
+    per_step = ref.action_sequence_gradient(model_step, obs[0].float(), act[:40].float()).norm(dim=-1)
     assert torch.isfinite(per_step).all()
     assert per_step[0] > 100 * per_step[-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from course_lib import envs, gradients, planning
+from course_lib import envs, gradients
 from course_lib.checks._core import Checker, _to_numpy, exercise
 
 
@@ -41,9 +41,18 @@ def random_shooting_scores(ck: Checker) -> None:
     }
     for case, (step, obs, actions) in cases.items():
         got = ck.call(step, obs, actions, case=case)
-        ck.close(got, planning.rollout_returns(step, obs, actions), case=case, atol=1e-6,
+        ck.close(got, ck.answer(case), case=case, atol=1e-6,
                  hint="start every candidate at obs, feed the *predicted* state back into the "
                       "model at each step, and add up all H rewards (no discount).")
+
+
+def _closest(got, options: list) -> object:
+    """The option nearest to ``got`` (either std convention is accepted); the first if none fits."""
+    arr = _to_numpy(got)
+    shape = np.shape(_to_numpy(options[0]))
+    if arr is None or arr.shape != shape or not np.isfinite(arr).all():
+        return options[0]
+    return min(options, key=lambda o: float(np.nan_to_num(np.abs(arr - _to_numpy(o)), nan=np.inf).max()))
 
 
 @exercise("1.2", "cem_refit")
@@ -65,16 +74,11 @@ def cem_refit(ck: Checker) -> None:
         ck.true(isinstance(out, tuple) and len(out) == 2, case=case,
                 problem=f"expected a tuple (mean, std), got {type(out).__name__}.")
         mean, std = out
-        want_mean, _ = planning.cem_refit(samples, scores, k)
+        want_mean, *stds = ck.answer(case)  # the elites' mean, population std and sample std
         ck.close(mean, want_mean, case=case + " (mean)", atol=1e-5,
                  hint="keep the n_elite samples with the *highest* scores (scores.topk) and "
                       "average them over the sample axis 0.")
-        elite = samples[scores.topk(k).indices]
-        got_std = _to_numpy(std)
-        options = [elite.std(0, correction=0), elite.std(0, correction=1)]
-        if got_std is not None and got_std.shape == tuple(options[0].shape) and np.isfinite(got_std).all():
-            options.sort(key=lambda o: float(np.abs(got_std - o.numpy()).max()))
-        ck.close(std, options[0], case=case + " (std)", atol=1e-5,
+        ck.close(std, _closest(std, stds), case=case + " (std)", atol=1e-5,
                  hint="the standard deviation of the elites over axis 0 (not the variance, "
                       "not over all samples).")
 
@@ -99,7 +103,7 @@ def action_sequence_gradient(ck: Checker) -> None:
     }
     for case, (step, obs, actions) in cases.items():
         got = ck.call(step, obs, actions, case=case)
-        ck.close(got, gradients.action_sequence_gradient(step, obs, actions), case=case,
+        ck.close(got, ck.answer(case), case=case,
                  atol=1e-6, rtol=1e-5,
                  hint="make a copy of the actions that requires grad, roll the model forward "
                       "from obs (batch of one: obs[None], actions[t][None]), sum *all* rewards "
@@ -127,6 +131,6 @@ def jacobian_product(ck: Checker) -> None:
     }
     for case, jac in cases.items():
         got = ck.call(jac, case=case)
-        ck.close(got, gradients.jacobian_product(jac), case=case, atol=1e-8, rtol=1e-6,
+        ck.close(got, ck.answer(case), case=case, atol=1e-8, rtol=1e-6,
                  hint="start from the identity and multiply each new Jacobian on the *left*: "
                       "P <- A_t @ P (s_{t+1} depends on s_0 through A_t ... A_0).")

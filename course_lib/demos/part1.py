@@ -5,13 +5,16 @@
 * :class:`MathTestDemo` - expected return of open loop, MPC and closed loop on the math test.
 * :class:`GradientPathologyDemo` - per-step gradient magnitudes ||dJ/da_t|| and the singular
   values of the Jacobian product prod ds_{t+1}/ds_t, against the horizon T and the pendulum's
-  gravity gain (how curved the dynamics are).
-* :func:`plot_lstm_comparison` - why an LSTM-style fix is not available to us.
+  gravity gain (how curved the dynamics are). Its data, :func:`gradient_grid`, is computed
+  once with your ``action_sequence_gradient`` (1.3) and ``jacobian_product`` (1.4).
+* :func:`lstm_comparison` and :func:`plot_lstm_comparison` - why an LSTM-style fix is not
+  available to us (Jacobian products by your ``jacobian_product``).
+
+The static images (``STATIC_IMAGES``) draw the solution's precomputed results.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import replace
 
@@ -19,12 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib import envs, gradients, information, planning
+from course_lib import envs, gradients, information, planning, precomputed
 from course_lib.utils import one_thread
 from course_lib.widgets import LiveDemo, Slider
 
 __all__ = ["first_upright_step", "MPCEpisodeDemo", "MathTestDemo", "GradientPathologyDemo", "gradient_grid",
-           "plot_lstm_comparison", "plot_bptt_gradients", "STATIC_IMAGES"]
+           "lstm_comparison", "plot_lstm_comparison", "plot_bptt_gradients", "STATIC_IMAGES"]
 
 EPISODE_LEN = 200
 
@@ -39,16 +42,6 @@ def _break_wraps(theta: np.ndarray) -> np.ma.MaskedArray:
     jump = np.zeros(theta.shape, dtype=bool)
     jump[1:] = np.abs(np.diff(theta)) > np.pi
     return np.ma.masked_array(theta, mask=jump)
-
-
-@functools.lru_cache(maxsize=2)
-def reference_episode(horizon: int = 15) -> planning.EpisodeLog:
-    """An MPC episode on the *true* dynamics (seeded, cached): the static image's content."""
-    cfg = planning.CEMConfig(horizon=horizon, n_candidates=40, n_elite=5, n_iters=2)
-    env, _ = envs.make_pendulum(seed=0)
-    with one_thread():
-        return planning.run_mpc_episode(env, envs.pendulum_step_obs, cfg, torch.Generator().manual_seed(0),
-                                        seed=3, keep_plans=True)
 
 
 def first_upright_step(log: planning.EpisodeLog, tol: float = 0.2, min_left: int = 40) -> int:
@@ -67,17 +60,17 @@ def first_upright_step(log: planning.EpisodeLog, tol: float = 0.2, min_left: int
 class MPCEpisodeDemo(LiveDemo):
     """Slider t -> the plan MPC made at step t (predicted by the model) and the executed path.
 
-    Pass an :class:`planning.EpisodeLog` with ``plans``; without one, a quick MPC episode on
-    the *true* dynamics is run (that is what the static image shows). During a live run,
-    ``live_update(t, log)`` is the callback ``planning.mbrl_v15`` calls after each real step.
+    Pass a :class:`planning.EpisodeLog` with ``plans`` (an empty one for a live run). During a
+    live run, ``live_update(t, log)`` is the callback ``planning.mbrl_v15`` calls after each
+    real step; ``show_episode(log)`` shows a finished episode (the precomputed one, while the
+    planner's exercises are unfinished).
     """
 
     sliders = {"t": Slider(0, EPISODE_LEN - 1, 1, 25, "step t")}
     figsize = (8.0, 3.4)
 
-    def __init__(self, log: planning.EpisodeLog | None = None, horizon: int = 15,
-                 every: int = 10):
-        self.log = reference_episode(horizon) if log is None else log
+    def __init__(self, log: planning.EpisodeLog, horizon: int = 15, every: int = 10):
+        self.log = log
         self.horizon, self.every = horizon, every
         super().__init__()
 
@@ -127,6 +120,11 @@ class MPCEpisodeDemo(LiveDemo):
             return
         self.push(t=t)
 
+    def show_episode(self, log: planning.EpisodeLog) -> str:
+        """Show a finished episode, at its last step (as a live run ends); returns the readout."""
+        self.log = log
+        return self.push(t=max(min(len(log.rewards), len(log.plans)) - 1, 0))
+
 
 class MathTestDemo(LiveDemo):
     """Sliders: pop-quiz probability and number of possible questions -> three expected returns."""
@@ -165,38 +163,69 @@ class MathTestDemo(LiveDemo):
         return f"pop quiz {self.quiz[i]:.2f}, K = {self.ks[j]}: {returns}"
 
 
-def gradient_grid(gains: np.ndarray, t_max: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
+GAINS = np.round(np.arange(0.0, 3.0 + 0.125, 0.25), 6)
+"""Gravity gains of the gradient demo's slider (0 = flat dynamics, larger = more curved)."""
+
+
+class _SideBySide:
+    """G pendulums with gravity gains ``gains`` (G,) as one system: state (N, 2G), action (N, G).
+
+    Speed limit removed. The reward is the sum of the G pendulums' rewards; as they do not
+    interact, dJ/da_{t,g} of the sum is the gradient of pendulum g's own return.
+    """
+
+    def __init__(self, gains: torch.Tensor):
+        self.n = len(gains)
+        self.params = replace(envs.PENDULUM, g=envs.PENDULUM.g * gains, max_speed=math.inf)
+
+    def blocks(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of every pendulum: s (N, G, 2), a (N, G, 1) -> s' (N, G, 2), r (N, G)."""
+        return envs.pendulum_step(s, a, self.params)
+
+    def rows(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step, rows in (..., gain) blocks: s (k G, 2), a (k G, 1) -> s' (k G, 2), r (k G,)."""
+        nxt, r = self.blocks(s.reshape(-1, self.n, 2), a.reshape(-1, self.n, 1))
+        return nxt.reshape(-1, 2), r.reshape(-1)
+
+    def __call__(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nxt, r = self.blocks(s.reshape(-1, self.n, 2), a.reshape(-1, self.n, 1))
+        return nxt.reshape(-1, 2 * self.n), r.sum(-1)
+
+
+def gradient_grid(gradient: gradients.GradientFn, product: gradients.ProductFn,
+                  gains: np.ndarray = GAINS, t_max: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
     """Gradients of the pendulum's return for every gravity gain and every horizon T <= t_max.
 
     For each gain, one trajectory of the pendulum held near upright (a PD controller plus small
     random torques chose the actions; seeded), speed limit removed, float64. The gradients are
-    those of the open-loop problem: J_T as a function of the action sequence a_0..a_{T-1}.
-    Returns ``grad`` (G, T, T): ||dJ_T/da_t|| in row T - 1, and ``sv`` (G, T, 2): singular values
-    of prod_{j<k} ds_{j+1}/ds_j for k = 1..T.
+    those of the open-loop problem: J_T as a function of the action sequence a_0..a_{T-1},
+    computed by ``gradient(step, obs, actions)`` (Exercise 1.3) once per horizon T, with all the
+    gains side by side as one system. The Jacobian products are ``product`` (Exercise 1.4).
+    Returns ``gains`` (G,), ``grad`` (G, T, T): ||dJ_T/da_t|| in row T - 1 (zero for t >= T;
+    float32, plenty for a log-scale plot and half the size), and ``sv`` (G, T, 2): singular
+    values of prod_{j<k} ds_{j+1}/ds_j for k = 1..T.
     """
     g = torch.as_tensor(np.asarray(gains, dtype=np.float64))
-    n_g = len(g)
-    params = replace(envs.PENDULUM, g=envs.PENDULUM.g * g, max_speed=math.inf)  # one gain per row
-
-    def step(s, a):  # rows are (..., gain) blocks: (k * G, 2) -> (k, G, 2) broadcasts the gains
-        nxt, r = envs.pendulum_step(s.reshape(-1, n_g, 2), a.reshape(-1, n_g, 1), params)
-        return nxt.reshape(-1, 2), r.reshape(-1)
-
+    joint = _SideBySide(g)
     gen = torch.Generator().manual_seed(seed)
     noise = 0.3 * torch.randn(t_max, 1, generator=gen, dtype=torch.float64)
-    s = torch.tensor([0.1, 0.0], dtype=torch.float64).expand(n_g, 2)
-    states, acts = [], []
+    s0 = torch.tensor([0.1, 0.0], dtype=torch.float64).expand(len(g), 2)
+    s, states, acts = s0[None], [], []
     for t in range(t_max):  # PD control towards upright: theta'' = -9 theta - 6 theta_dot
-        u = (-(15.0 * g + 9.0) * s[:, 0] - 6.0 * s[:, 1]) / 3.0 + noise[t]
-        states.append(s)
+        u = (-(15.0 * g + 9.0) * s[0, :, 0] - 6.0 * s[0, :, 1]) / 3.0 + noise[t]
+        states.append(s[0])
         acts.append(u.clamp(-2.0, 2.0)[:, None])
-        s, _ = step(s, acts[-1])
+        s, _ = joint.blocks(s, acts[-1][None])
     states, acts = torch.stack(states), torch.stack(acts)  # (T, G, 2), (T, G, 1)
-    jac = gradients.step_jacobians(step, states.reshape(-1, 2), acts.reshape(-1, 1))
-    ds, da, rs, ra = (x.reshape(t_max, n_g, *x.shape[1:]).transpose(0, 1) for x in jac)  # (G, T, ...)
-    grad = gradients.adjoint_action_gradients(ds, da, rs, ra).norm(dim=-1)  # (G, T, T)
-    sv = gradients.prefix_singular_values(ds.transpose(0, 1)).transpose(0, 1)
-    return {"grad": grad.numpy(), "sv": sv.numpy()}
+    grad = torch.zeros(len(g), t_max, t_max, dtype=torch.float64)
+    with one_thread():
+        for T in range(1, t_max + 1):  # J_T of all G pendulums at once: obs (2G,), actions (T, G)
+            dj = torch.as_tensor(gradient(joint, s0.reshape(-1), acts[:T, :, 0]), dtype=torch.float64)
+            grad[:, T - 1, :T] = dj.reshape(T, len(g)).abs().T
+        ds = gradients.step_jacobians(joint.rows, states.reshape(-1, 2), acts.reshape(-1, 1))[0]
+        ds = ds.reshape(t_max, len(g), 2, 2)
+        sv = torch.stack([gradients.product_singular_values(product, ds[:, i]) for i in range(len(g))])
+    return {"gains": g.numpy(), "grad": grad.float().numpy(), "sv": sv.numpy()}
 
 
 class GradientPathologyDemo(LiveDemo):
@@ -207,11 +236,13 @@ class GradientPathologyDemo(LiveDemo):
     figsize = (8.5, 3.4)
     low, high = 1e-10, 1e14
 
-    def __init__(self) -> None:
-        s = self.sliders["gain"]
-        self.gains = np.round(np.arange(s.min, s.max + s.step / 2, s.step), 6)
-        with one_thread():
-            self.grid = gradient_grid(self.gains, t_max=int(self.sliders["T"].max))
+    def __init__(self, grid: dict[str, np.ndarray]) -> None:
+        """``grid``: what :func:`gradient_grid` returns (for t_max = 100)."""
+        self.grid, self.gains = grid, np.asarray(grid["gains"])
+        t_max = int(self.sliders["T"].max)
+        if np.shape(grid["grad"])[1:] != (t_max, t_max) or np.shape(grid["sv"])[1:] != (t_max, 2):
+            raise ValueError(f"grid: expected grad (G, {t_max}, {t_max}) and sv (G, {t_max}, 2), got "
+                             f"{np.shape(grid['grad'])} and {np.shape(grid['sv'])}")
         super().__init__()
 
     def build(self, fig):
@@ -256,13 +287,14 @@ class GradientPathologyDemo(LiveDemo):
                 f"condition number of the product = {cond:.2g}{note}")
 
 
-def plot_lstm_comparison(model_step: planning.StepFn, obs: np.ndarray, actions: np.ndarray) -> plt.Figure:
-    """Why the LSTM fix is not ours to use: a faithful model inherits the real Jacobians.
+def lstm_comparison(product: gradients.ProductFn, model_step: planning.StepFn, obs: np.ndarray,
+                    actions: np.ndarray) -> dict[str, np.ndarray]:
+    """Largest singular value of the Jacobian products along a real trajectory, three ways.
 
-    Along a real trajectory (obs (T, 3) and the actions taken there (T, 1)), compares the
-    Jacobians ds_{t+1}/ds_t of the true pendulum, of the learned model and of an LSTM-like
-    recurrence designed to have the identity as Jacobian: left, the largest singular value of
-    their products over k steps; right, the average stretch per step, sigma_max^(1/k).
+    Along obs (T, 3) and the actions taken there (T, 1): the Jacobians ds_{t+1}/ds_t of the
+    true pendulum and of the learned model (their products over k = 1..T steps by ``product``,
+    Exercise 1.4), and an LSTM-like recurrence designed to have the identity as Jacobian.
+    Returns name -> sigma_max of the product over k steps, (T,).
     """
     o = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
     a = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
@@ -272,13 +304,23 @@ def plot_lstm_comparison(model_step: planning.StepFn, obs: np.ndarray, actions: 
         return nxt.double(), r.double()
 
     curves = {}
-    for name, fn in (("true pendulum", envs.pendulum_step_obs), ("learned model", model64)):
-        ds = gradients.step_jacobians(fn, o, a)[0]
-        curves[name] = gradients.prefix_singular_values(ds)[:, 0].numpy()
+    with one_thread():
+        for name, fn in (("true pendulum", envs.pendulum_step_obs), ("learned model", model64)):
+            ds = gradients.step_jacobians(fn, o, a)[0]
+            curves[name] = gradients.product_singular_values(product, ds)[:, 0].numpy()
     curves["LSTM-like (Jacobian = I)"] = np.ones(len(o))
+    return curves
+
+
+def plot_lstm_comparison(curves: dict[str, np.ndarray]) -> plt.Figure:
+    """Why the LSTM fix is not ours to use: a faithful model inherits the real Jacobians.
+
+    ``curves`` from :func:`lstm_comparison`. Left, the largest singular value of each Jacobian
+    product over k steps; right, the average stretch per step, sigma_max^(1/k).
+    """
     fig, (ax_p, ax_s) = plt.subplots(1, 2, figsize=(8.5, 3.2), layout="constrained")
-    k = np.arange(1, len(o) + 1)
-    for (name, prod), c in zip(curves.items(), ("C0", "C1", "C2"), strict=True):
+    for (name, prod), c in zip(curves.items(), ("C0", "C1", "C2"), strict=False):
+        k = np.arange(1, len(prod) + 1)
         clipped = gradients.clip_for_log(prod, 1e-10, 1e14)[0]
         ax_p.plot(k, clipped, color=c, label=name)
         ax_s.plot(k, clipped ** (1.0 / k), color=c, label=name)
@@ -309,6 +351,16 @@ def plot_bptt_gradients(results: dict[int, np.ndarray], low: float = 1e-8, high:
     return fig
 
 
-STATIC_IMAGES = {"part1_mpc_episode.png": MPCEpisodeDemo,
+def _precomputed_mpc_demo() -> MPCEpisodeDemo:
+    """The last MPC episode of the solution's MBRL v1.5 run (precomputed), at the default step."""
+    return MPCEpisodeDemo(precomputed.load("part1_mbrl_v15").episodes[-1])
+
+
+def _precomputed_gradient_demo() -> GradientPathologyDemo:
+    """The gradient demo on the solution's precomputed grid."""
+    return GradientPathologyDemo(precomputed.load("part1_gradient_grid"))
+
+
+STATIC_IMAGES = {"part1_mpc_episode.png": _precomputed_mpc_demo,
                  "part1_math_test.png": MathTestDemo,
-                 "part1_gradients.png": GradientPathologyDemo}
+                 "part1_gradients.png": _precomputed_gradient_demo}
