@@ -7,8 +7,8 @@ way). While your function is still the stub, the notebook cannot run it; the dem
 the result the instructor's solution produced, shipped in ``course_lib/data/precomputed``, and
 says in one line which exercise would make it your own::
 
-    result = precomputed.run_or_load(
-        "part1_mpc_episode", lambda: planning.mbrl_v15(env, cfg, plan_fn=my_planner, seed=0))
+    planner = planning.cem_planner(random_shooting_scores, cem_refit, cfg.planner, generator)
+    result = precomputed.run_or_load("part1_mbrl_v15", lambda: planning.mbrl_v15(env, cfg, planner, seed=0))
 
 prints, while ``random_shooting_scores`` is unfinished::
 

@@ -18,8 +18,8 @@ import torch
 from course_lib import envs
 from course_lib.checks.part1 import _closest, _linear_step
 from course_lib.checks.toys import LinearSystem
+from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import part1 as ref
-from course_tools.replay import HiddenChecker, hidden
 
 
 def _pendulum_states(gen: torch.Generator, n: int) -> torch.Tensor:
