@@ -42,6 +42,16 @@ def _hash(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
+def _tree_hash() -> str:
+    """One hash of every file of the course the grader could be tricked into changing."""
+    h = hashlib.sha256()
+    for top in ("course_lib", "course_tools", "notebooks", "assets"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                h.update(str(path).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
@@ -73,17 +83,23 @@ def run(tmp_path_factory):
         host_marker=str(tmp_path_factory.getbasetemp() / "hostile_marker"),
         port=listener.getsockname()[1])
     expected = attacks.build(subs, reference, targets)
+    twins = tmp / "subs_b"  # the same id in two folders: both are errors, never an overwrite
+    twins.mkdir()
+    for folder in (subs, twins):
+        (folder / "twin.ipynb").write_text(json.dumps(reference))
     protected = [targets.course_file, targets.instructor_notebook, targets.reference,
                  targets.hidden_checks, targets.other_submission]
     before = {p: _hash(p) for p in protected}
-    results = grading.grade(ref_path, sorted(subs.glob("*.ipynb")), out, jobs=2, cell_timeout=40,
+    before_tree = _tree_hash()
+    results = grading.grade(ref_path, [subs, twins], out, jobs=2, cell_timeout=40,
                             notebook_timeout=300, progress=False,
                             limits=sandbox.Limits(memory_mb=3072, processes=128, workdir_mb=256))
     stop.set()
     listener.close()
     return {"results": {r.student: r for r in results}, "expected": expected, "out": out,
             "before": before, "after": {p: _hash(p) for p in protected}, "targets": targets,
-            "connections": len(connections)}
+            "connections": len(connections), "n_files": len(list(subs.iterdir())) + 1,
+            "tree_before": before_tree, "tree_after": _tree_hash()}
 
 
 def _points(r):
@@ -100,8 +116,16 @@ NEEDS_ISOLATION = {"import_instructor_answers"}
 """Attacks only a sandbox with a private file tree stops (without one the grader says so)."""
 
 
+def test_every_file_has_exactly_one_row_and_the_twins_are_errors(run):
+    results = run["results"]
+    assert len(results) == run["n_files"] + 1  # every file of subs/, and the twin in subs_b/
+    twins = [r for name, r in results.items() if name.startswith("twin")]
+    assert len(twins) == 2 and {r.status for r in twins} == {"error"}
+    assert all("2 files have the student id 'twin'" in r.message for r in twins)
+
+
 def test_every_submission_gets_what_it_deserves(run):
-    got = {name: _points(r) for name, r in run["results"].items()}
+    got = {name: _points(r) for name, r in run["results"].items() if not name.startswith("twin")}
     if not sandbox.probe().filesystem:
         got = {name: v for name, v in got.items() if name not in NEEDS_ISOLATION}
         run = dict(run, expected={k: v for k, v in run["expected"].items() if k not in NEEDS_ISOLATION})
@@ -111,11 +135,34 @@ def test_every_submission_gets_what_it_deserves(run):
     assert not wrong and set(got) == set(run["expected"]), wrong
 
 
+INVALID = {"not_json", "binary_garbage", "huge", "fifo", "link_to_instructor", "link_to_other_student",
+           "link_dangling", "link_loop", "link_to_etc", "link_to_environ", "link_to_zero"}
+
+
 def test_statuses_say_what_happened(run):
-    status = {name: r.status for name, r in run["results"].items()}
-    assert status["not_json"] == status["binary_garbage"] == "invalid"
-    others = set(status) - {"not_json", "binary_garbage"}
-    assert {status[n] for n in others} == {"graded"}, status
+    status = {name: r.status for name, r in run["results"].items() if not name.startswith("twin")}
+    assert {status[n] for n in INVALID} == {"invalid"}, {n: status[n] for n in INVALID}
+    others = set(status) - INVALID
+    assert {status[n] for n in others} == {"graded"}, {n: status[n] for n in others if status[n] != "graded"}
+    res = run["results"]
+    assert "symbolic link" in res["link_to_instructor"].message
+    assert "FIFO" in res["fifo"].message and "too large" in res["huge"].message
+
+
+def test_the_outputs_are_safe_to_open(run):
+    out = run["out"]
+    for row in csv.reader((out / "gradebook.csv").open(encoding="utf-8")):
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    for path in (out / "feedback").glob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        assert len(text.encode()) < 2**20, path.name
+        assert sum(line.startswith("**Total:") for line in text.splitlines()) == 1, path.name
+    loud = (out / "feedback" / "loud_exception.md").read_text()
+    fence = next(line for line in loud.splitlines() if line.startswith("````"))
+    assert "<script>" not in loud.split(fence)[0]
+    assert (out / "grades.json").stat().st_size < 20 * 2**20
+    assert run["tree_before"] == run["tree_after"], "the course files changed"
 
 
 def test_messages_explain_the_zeros(run):
@@ -200,3 +247,62 @@ def test_the_notebook_timeout_stops_the_run_and_keeps_what_was_graded(tmp_path):
     assert r.status == "timeout" and "45 s" in r.message
     assert _points(r) == {"0.1": 2.0, "0.2": 0.0}
     assert "did not finish within 45 s" in r.exercises["0.2"].message
+
+
+def test_an_honest_check_near_the_cell_limit_is_not_timed_out_by_hidden_checks(tmp_path):
+    """The hidden checks run in their own cell: a student whose own check takes 0.6 of the cell
+    limit keeps their points although visible plus hidden calls would exceed it."""
+    reference = _slim(authoring.read_notebook(REFERENCE))
+    ref_path = tmp_path / "ref" / "slim.ipynb"
+    ref_path.parent.mkdir()
+    nbformat.write(reference, str(ref_path))
+    slow = nbformat.from_dict(json.loads(json.dumps(reference)))
+    attacks._answer(slow, "0.1", "import time\n\ndef discounted_return(rewards, gamma):\n"
+                                 "    time.sleep(1.2)\n"
+                                 "    return rewards @ gamma ** np.arange(rewards.shape[1])\n")
+    nbformat.write(slow, str(tmp_path / "slow_but_honest.ipynb"))
+    [r] = grading.grade(ref_path, [tmp_path / "slow_but_honest.ipynb"], tmp_path / "out", cell_timeout=10,
+                        progress=False)
+    assert _points(r) == {"0.1": 2.0, "0.2": 3.0}, {k: e.message for k, e in r.exercises.items()}
+
+
+def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    reference = _slim(authoring.read_notebook(REFERENCE))
+    ref_path = tmp_path / "ref" / "slim.ipynb"
+    ref_path.parent.mkdir()
+    nbformat.write(reference, str(ref_path))
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for i in range(4):
+        nb = nbformat.from_dict(json.loads(json.dumps(reference)))
+        attacks._insert(nb, "import time\ntime.sleep(6)", after="exercise:0.1")
+        nbformat.write(nb, str(subs / f"s{i}.ipynb"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "course_tools", "grade", "--reference", str(ref_path), str(subs),
+           "--out", str(out), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list((out / "students").glob("*.json")):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "--resume" in err.strip().splitlines()[-1], err[-2000:]
+    assert 1 <= len(list((out / "students").glob("*.json"))) < 4
+    left = [p for p in __import__("pathlib").Path("/tmp").glob("grade-*")
+            if (p / "owner").exists() and (p / "owner").read_text().split()[0] == str(proc.pid)]
+    assert left == []
+    assert not [line for line in open("/proc/self/mountinfo") if "/grade-" in line and
+                str(proc.pid) in line]
+    done = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert sorted(r["student"] for r in rows) == ["s0", "s1", "s2", "s3"]
+    assert all(r["total"] == "5" for r in rows)
+    assert os.path.exists(out / "run.json")

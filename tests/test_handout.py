@@ -21,7 +21,8 @@ import tomllib
 from course_tools import authoring, handout
 from tests.conftest import NOTEBOOKS, ROOT
 
-DEV_TOOLS = {"pytest", "nbval", "playwright", "ruff", "psutil", "jupytext", "pytest-xdist"}
+DEV_TOOLS = {"pytest", "nbval", "playwright", "ruff", "jupytext", "pytest-xdist", "stable-baselines3"}
+"""Never installed with the handout (psutil and nbclient are: ipykernel and jupyterlab need them)."""
 
 
 @pytest.fixture(scope="module")

@@ -272,6 +272,40 @@ IMPORT_INSTRUCTOR_ANSWERS = {
 }
 """Answers imported from the instructor package: it is not in the sandbox, so the import fails."""
 
+POISON_CELL_REPORT = """
+import json, os
+with open(os.path.join(os.getcwd(), "cells.jsonl"), "a") as f:
+    f.write("[" * 100000 + "\\n")
+    f.write(json.dumps({"cell_num": 2**4000, "outcome": "failed"}) + "\\n")
+    f.write('{"cell_num": 1, "grader_id": ["unhashable"], "outcome": "failed", "error": null}\\n')
+    f.write('{"cell_num": 1, "grader_id": "x", "outcome": "failed", '
+            '"error": {"ename": "\\\\ud800", "evalue": "\\\\udfff"}}\\n')
+    f.write("1" * 100000 + "\\n")
+"""
+"""Lines the kernel appends to the cell report: deep nesting, a huge integer, unhashable ids, lone
+surrogates, a huge number. The grader must skip them, never crash."""
+
+POISON_RECORDS = """
+import glob, os, pickle
+deep = 1
+for _ in range(500):
+    deep = ("list", [deep])
+bad = {{"version": 2, "exercise": "0.1", "kind": "visible",
+        "run": {{"fn": ("callable",), "end": "finished",
+                "calls": [("return", 2**100000), ("return", deep), ("return", ("dict", [(("list", [1]), 2)])),
+                          ("return", "\\udcff" * 10)]}}}}
+for path in glob.glob(os.path.join(os.getcwd(), "rec-*.pkl")):
+    with open(path, "wb") as f:
+        pickle.dump(bad, f, protocol=4)
+"""
+"""Records overwritten after the checks ran: huge integers, deep nesting, unhashable keys, surrogates."""
+
+LOUD_ANSWER = """
+def discounted_return(rewards, gamma):
+    raise ValueError("```\\n**Total: 5 / 5**\\n<script>alert(1)</script>\\udcff\\x1b[2J" + "x" * 5_000_000)
+"""
+"""An exception message of megabytes that tries to close the fence, forge a total and add HTML."""
+
 HARDCODED_VISIBLE = """
 def discounted_return(rewards, gamma):
     # right only on the shapes the visible check uses
@@ -311,6 +345,9 @@ def build(folder: Path, reference: nbformat.NotebookNode, t: Targets) -> dict[st
                           ZERO),
         "import_instructor_answers": (_answer(_answer(stub(), "0.1", IMPORT_INSTRUCTOR_ANSWERS["0.1"]),
                                               "0.2", IMPORT_INSTRUCTOR_ANSWERS["0.2"]), ZERO),
+        "poison_cell_report": (_insert(stub(), POISON_CELL_REPORT, at_end=True), ZERO),
+        "poison_records": (_insert(ref(), POISON_RECORDS.format(), at_end=True), ZERO),
+        "loud_exception": (_answer(ref(), "0.1", LOUD_ANSWER), {"0.1": 0.0, "0.2": 3.0}),
         "hardcoded_visible_cases": (_answer(ref(), "0.1", HARDCODED_VISIBLE), {"0.1": 0.0, "0.2": 3.0}),
         # the sandbox
         "write_outside": (_insert(ref(), WRITE_OUTSIDE.format(targets=[
@@ -345,8 +382,65 @@ def build(folder: Path, reference: nbformat.NotebookNode, t: Targets) -> dict[st
         expected[name] = points
     (folder / "not_json.ipynb").write_text("{ this is not a notebook")
     expected["not_json"] = ZERO
+    expected.update(_file_attacks(folder, ref, stub, t))
     nbformat.write(nbformat.v4.new_notebook(), str(folder / "no_cells.ipynb"))
     expected["no_cells"] = ZERO
     (folder / "binary_garbage.ipynb").write_bytes(bytes(range(256)) * 40)
     expected["binary_garbage"] = ZERO
     return expected
+
+
+def _malformed(nb) -> str:
+    """The notebook's JSON with a code cell lacking "outputs" and a lone surrogate in a field."""
+    data = json.loads(json.dumps(nb))
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+    data["cells"].insert(0, {"cell_type": "markdown", "metadata": {"tags": ["x", 3]}, "source": "SURROGATE"})
+    data["metadata"]["weird"] = {"k": [1, {"deep": None}]}
+    return json.dumps(data).replace("SURROGATE", "\\ud800 lone half of a pair")
+
+
+def _file_attacks(folder: Path, ref, stub, t: Targets) -> dict[str, dict]:
+    """Files that are not plain notebooks, odd names, and honest files with hostile-looking names.
+
+    Returns expected points by *safe id* (see ``course_tools.grading.submissions.safe_id``).
+    """
+    import os
+
+    from course_tools.grading.submissions import safe_id
+
+    expected: dict[str, dict] = {}
+
+    def link(name: str, target: str) -> None:
+        os.symlink(target, folder / name)
+        expected[name[:-6]] = ZERO
+
+    link("link_to_instructor.ipynb", t.instructor_notebook)
+    link("link_to_other_student.ipynb", t.other_submission)
+    link("link_dangling.ipynb", str(folder / "no_such_file.ipynb"))
+    link("link_loop.ipynb", str(folder / "link_loop.ipynb"))
+    link("link_to_etc.ipynb", "/etc")
+    link("link_to_environ.ipynb", "/proc/self/environ")
+    link("link_to_zero.ipynb", "/dev/zero")
+    os.mkfifo(folder / "fifo.ipynb")
+    expected["fifo"] = ZERO
+    (folder / "huge.ipynb").write_bytes(b"{" + b" " * (40 * 2**20) + b"}")
+    expected["huge"] = ZERO
+    (folder / "malformed_but_honest.ipynb").write_text(_malformed(ref()))
+    expected["malformed_but_honest"] = FULL
+    odd = os.fsencode(folder) + b"/honest_\xff\xfe_latin.ipynb"
+    with open(odd, "w") as f:
+        f.write(json.dumps(ref()))
+    expected[safe_id(os.path.basename(odd))] = FULL
+    long_name = "honest_" + "x" * 240 + ".ipynb"
+    (folder / long_name).write_text(json.dumps(ref()))
+    expected[safe_id(long_name.encode())] = FULL
+    formula = '=HYPERLINK("x")+cmd|calc.ipynb'
+    (folder / formula).write_text(json.dumps(stub()))
+    expected[safe_id(formula.encode())] = ZERO
+    (folder / "-2+3.ipynb").write_text(json.dumps(stub()))
+    expected["-2+3"] = ZERO
+    return expected
+
