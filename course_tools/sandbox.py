@@ -715,13 +715,16 @@ class TreeCpuWatch:
         children: dict[int, list[int]] = {}
         for pid, (_start, ppid, _own, _kids) in table.items():
             children.setdefault(ppid, []).append(pid)
-        alive = {(pid, table[pid][0]) for pid in table
-                 if (pid, table[pid][0]) in self._seen}
-        todo = [self.pid] if self.pid in table else []
+        # the root's descendants, plus every process tracked before (even if re-parented)
+        # and its descendants
+        todo = [pid for pid in table if (pid, table[pid][0]) in self._seen]
+        if self.pid in table and (not self._seen or (self.pid, table[self.pid][0]) in self._seen):
+            todo.append(self.pid)
+        alive: set[tuple[int, str]] = set()
         while todo:
             p = todo.pop()
             key = (p, table[p][0])
-            if key not in alive or p == self.pid:
+            if key not in alive:
                 alive.add(key)
                 todo.extend(children.get(p, []))
         # processes gone since the last poll: their time is in a live tracked parent's
@@ -1322,7 +1325,10 @@ def _probe() -> dict:
             mode, reason = "none", f"the {mode} sandbox did not run: {failed[0].split(': ', 1)[1]}"
             failed = []
         else:
-            reason = "; ".join(r for r in (reason, warning) if r)
+            extra = sorted(set(os.getgroups()) - {os.getegid()}) if mode == "userns" else []
+            groups = (f"the command keeps the caller's supplementary groups {extra} (a user "
+                      "namespace cannot drop them)") if extra else ""
+            reason = "; ".join(r for r in (reason, warning, groups) if r)
     version, why = CGroup.support()
     return {"mode": mode, "reason": reason, "verified": verified, "failed": failed,
             "cgroup": version, "cgroup_reason": why}

@@ -495,6 +495,22 @@ def test_tree_cpu_watch_kills_a_tree_over_its_budget():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_tree_cpu_watch_follows_a_process_that_left_the_tree():
+    escape = ("import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+              "        print(os.getpid(), flush=True)\n        end = time.monotonic() + 30\n"
+              "        while time.monotonic() < end:\n            pass\n        os._exit(0)\n"
+              "    time.sleep(0.5)\n    os._exit(0)\nos.wait()\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", escape], stdout=subprocess.PIPE,
+                            text=True)
+    with sandbox.TreeCpuWatch(proc.pid, budget_seconds=1.0, interval=0.1) as watch:
+        runaway = int(proc.stdout.readline())  # re-parented (to init) after 0.5 s, still busy
+        proc.wait(timeout=30)
+    assert watch.exceeded and proc.returncode == -9
+    time.sleep(0.2)
+    assert (sandbox._stat(runaway) or ["Z"])[0] == "Z", "the re-parented process survived"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_tree_cpu_watch_counts_children_that_exited():
     code = ("import subprocess, sys\nfor _ in range(3):\n    subprocess.run([sys.executable, '-c', "
             "'import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.5: pass'])\n")
