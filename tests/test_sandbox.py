@@ -345,6 +345,30 @@ def test_probe_as_root_verifies_every_check():
     assert iso.describe().startswith("sandbox: private user, no capabilities")
 
 
+@pytest.mark.skipif(not LINUX_ROOT, reason="needs Linux and root")
+def test_the_self_test_reports_a_weakened_sandbox(tmp_path, monkeypatch):
+    """A wrapper that forgets to change user and keeps the capabilities: the probe's self-test
+    must say exactly that, and the description must not claim isolation."""
+    source = WRAPPER.read_text()
+    weak = tmp_path / "weak_sandbox.py"
+    for line in ("os.setuid(spec.uid)", "_lock_down(strict=isolated)", "_drop_all_capabilities()  #"):
+        assert line in source
+        source = source.replace(line, "pass  # " + line)
+    weak.write_text(source)
+    real_command = sandbox.command
+
+    def weak_command(spec, spec_path, cmd):
+        argv = real_command(spec, spec_path, cmd)
+        return [argv[0], str(weak), *argv[2:]]
+
+    monkeypatch.setattr(sandbox, "command", weak_command)
+    verified, failed, _ = sandbox._self_test("root")
+    assert {f.split(":")[0] for f in failed} == {"user", "no_capabilities", "no_remount"}, failed
+    iso = sandbox.Isolation("root", "", tuple(verified), tuple(failed))
+    assert not iso.isolated and "PARTIAL" in iso.describe() and "no_capabilities" in iso.describe()
+    assert iso.filesystem and iso.network  # what still held
+
+
 @pytest.mark.skipif(NOBODY_PY is None, reason=NOBODY_WHY)
 def test_probe_as_nobody_finds_a_fully_isolated_userns_sandbox():
     out = subprocess.run(_as_nobody([NOBODY_PY, str(WRAPPER), "--probe"]), capture_output=True,
