@@ -90,7 +90,8 @@ class _Context:
 def _result(ctx: _Context, sub: Submission) -> SubmissionResult:
     return SubmissionResult(sub.student, sub.path, _sha(sub.data or b""), ctx.fingerprint, "graded",
                             seed=student_seed(ctx.run_seed, sub.student),
-                            sandbox=ctx.isolation.describe(), path_hex=sub.raw_path.hex())
+                            sandbox=ctx.isolation.describe(cgroup=ctx.isolation.cgroups),
+                            path_hex=sub.raw_path.hex())
 
 
 def _zero(ctx: _Context, message: str) -> dict[str, ExerciseResult]:
@@ -122,7 +123,7 @@ def _grade_submission(ctx: _Context, sub: Submission) -> SubmissionResult:
         return result
     base = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
     try:
-        (base / "owner").write_text(f"{os.getpid()}\n")
+        sandbox.claim_tempdir(base)
         assembled = assemble(ctx.reference, submission, str(base / "work"), set(plan))
         files = {f"args-{ex_id}.pkl": p["args"] for ex_id, p in plan.items()}
         out = run_notebook(assembled.notebook, base, files, ctx.cfg)
@@ -264,25 +265,11 @@ def _write_run_info(out: Path, info: dict) -> None:
 
 
 def _cleanup_stale() -> list[str]:
-    """Remove temp folders (and their mounts) left by a grader that was killed."""
-    cleanup = getattr(sandbox, "cleanup_stale", None)
-    if cleanup is not None:
-        return list(cleanup(tempfile.gettempdir(), prefix=TEMP_PREFIX))
-    cleaned = []
-    for base in Path(tempfile.gettempdir()).glob(TEMP_PREFIX + "*"):
-        try:
-            pid = int((base / "owner").read_text().split()[0])
-            os.kill(pid, 0)
-            continue  # its grader is alive
-        except ProcessLookupError:
-            pass
-        except (OSError, ValueError, IndexError):
-            continue
-        if os.path.ismount(base / "work"):
-            sandbox.unmount(base / "work")
-        shutil.rmtree(base, ignore_errors=True)
-        cleaned.append(str(base))
-    return cleaned
+    """Remove temp folders, mounts and control groups left by a grader that was killed."""
+    try:
+        return sandbox.cleanup_stale(tempfile.gettempdir(), prefix=TEMP_PREFIX)
+    except OSError:
+        return []
 
 
 class _Stop(BaseException):
@@ -312,9 +299,10 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     hidden = str(hidden_dir) if Path(hidden_dir).is_dir() else None
     fingerprint = _sha(reference.read_bytes() + hidden_fingerprint(hidden).encode())
     isolation = sandbox.probe()
-    if require_isolation and not getattr(isolation, "isolated", isolation.mode == "root"):
-        raise GradingRefused(f"the sandbox cannot isolate submissions here ({isolation.describe()}); "
-                             "grade as root on Linux, or drop --require-isolation")
+    if require_isolation and not isolation.isolated:
+        raise GradingRefused(f"the sandbox cannot isolate submissions here ({isolation.describe()}"
+                             f"{'; failed: ' + ', '.join(isolation.failed) if isolation.failed else ''}); "
+                             "grade on Linux with user namespaces or as root, or drop --require-isolation")
     store = ResultStore(out)
     info = _run_info(out)
     previous = store.load_all()
@@ -333,7 +321,8 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     if limits is None:  # CPU time: a backstop that never bites before the wall-clock limit
         limits = sandbox.Limits(cpu_seconds=int(notebook_timeout * threads_each) + 60)
     cfg = RunConfig(cell_timeout, notebook_timeout, threads_each, limits, isolation,
-                    _hide_list(reference, subs, out, hidden_dir))
+                    _hide_list(reference, subs, out, hidden_dir), cpus=sandbox.fair_cpus(jobs),
+                    cpu_budget=notebook_timeout * threads_each + 60)
     todo = [s for s in subs if not (resume and s.student in previous
                                     and previous[s.student].sha256 == _sha(s.data or b"")
                                     and previous[s.student].reference_sha256 == fingerprint
