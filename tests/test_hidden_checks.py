@@ -48,8 +48,10 @@ def _hardcoded(ex_id):
     memo: dict[str, object] = {}
 
     def recording(*args, **kwargs):
+        # fingerprint before the call: a reference may change its arguments in place (3.1)
+        key, outputs = gr._fingerprint(args, kwargs), gr._empty_buffers(args, kwargs)
         out = ref(*args, **kwargs)
-        memo.setdefault(gr._fingerprint(args, kwargs), copy.deepcopy(out))
+        memo.setdefault(key, (copy.deepcopy(out), [(i, buf.all()) for i, buf in outputs]))
         return out
 
     with contextlib.redirect_stdout(io.StringIO()), _GlobalRngs():
@@ -57,7 +59,12 @@ def _hardcoded(ex_id):
     fallback = next(iter(memo.values()))
 
     def hardcoded(*args, **kwargs):
-        return copy.deepcopy(memo.get(gr._fingerprint(args, kwargs), fallback))
+        out, filled = memo.get(gr._fingerprint(args, kwargs), fallback)
+        outputs = dict(gr._empty_buffers(args, kwargs))  # empty buffers the exercise fills (3.5)
+        for i, batch in filled:
+            if i in outputs and len(batch):
+                outputs[i].add(batch.obs, batch.act, batch.rew, batch.next_obs, batch.done)
+        return copy.deepcopy(out)
 
     return hardcoded
 
