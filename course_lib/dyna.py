@@ -109,13 +109,13 @@ def dyna_q(maze: Maze, config: DynaConfig, planning_update: PlanningUpdate, rng:
     for episode in range(n_episodes):
         s, t, done = maze.start_state, 0, False
         while not done and t < cap:
-            a = epsilon_greedy(Q[s], config.epsilon, rng)
-            s_next, r = next_state[s, a], reward[s, a]
-            Q[s, a] += config.alpha * (q_learning_target(r, Q[s_next], config.gamma) - Q[s, a])
-            model_next[s, a], model_reward[s, a] = s_next, r
+            a = epsilon_greedy(Q[s], config.epsilon, rng)  # (b)
+            s_next, r = next_state[s, a], reward[s, a]  # (c)
+            Q[s, a] += config.alpha * (q_learning_target(r, Q[s_next], config.gamma) - Q[s, a])  # (d)
+            model_next[s, a], model_reward[s, a] = s_next, r  # (e)
             if not seen[s, a]:
                 seen[s, a], pairs[n_seen], n_seen = True, (s, a), n_seen + 1
-            Q = planning_update(Q, model_next, model_reward, pairs[:n_seen], config.n_planning,
+            Q = planning_update(Q, model_next, model_reward, pairs[:n_seen], config.n_planning,  # (f)
                                 config.alpha, config.gamma, rng)
             s, t, done = s_next, t + 1, s_next == maze.goal_state
         steps[episode] = t

@@ -104,6 +104,14 @@ def _mixed_up_fields(real_buffer, model_buffer, batch_size, real_ratio, generato
     return batch
 
 
+def _global_rng(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, None)  # torch's global RNG
+
+
+def _fixed_generator(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, torch.Generator())
+
+
 def _swapped_ratio(real_buffer, model_buffer, batch_size, real_ratio, generator):
     return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, 1 - real_ratio, generator)
 
@@ -214,7 +222,7 @@ def _rollout_from_first_rows(real_buffer, model_predict, policy, model_buffer, n
 
 CASES.update({
     "3.2": (ref.mbpo_mixed_batch, [_rounds, _ignores_empty_model_buffer, _first_rows, _mixed_up_fields,
-                               _swapped_ratio]),
+                                   _swapped_ratio, _global_rng, _fixed_generator]),
     "3.3": (ref.mve_target, [_mve_discount_off_by_one, _mve_bootstrap_too_early, _mve_without_r0,
                              _mve_horizon_steps, _mve_numpy]),
     "3.4": (ref.sac_soft_target, [_max_q, _mean_q, _entropy_sign, _ignores_done, _done_masks_reward]),
@@ -227,6 +235,8 @@ CASES.update({
     (_rounds, "rounded down"),
     (_first_rows, "uniform sample"),
     (_mixed_up_fields, "different transitions"),
+    (_global_rng, "same seed gave different batches"),
+    (_fixed_generator, "different seeds drew the same real rows"),
 ])
 def test_mixed_batch_messages(wrong, expected):
     with pytest.raises(checks.CheckFailed, match=expected):
