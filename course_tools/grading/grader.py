@@ -330,11 +330,15 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     done: dict[str, SubmissionResult] = {s.student: previous[s.student] for s in subs if s not in todo}
     ids = list(exercises)
     stop = threading.Event()
+    saving = {"now": False, "term": False}
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.getsignal(signal.SIGTERM) if in_main else None
 
     def on_term(*_):
-        raise _Stop
+        if saving["now"]:  # finish writing this student's files first
+            saving["term"] = True
+        else:
+            raise _Stop
 
     if old_term is not None:
         signal.signal(signal.SIGTERM, on_term)
@@ -353,8 +357,12 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
                 try:
                     for fut in as_completed(futures):
                         r = fut.result()
+                        saving["now"] = True
                         store.save(r)
                         done[r.student] = r
+                        saving["now"] = False
+                        if saving["term"]:
+                            raise _Stop
                         if bar is not None:
                             bar.update()
                 except BaseException:  # Ctrl-C or SIGTERM: stop every run now; what is saved stays
@@ -363,9 +371,12 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
                     kill_running()
                     raise
     except (KeyboardInterrupt, _Stop):
+        if bar is not None:
+            bar.close()
+            bar = None
         store.write_index(ids)
         graded = sum(1 for s in todo if s.student in done)
-        print(f"\nstopped: {graded} of {len(todo)} submissions graded and saved in {out}; run the "
+        print(f"stopped: {graded} of {len(todo)} submissions graded and saved in {out}; run the "
               "same command with --resume to grade the rest", file=sys.stderr)
         raise KeyboardInterrupt from None
     finally:
@@ -373,7 +384,6 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
             bar.close()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-    store.write_index(ids)
     return [done[s.student] for s in subs if s.student in done]
 
 
