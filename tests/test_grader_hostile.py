@@ -169,7 +169,7 @@ def test_messages_explain_the_zeros(run):
     res = run["results"]
     assert "cell time limit" in res["slow_answer"].exercises["0.2"].message
     assert "MemoryError" in res["memory_hog"].exercises["0.2"].message
-    assert res["hardcoded_visible_cases"].exercises["0.1"].message.startswith("a hidden check failed")
+    assert res["hardcoded_visible_cases"].exercises["0.1"].message.startswith("A case you have not seen failed")
     assert [c["passed"] for c in res["hardcoded_visible_cases"].exercises["0.1"].checks] == [True, False]
     assert "not done yet" in res["honest_blank"].exercises["0.1"].message
     assert "not graded" in res["loops_forever"].exercises["0.2"].message
@@ -307,3 +307,40 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path):
     assert sorted(r["student"] for r in rows) == ["s0", "s1", "s2", "s3"]
     assert all(r["total"] == "5" for r in rows)
     assert os.path.exists(out / "run.json")
+
+
+CPU_HOG = """
+import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        while True:
+            pass
+time.sleep(45)
+"""
+
+
+@pytest.mark.skipif(not sandbox.probe().cgroups, reason="no control groups here: fair sharing not enforced")
+def test_a_cpu_hog_does_not_starve_its_honest_neighbour(tmp_path):
+    """Under --jobs 2, a submission running 8 busy processes next to an honest, CPU-bound one: each
+    run has its own CPU share, so the honest one is graded as if it ran alone."""
+    reference = _slim(authoring.read_notebook(REFERENCE))
+    ref_path = tmp_path / "ref" / "slim.ipynb"
+    ref_path.parent.mkdir()
+    nbformat.write(reference, str(ref_path))
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    honest = nbformat.from_dict(json.loads(json.dumps(reference)))
+    attacks._answer(honest, "0.1", "import time\n\ndef discounted_return(rewards, gamma):\n"
+                                   "    end = time.process_time() + 1.0\n"
+                                   "    while time.process_time() < end:\n        pass\n"
+                                   "    return rewards @ gamma ** np.arange(rewards.shape[1])\n")
+    nbformat.write(honest, str(subs / "honest_cpu_bound.ipynb"))
+    hog = authoring.make_student(reference)
+    attacks._insert(hog, CPU_HOG)
+    nbformat.write(hog, str(subs / "cpu_hog.ipynb"))
+    results = grading.grade(ref_path, [subs], tmp_path / "out", jobs=2, cell_timeout=14,
+                            notebook_timeout=90, progress=False)
+    by = {r.student: r for r in results}
+    assert _points(by["honest_cpu_bound"]) == {"0.1": 2.0, "0.2": 3.0}, \
+        {k: e.message for k, e in by["honest_cpu_bound"].exercises.items()}
+    assert _points(by["cpu_hog"]) == {"0.1": 0.0, "0.2": 0.0}

@@ -384,6 +384,7 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
             bar.close()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+    store.write_index(ids)
     return [done[s.student] for s in subs if s.student in done]
 
 
