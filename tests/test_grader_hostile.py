@@ -38,6 +38,15 @@ def _slim(nb):
     return nb
 
 
+def _slim_reference(folder):
+    """The slimmed welcome notebook, written to ``folder/ref/slim.ipynb``: (notebook, path)."""
+    reference = _slim(authoring.read_notebook(REFERENCE))
+    ref_path = folder / "ref" / "slim.ipynb"
+    ref_path.parent.mkdir()
+    nbformat.write(reference, str(ref_path))
+    return reference, ref_path
+
+
 def _hash(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
@@ -236,10 +245,7 @@ def test_summary_counts_and_names_the_sandbox(run):
 
 
 def test_the_notebook_timeout_stops_the_run_and_keeps_what_was_graded(tmp_path):
-    reference = _slim(authoring.read_notebook(REFERENCE))
-    ref_path = tmp_path / "ref" / "slim.ipynb"
-    ref_path.parent.mkdir()
-    nbformat.write(reference, str(ref_path))
+    reference, ref_path = _slim_reference(tmp_path)
     slow = nbformat.from_dict(json.loads(json.dumps(reference)))
     for _ in range(6):  # each cell within the cell timeout, all of them beyond the notebook's
         attacks._insert(slow, "import time\ntime.sleep(12)", after="exercise:0.1")
@@ -254,10 +260,7 @@ def test_the_notebook_timeout_stops_the_run_and_keeps_what_was_graded(tmp_path):
 def test_an_honest_check_near_the_cell_limit_is_not_timed_out_by_hidden_checks(tmp_path):
     """The hidden checks run in their own cell: a student whose own check takes 0.6 of the cell
     limit keeps their points although visible plus hidden calls would exceed it."""
-    reference = _slim(authoring.read_notebook(REFERENCE))
-    ref_path = tmp_path / "ref" / "slim.ipynb"
-    ref_path.parent.mkdir()
-    nbformat.write(reference, str(ref_path))
+    reference, ref_path = _slim_reference(tmp_path)
     slow = nbformat.from_dict(json.loads(json.dumps(reference)))
     attacks._answer(slow, "0.1", "import time\n\ndef discounted_return(rewards, gamma):\n"
                                  "    time.sleep(1.2)\n"
@@ -275,10 +278,7 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path):
     import sys
     import time
 
-    reference = _slim(authoring.read_notebook(REFERENCE))
-    ref_path = tmp_path / "ref" / "slim.ipynb"
-    ref_path.parent.mkdir()
-    nbformat.write(reference, str(ref_path))
+    reference, ref_path = _slim_reference(tmp_path)
     subs = tmp_path / "subs"
     subs.mkdir()
     for i in range(4):
@@ -324,10 +324,7 @@ time.sleep(45)
 def test_a_cpu_hog_does_not_starve_its_honest_neighbour(tmp_path):
     """Under --jobs 2, a submission running 8 busy processes next to an honest, CPU-bound one: each
     run has its own CPU share, so the honest one is graded as if it ran alone."""
-    reference = _slim(authoring.read_notebook(REFERENCE))
-    ref_path = tmp_path / "ref" / "slim.ipynb"
-    ref_path.parent.mkdir()
-    nbformat.write(reference, str(ref_path))
+    reference, ref_path = _slim_reference(tmp_path)
     subs = tmp_path / "subs"
     subs.mkdir()
     honest = nbformat.from_dict(json.loads(json.dumps(reference)))

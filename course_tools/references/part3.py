@@ -80,13 +80,16 @@ def mbpo_branched_rollout(real_buffer: ReplayBuffer, model_predict: Callable, po
     version 2 (starts, then per step: the policy's sample, the members), so the committed
     sweep reproduces.
     """
+    steps: list[tuple[torch.Tensor, ...]] = []
     obs = real_buffer.sample(n_starts, generator).obs
-    rows = torch.arange(n_starts)
-    for _ in range(k):
+    for _ in range(k):  # one member per row and step: gather its prediction from (E, B, ...)
         act = policy(obs)
         next_all, rew_all = model_predict(obs, act)
-        member = torch.randint(next_all.shape[0], (n_starts,), generator=generator)
-        next_obs, rew = next_all[member, rows], rew_all[member, rows]
-        model_buffer.add(obs, act, rew, next_obs, torch.zeros(n_starts))
+        pick = torch.randint(next_all.shape[0], (1, n_starts), generator=generator)
+        next_obs = next_all.gather(0, pick[..., None].expand(1, n_starts, next_all.shape[-1]))[0]
+        steps.append((obs, act, rew_all.gather(0, pick)[0], next_obs))
         obs = next_obs
+    if steps:  # the same rows, in the same order, as adding them step by step
+        o, a, r, o2 = (torch.cat(x) for x in zip(*steps, strict=True))
+        model_buffer.add(o, a, r, o2, torch.zeros(len(o)))
     return n_starts * k
