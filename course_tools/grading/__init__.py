@@ -8,6 +8,7 @@
 * :mod:`.record` (in the student's kernel) and :mod:`.codec` (reading it back, as hostile data);
 * :mod:`.hidden` and :mod:`.judge`: hidden checks, and replaying the checks in a clean process;
 * :mod:`.results`: grades, feedback, the gradebook and the output folder;
+* :mod:`.one`: one submission, from its bytes to its row, in the student's terms;
 * :mod:`.grader`: the whole class, one row per file, whatever happens.
 
 ``python -m course_tools grade ...`` is the command line (see the README).
