@@ -51,6 +51,7 @@ _TEMPLATE = r"""
 <script src="{{ resources.mathjax_url }}"></script>
 {%- endblock html_head_js_mathjax -%}
 {%- block html_head_css -%}
+<link rel="icon" href="data:,">
 <style>{{ resources.course_site.css }}</style>
 {%- endblock html_head_css -%}
 {%- block body_header -%}
@@ -192,6 +193,7 @@ def index_html(entries: Sequence[tuple[str, str, str]], launch=None) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>{html.escape(COURSE_TITLE)}: the course</title>
+<link rel="icon" href="data:,">
 <style>{css()}</style>
 <script type="text/x-mathjax-config">
 {_MATHJAX_CONFIG_JS}

@@ -56,6 +56,8 @@ class _Watch:
 
         self.page.route("**/*", route)
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400
+                     and not _optional_font(r.url) else None)
         self.page.on("console", lambda m: self.console.append(m.text) if m.type == "error"
                      and not _optional_font(m.location.get("url", "")) else None)
         self.page.on("pageerror", lambda e: self.console.append(str(e)))
