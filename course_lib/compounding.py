@@ -3,20 +3,22 @@ short rollouts branched from real states (MBRL v3.0) make it linear in T.
 
 The toy (the lecture's tightrope): at every step the model makes a mistake with probability eps,
 and a mistake is absorbing (once off the real trajectory you stay off). The *gap* G(T, eps) is
-the expected number of steps t = 1..T spent off the real trajectory: you compute it exactly in
-Exercise 2.3. It is about eps T (T + 1) / 2 while eps T << 1 and saturates at T - 1/eps once
-eps T >> 1 (almost every rollout is off).
+the expected number of steps t = 1..T spent off the real trajectory: you derive it in
+Exercise 2.4. It is about eps T (T + 1) / 2 while eps T << 1 and approaches
+T - (1 - eps) / eps once eps T >> 1 (almost every rollout is off).
 
-The same with a learned Pendulum model: each model step, with probability eps, the predicted
-angular velocity is wrong by +-kick rad/s. The model's state is *off* at step t when its
-observation is more than ``tol`` from the real one (same start, same torques). We roll out the
-model once for every possible time tau of the first mistake, so the expected gap is an exact
-sum over tau (no sampling noise in eps):
+The same with a learned Pendulum model and *injected* mistakes (a check of the assumption that
+mistakes are absorbing): each model step, with probability eps, the predicted angular velocity is
+wrong by +-kick rad/s. The model's state is *off* at step t when its observation is more than
+``tol`` from the real one (same start, same torques). We roll out the model once for every
+possible time tau of the first mistake, so the expected gap is an exact sum over tau:
 
     G(T, eps) = sum_{tau=1}^T eps (1 - eps)^(tau-1) D_tau(T) + (1 - eps)^T D_none(T),
 
 D_tau(T) = steps off among 1..T when the first mistake is at tau (averaged over start states).
-Branching (MBRL v3.0, Exercise 2.4 draws the branches): T model steps made as T/k rollouts of
+:func:`model_errors` measures the learned model's *own* error instead (nothing injected): the
+distance to reality after t steps, and its one-step error.
+Branching (MBRL v3.0, Exercise 2.5 draws the branches): T model steps made as T/k rollouts of
 k steps, each from a real state, have gap (T/k) G(k, eps) ~ eps T (k + 1) / 2.
 """
 
@@ -43,6 +45,9 @@ __all__ = [
     "simulate_model_gap",
     "sample_first_mistake",
     "loglog_slope",
+    "real_rollouts",
+    "ModelErrors",
+    "model_errors",
     "Brancher",
     "BranchTable",
     "branch_table",
@@ -123,11 +128,11 @@ def _kicked(obs: torch.Tensor, kick: torch.Tensor) -> torch.Tensor:
     return torch.cat([obs[..., :2], obs[..., 2:] + kick[..., None]], dim=-1)
 
 
-@one_thread()
 @torch.no_grad()
-def mistake_rollouts(model_step: StepFn, config: MistakeConfig = MistakeConfig()) -> MistakeRollouts:
-    """Roll the real Pendulum and the model (with a first mistake at every possible step) from the
-    same B start states under the same random torques. Costs (T+1) B model rollouts of T steps."""
+def real_rollouts(config: MistakeConfig = MistakeConfig()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The real side of the experiment: ``config.n_starts`` Pendulum trajectories of ``horizon``
+    steps under uniformly random torques. Returns real obs (B, T+1, 3) float32, torques (B, T, 1)
+    and the kick signs (B, T) a mistake at each step would use."""
     c = config
     gen = torch.Generator().manual_seed(c.seed)
     b, T = c.n_starts, c.horizon
@@ -139,7 +144,17 @@ def mistake_rollouts(model_step: StepFn, config: MistakeConfig = MistakeConfig()
     for t in range(T):
         state, _ = envs.pendulum_step(state, actions[:, t].double())
         real.append(envs.pendulum_obs(state))
-    real = torch.stack(real, 1).float()
+    return torch.stack(real, 1).float(), actions, signs
+
+
+@one_thread()
+@torch.no_grad()
+def mistake_rollouts(model_step: StepFn, config: MistakeConfig = MistakeConfig()) -> MistakeRollouts:
+    """Roll the real Pendulum and the model (with a first mistake at every possible step) from the
+    same B start states under the same random torques. Costs (T+1) B model rollouts of T steps."""
+    c = config
+    b, T = c.n_starts, c.horizon
+    real, actions, signs = real_rollouts(c)
     k = T + 1  # tau = 1..T, and "no mistake"
     tau = torch.arange(1, k + 1).repeat_interleave(b)
     obs = real[:, 0].repeat(k, 1)
@@ -151,6 +166,40 @@ def mistake_rollouts(model_step: StepFn, config: MistakeConfig = MistakeConfig()
     model = torch.stack(model, 1).reshape(k, b, T + 1, 3)
     off = ((model[:, :, 1:] - real[None, :, 1:]).norm(dim=-1) > c.tol).numpy()
     return MistakeRollouts(real, actions, signs, model, off, c)
+
+
+@dataclass
+class ModelErrors:
+    """A learned model's own error, nothing injected: the model rolled out open loop beside reality."""
+
+    state_error: np.ndarray
+    """(T,) mean over start states of |model obs - real obs| after t = 1..T steps (same torques)."""
+    one_step: float
+    """Mean |model(o_t, a_t) - o_{t+1}| over the real transitions: the per-step error eps_1."""
+    return_error: np.ndarray
+    """(T,) mean over start states of |model return - real return| over the first t = 1..T steps."""
+
+
+@one_thread()
+@torch.no_grad()
+def model_errors(model_step: StepFn, config: MistakeConfig = MistakeConfig()) -> ModelErrors:
+    """Measure ``model_step`` against the real rollouts of ``config``: the distance after t steps of
+    the model alone, the one-step error on the real transitions, and the return error."""
+    real, actions, _ = real_rollouts(config)
+    b, T = actions.shape[:2]
+    state = envs.pendulum_state(real[:, :-1].double())
+    _, real_rew = envs.pendulum_step(state, actions.double())  # (B, T) reward of each real step
+    obs, model_obs, model_rew = real[:, 0], [], []
+    for t in range(T):
+        obs, rew = model_step(obs, actions[:, t])
+        model_obs.append(obs)
+        model_rew.append(rew)
+    model_obs, model_rew = torch.stack(model_obs, 1), torch.stack(model_rew, 1).double()
+    one, _ = model_step(real[:, :-1].reshape(-1, 3), actions.reshape(-1, 1))
+    return ModelErrors(
+        state_error=(model_obs - real[:, 1:]).norm(dim=-1).mean(0).double().numpy(),
+        one_step=float((one.reshape(b, T, 3) - real[:, 1:]).norm(dim=-1).mean()),
+        return_error=(model_rew - real_rew).cumsum(1).abs().mean(0).numpy())
 
 
 def expected_gap(cum_off: np.ndarray, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:
@@ -204,7 +253,7 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
 
 
 Brancher = Callable[..., torch.Tensor]
-"""MBRL v3.0's data generator (Exercise 2.4): ``(real_obs (N, L, o), step_fn, policy, k, n_branches,
+"""MBRL v3.0's data generator (Exercise 2.5): ``(real_obs (N, L, o), step_fn, policy, k, n_branches,
 generator) -> (n_branches, k + 1, o)``, start states drawn from all real states, then k model steps."""
 
 
@@ -231,7 +280,7 @@ class BranchTable:
 @torch.no_grad()
 def branch_table(branched_rollouts: Brancher, model_step: StepFn, rollouts: MistakeRollouts, k_max: int,
                  n_branches: int, generator: torch.Generator) -> BranchTable:
-    """Branches drawn by ``branched_rollouts`` (Exercise 2.4) from the real trajectories of
+    """Branches drawn by ``branched_rollouts`` (Exercise 2.5) from the real trajectories of
     ``rollouts``, k_max model steps each, with a first mistake at every tau = 1..k_max (or none).
 
     The starts are real states at times t0 <= T - k_max (so the real continuation exists). To
