@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_lib import envs
+from course_lib import datafiles, envs
 from course_lib.utils import one_thread
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "real_rollouts",
     "ModelErrors",
     "model_errors",
+    "load_model_error_sweep",
     "Brancher",
     "BranchTable",
     "branch_table",
@@ -200,6 +201,15 @@ def model_errors(model_step: StepFn, config: MistakeConfig = MistakeConfig()) ->
         state_error=(model_obs - real[:, 1:]).norm(dim=-1).mean(0).double().numpy(),
         one_step=float((one.reshape(b, T, 3) - real[:, 1:]).norm(dim=-1).mean()),
         return_error=(model_rew - real_rew).cumsum(1).abs().mean(0).numpy())
+
+
+def load_model_error_sweep() -> dict:
+    """The committed sweep of :func:`model_errors` over data sizes and seeds (see its "command").
+
+    Keys: "command", "config", "n_transitions" (N,), "seeds" (S,), "state_error" (N, S, T),
+    "one_step" (N, S), "return_error" (N, S, T).
+    """
+    return datafiles.load("part2_model_error.json")
 
 
 def expected_gap(cum_off: np.ndarray, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:

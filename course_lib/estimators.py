@@ -216,10 +216,11 @@ class SpreadConfig:
     """Independent rollouts (one estimate each)."""
     horizons: tuple[int, ...] = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 100)
     """The T at which J_T = E[sum_{t<T} r_t] is differentiated."""
-    sigma: float = 0.5
-    """Standard deviation of the policy's action noise, at every step."""
-    weight_scale: float = 0.3
-    """The policy's weights w ~ weight_scale N(0, I): a = 2 tanh(w . (cos, sin, theta_dot, 1)) + sigma xi."""
+    sigma: float = 1.0
+    """Standard deviation of the policy's action noise, at every step (REINFORCE's initial policy's)."""
+    weight_scale: float = 0.0
+    """The policy's weights w ~ weight_scale N(0, I): a = 2 tanh(w . (cos, sin, theta_dot, 1)) + sigma xi.
+    0: the gradient at the policy with mean torque 0, where training starts."""
 
 
 @dataclass

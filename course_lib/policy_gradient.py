@@ -254,7 +254,7 @@ class SeedRuns:
     real_return: np.ndarray
     """(S, K) return the real pendulum gives, at each evaluation."""
     promised: np.ndarray
-    """(2, S, horizon) mean cumulative return of the first h steps in the model; [0] before, [1] after training."""
+    """(2, S, horizon) mean cumulative return of the first h steps in the model; [0] before, [1] after."""
     real: np.ndarray
     """(2, S, horizon) the same in the real pendulum."""
     gap: np.ndarray
@@ -276,12 +276,13 @@ def v25_over_seeds(reinforce_loss: LossFn, config: SeedsConfig = SeedsConfig(), 
         policy = GaussianPolicy(generator=gen)
         initial = copy.deepcopy(policy)
         log = train_in_model(model.mean_step, policy, reinforce_loss, config.pg, gen, progress=progress)
-        curves = [model_vs_real_returns(model.mean_step, pi, obs0, config.horizon) for pi in (initial, policy)]
-        runs.append((log, curves))
-    curves = np.array([[c for c in cs] for _, cs in runs])  # (S, 2 policies, 2 worlds, B, horizon)
+        runs.append((log, [model_vs_real_returns(model.mean_step, pi, obs0, config.horizon)
+                           for pi in (initial, policy)]))
+    curves = np.array([cs for _, cs in runs])  # (S, 2 policies, 2 worlds, B, horizon)
     return SeedRuns(
         data_seeds=np.array(config.data_seeds), iteration=np.array(runs[0][0].iteration),
         model_return=np.array([log.model_return for log, _ in runs]),
         real_return=np.array([log.real_return for log, _ in runs]),
-        promised=curves[:, :, 0].mean(-2).transpose(1, 0, 2), real=curves[:, :, 1].mean(-2).transpose(1, 0, 2),
+        promised=curves[:, :, 0].mean(-2).transpose(1, 0, 2),
+        real=curves[:, :, 1].mean(-2).transpose(1, 0, 2),
         gap=np.abs(curves[:, :, 0] - curves[:, :, 1]).mean(-2).transpose(1, 0, 2))

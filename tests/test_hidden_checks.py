@@ -42,7 +42,7 @@ def _run_hidden(spec, hs, fn, seed) -> None:
 
 
 def _copy(x):
-    """A deep copy; a tensor that carries a graph (a loss) is copied as a fresh non-leaf that requires grad."""
+    """A deep copy; a tensor with a graph (a loss) becomes a fresh non-leaf that requires grad."""
     if getattr(x, "grad_fn", None) is not None:
         return x.detach().clone().requires_grad_(True).clone()
     return copy.deepcopy(x)

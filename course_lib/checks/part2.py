@@ -109,7 +109,8 @@ def reinforce_loss(ck: Checker) -> None:
     cases = {
         "B = 6 rollouts of H = 5 steps, gamma = 0.9 (float32, as a policy's log_prob)":
             (*_pg_batch(6, 5, 0, dtype=torch.float32), 0.9),
-        "gamma = 1: the reward-to-go is the plain sum of the rewards still to come": (*_pg_batch(4, 7, 1), 1.0),
+        "gamma = 1: the reward-to-go is the plain sum of the rewards still to come":
+            (*_pg_batch(4, 7, 1), 1.0),
         "gamma = 0: the reward-to-go is the reward of that step": (*_pg_batch(5, 3, 2), 0.0),
         "rewards all shifted by -100 (the per-step baseline must remove the shift)":
             (*_pg_batch(8, 4, 3, offset=-100.0), 0.95),
@@ -131,7 +132,7 @@ def reinforce_loss(ck: Checker) -> None:
 
 @exercise("2.4", "tightrope_gap")
 def tightrope_gap(ck: Checker) -> None:
-    """``tightrope_gap(T, eps) -> (exact, approx)``: expected steps off among 1..T, exact and for small eps T."""
+    """``tightrope_gap(T, eps) -> (exact, approx)``: expected steps off among 1..T, exact and small-eps T."""
     cases = {
         "T = 10, eps = [0.01]": (10, np.array([0.01])),
         "T = 50, eps = [0, 1e-3, 0.1, 0.5, 1] (an array; eps = 0 must give 0, not NaN)":
