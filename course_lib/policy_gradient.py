@@ -227,7 +227,7 @@ def model_vs_real_returns(model_step: StepFn, policy: GaussianPolicy, obs0: torc
 class SeedsConfig:
     """MBRL v2.5 repeated on several data sets: only the random transitions change."""
 
-    data_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    data_seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
     """Seeds of the random-torque data (and of the model's initialisation)."""
     n_transitions: int = 300
     """Real transitions per data set."""

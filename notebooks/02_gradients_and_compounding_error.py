@@ -13,7 +13,7 @@
 #    (sliders: the number of steps $T$);
 # 2. write the REINFORCE update (Exercise 2.3), measure its variance against backprop on the
 #    Pendulum model, and train a policy with it entirely inside learned Pendulum models
-#    (**MBRL v2.5**) fitted to five different data sets: the return each model promises against
+#    (**MBRL v2.5**) fitted to eight different data sets: the return each model promises against
 #    the return the real pendulum gives;
 # 3. derive the **compounding model error** of the lecture's tightrope (Exercise 2.4): the gap of a
 #    $T$-step model rollout grows like $\epsilon T^2$; check the assumption behind it on a learned
@@ -387,13 +387,13 @@ plt.show()
 # story of how many rollouts one needs; the *comparison* at equal $T$ is.
 
 # %% [markdown]
-# ### 2.2 Train inside the model, on five data sets
+# ### 2.2 Train inside the model, on eight data sets
 # `policy_gradient.train_in_model` is the v2.5 loop with *your* loss: every update samples 64 start
 # states, rolls the policy 100 steps in the model, takes $\log\pi$ of every action and one Adam step
 # on `reinforce_loss`. We run it, from the same initial policy with the same random numbers, in
-# models fitted to five different sets of 300 random transitions (data seeds 0 to 4), and evaluate
-# the mean policy every 10 updates over a full episode (200 steps), in the model and for real.
-# About 10 s of computing.
+# models fitted to eight different sets of 300 random transitions (data seeds 0 to 7), and evaluate
+# the mean policy every 10 updates over a full episode (200 steps), in the model and for real. This
+# is the notebook's longest cell.
 
 # %%
 seed_config = policy_gradient.SeedsConfig()
@@ -417,10 +417,11 @@ plt.show()
 # %% [markdown]
 # Read the spread, not one run: the same algorithm, the same initial policy and the same random
 # numbers give very different outcomes depending only on which 300 transitions the model saw. On
-# some data sets promise and reality end up close, on others the model promises returns that the
-# real pendulum cannot give at all (Pendulum-v1's rewards are never positive) while the policy gets
-# worse for real than it was before training. Five data sets are enough to show that
-# the outcome is seed-dependent, not to estimate how often each outcome happens.
+# some data sets the model ends up promising about what reality gives, or less; on others it
+# promises returns that the real pendulum cannot give at all (Pendulum-v1's rewards are never
+# positive) while the policy gets worse for real than it was before training. Eight data sets are
+# enough to show that the outcome depends on the data, not to estimate how often each outcome
+# happens.
 
 # %% [markdown]
 # **Question.** Two things make the model's promise drift from reality as the rollout gets longer.
@@ -819,8 +820,8 @@ branched_demo.show()
 #
 # ## Going further
 # * In `estimators.SpreadConfig`, give the policy a feedback on the state (`weight_scale=1.0`) and
-#   rerun Section 2.1: how do both variances grow now, and why can a policy that forgets its own
-#   noise make REINFORCE's variance stop growing?
+#   rerun Section 2.1: how do both variances grow now? Think about what a feedback policy does to
+#   the effect of an early action on the rewards many steps later.
 # * In `course_lib/compounding.py`, give the model's mistakes a chance to *heal* (a state-feedback
 #   policy that brings both the real and the model pendulum upright): how does the slope in $T$
 #   change when mistakes are no longer absorbing?

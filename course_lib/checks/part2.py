@@ -119,7 +119,7 @@ def reinforce_loss(ck: Checker) -> None:
     }
     for case, (log_prob, rew, gamma) in cases.items():
         got = ck.call(log_prob, rew, gamma, case=case)
-        want = ck.answer(case).reshape(())  # a scalar (the data files store 0-d tensors as shape (1,))
+        want = ck.answer(case).reshape(())  # saved as a 1-element tensor
         ck.close(got, want, case=case, tensor=True, atol=1e-5, rtol=1e-5,
                  hint="weigh log pi(a_t|s_t) by the reward-to-go from step t on (discounted from t), minus "
                       "its mean over the batch at the same step t; average over all B*H terms; minus "

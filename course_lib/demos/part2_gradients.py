@@ -203,8 +203,8 @@ def plot_seed_runs(runs: policy_gradient.SeedRuns) -> plt.Figure:
         h = np.arange(1, runs.gap.shape[-1] + 1)
         ax_g.loglog(h, runs.gap[0, i], color=color, lw=1, alpha=0.5)
         ax_g.loglog(h, runs.gap[1, i], color=color, lw=2)
-    lo = min(runs.model_return.min(), runs.real_return.min()) - 100
-    hi = max(runs.model_return.max(), runs.real_return.max()) + 100
+    ends = np.concatenate([r[:, [0, -1]].ravel() for r in (runs.model_return, runs.real_return)])
+    lo, hi = ends.min() - 150, ends.max() + 150
     ax_s.plot([lo, hi], [lo, hi], "k:", lw=1, label="promise = reality")
     ax_c.set(xlabel="REINFORCE updates", ylabel="return of the mean policy",
              title="promised (dashed) vs real (solid)")

@@ -43,7 +43,13 @@ def reparam_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
     return grad.detach()
 
 
-@reference("2.3")
+def _loss_as_data(log_prob: torch.Tensor, rew: torch.Tensor, gamma: float) -> torch.Tensor:
+    """What the visible check compares with: the loss as a 1-element tensor (the data files store
+    a 0-d array as shape (1,), so the saved answer is kept in that shape; the check reshapes it)."""
+    return reinforce_loss(log_prob, rew, gamma).detach().reshape(1)
+
+
+@reference("2.3", expected=lambda *args, **kwargs: _loss_as_data(*args, **kwargs))
 def reinforce_loss(log_prob: torch.Tensor, rew: torch.Tensor, gamma: float) -> torch.Tensor:
     """Surrogate loss of REINFORCE with reward-to-go and a per-step baseline.
 
