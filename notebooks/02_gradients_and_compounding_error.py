@@ -422,6 +422,11 @@ plt.show()
 # positive) while the policy gets worse for real than it was before training. Eight data sets are
 # enough to show that the outcome depends on the data, not to estimate how often each outcome
 # happens.
+#
+# With your own `reinforce_loss` the numbers need not equal the solution's: two correct ways of
+# computing the loss differ in the last floating-point digits, and 60 Adam steps on noisy
+# gradients can turn that into visibly different policies. The spread across data sets is what
+# to compare.
 
 # %% [markdown]
 # **Question.** Two things make the model's promise drift from reality as the rollout gets longer.

@@ -65,10 +65,10 @@ def reinforce_loss(log_prob: torch.Tensor, rew: torch.Tensor, gamma: float) -> t
     if not 0 <= gamma <= 1:
         raise ValueError(f"gamma: expected a discount in [0, 1], got {gamma!r}")
     rew = rew.detach()
-    reward_to_go, running = torch.zeros_like(rew), torch.zeros_like(rew[:, 0])
-    for t in reversed(range(rew.shape[1])):
-        running = rew[:, t] + gamma * running
-        reward_to_go[:, t] = running
+    t = torch.arange(rew.shape[1])
+    lag = t[None, :] - t[:, None]  # lag[t, t'] = t' - t
+    discount = torch.where(lag >= 0, float(gamma) ** lag.clamp(min=0).to(rew.dtype), 0.0)
+    reward_to_go = rew @ discount.T  # (B, H): sum_{t' >= t} gamma^(t' - t) rew[:, t']
     advantage = reward_to_go - reward_to_go.mean(0, keepdim=True)
     return -(log_prob * advantage).mean()
 
@@ -86,8 +86,9 @@ def tightrope_gap(T: int, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     eps = np.asarray(eps, dtype=np.float64)
     if np.any(~np.isfinite(eps)) or np.any((eps < 0) | (eps > 1)):
         raise ValueError(f"eps: expected probabilities in [0, 1], got {eps}")
-    t = np.arange(1, int(T) + 1)
-    return (1.0 - (1.0 - eps[..., None]) ** t).sum(-1), eps * T * (T + 1) / 2
+    # P(still on the rope after t steps) = (1 - eps)^t, built as a running product over t
+    on_rope = np.cumprod(np.broadcast_to((1.0 - eps)[..., None], eps.shape + (int(T),)), axis=-1)
+    return int(T) - on_rope.sum(-1), eps * T * (T + 1) / 2
 
 
 @reference("2.5")
