@@ -23,7 +23,7 @@ def _timed(fn):
 
 
 def rows() -> list[Row]:
-    from course_lib import compounding, estimators, policy_gradient
+    from course_lib import branching, compounding, estimators, policy_gradient
     from course_lib.utils import torch_generator
     from course_tools.references import part2 as ref
 
@@ -72,7 +72,7 @@ def rows() -> list[Row]:
                    compounding.loglog_slope(t[1:20], C[1:20]), "slope", "T(T+1)/2: 1.86",
                    f"{sec:.2f} s; ε₁ {own.one_step:.4f}; slope T = 20..40: "
                    f"{compounding.loglog_slope(t[19:40], C[19:40]):.2f}"))
-    table, sec = _timed(lambda: compounding.branch_table(ref.branched_rollouts, model.mean_step, rollouts, 15,
+    table, sec = _timed(lambda: branching.branch_table(ref.branched_rollouts, model.mean_step, rollouts, 15,
                                                          512, torch_generator(1)))
     out.append(Row(GROUP, "branch table: 16 x 512 branches of 15 steps", sec, "s"))
 
@@ -87,5 +87,5 @@ def rows() -> list[Row]:
                    "1 ± 0.1"))
     Tb = np.arange(5, 61)
     out.append(Row(GROUP, "branched (k = 5, ε = 0.01): gap slope in T", compounding.loglog_slope(
-        Tb, compounding.branched_gap(table, Tb, 5, 0.01)), "slope", "1"))
+        Tb, branching.branched_gap(table, Tb, 5, 0.01)), "slope", "1"))
     return out

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 import course_lib as cl
-from course_lib import checks, compounding, estimators, policy_gradient, precomputed
+from course_lib import branching, checks, compounding, estimators, policy_gradient, precomputed
 from course_lib.demos import part2
 
 rng = cl.seed_everything(0)
@@ -756,16 +756,16 @@ checks.branched_rollouts()
 # Your generator now makes the branches. We branch from 512 (trajectory, step) pairs of the real
 # rollouts above, and measure the gap of $T$ model steps made from branches that start in the first
 # $T - k$ real steps. To get every possible first-mistake step at once (an exact sum again),
-# `compounding.branch_table` hands your function a batch whose "state" carries, per branch, one copy
+# `branching.branch_table` hands your function a batch whose "state" carries, per branch, one copy
 # of the model's observation for every first-mistake step plus the indices needed to replay the real
 # torques; your function treats it as any batch of states.
 
 # %%
-table = precomputed.run_or_load("part2_branch_table", lambda: compounding.branch_table(
+table = precomputed.run_or_load("part2_branch_table", lambda: branching.branch_table(
     branched_rollouts, model.mean_step, rollouts, k_max=15, n_branches=512, generator=cl.utils.torch_generator(1)))
 for k in (1, 5, 15):
     Tb = np.arange(k, 61)
-    g = compounding.branched_gap(table, Tb, k, 0.01)
+    g = branching.branched_gap(table, Tb, k, 0.01)
     print(f"k = {k:2d}: slope in T (T = {k}..60) {compounding.loglog_slope(Tb, g):.2f}; gap of 60 model steps "
           f"{g[-1]:.2f}, εT(k+1)/2 = {0.01 * 60 * (k + 1) / 2:.2f}")
 print(f"one rollout of 60 steps: gap {compounding.expected_gap(cum, 60, 0.01):.2f}")

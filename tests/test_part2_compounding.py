@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import compounding, envs, policy_gradient
+from course_lib import branching, compounding, envs, policy_gradient
 from course_lib.utils import torch_generator
 from course_tools.references import part2 as ref
 
@@ -130,8 +130,8 @@ def test_a_perfect_model_is_never_off_and_kicks_are_absorbing():
     cum = rollouts.cum_off
     Ts = np.arange(4, 26)
     np.testing.assert_allclose(compounding.expected_gap(cum, Ts, 0.0), 0.0)
-    table = compounding.branch_table(ref.branched_rollouts, _true_step, rollouts, 5, 64, torch_generator(0))
-    np.testing.assert_allclose(compounding.branched_gap(table, np.array([10, 25]), 3, 0.0), 0.0)
+    table = branching.branch_table(ref.branched_rollouts, _true_step, rollouts, 5, 64, torch_generator(0))
+    np.testing.assert_allclose(branching.branched_gap(table, np.array([10, 25]), 3, 0.0), 0.0)
     assert (np.diff(table.start_time) >= 0).all() and table.start_time.max() <= 20
 
 
@@ -141,13 +141,13 @@ def learned():
     the branch table drawn by the reference ``branched_rollouts``."""
     model, _, _ = policy_gradient.fit_pendulum_model(policy_gradient.ModelDataConfig())
     rollouts = compounding.mistake_rollouts(model.mean_step)
-    return rollouts, compounding.branch_table(ref.branched_rollouts, model.mean_step, rollouts, 15, 512,
+    return rollouts, branching.branch_table(ref.branched_rollouts, model.mean_step, rollouts, 15, 512,
                                               torch_generator(1))
 
 
 def test_branch_table_branches_replay_the_real_torques_and_kick_once():
     rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=5, horizon=20))
-    table = compounding.branch_table(ref.branched_rollouts, _true_step, rollouts, 6, 40, torch_generator(2))
+    table = branching.branch_table(ref.branched_rollouts, _true_step, rollouts, 6, 40, torch_generator(2))
     k_max, n = 6, 40
     assert table.off.shape == (k_max + 1, n, k_max) and table.phase.shape == (k_max + 1, n, k_max, 2)
     assert table.start_time.max() <= 20 - k_max and (np.diff(table.start_time) >= 0).all()
@@ -170,7 +170,7 @@ def test_branch_table_rejects_a_brancher_with_the_wrong_output():
         return ref.branched_rollouts(*args)[:, 1:]
 
     with pytest.raises(ValueError, match="branched_rollouts: expected a tensor of shape"):
-        compounding.branch_table(drops_the_start, _true_step, rollouts, 4, 8, torch_generator(0))
+        branching.branch_table(drops_the_start, _true_step, rollouts, 4, 8, torch_generator(0))
 
 
 @pytest.mark.slow
@@ -243,22 +243,22 @@ def test_branched_gap_grows_linearly_in_T_for_fixed_k(learned):
     eps = 0.01
     for k in (1, 5, 10):
         Ts = np.arange(max(k, 5), 61)
-        gap = compounding.branched_gap(table, Ts, k, eps)
+        gap = branching.branched_gap(table, Ts, k, eps)
         slope = compounding.loglog_slope(Ts, gap)
         print(f"k = {k}: slope in T {slope:.3f}, gap(60) {gap[-1]:.3f}, eps T (k+1)/2 = {eps * 30 * (k + 1)}")
         assert slope == pytest.approx(1, abs=0.1)
         np.testing.assert_allclose(gap, eps * Ts * (k + 1) / 2, rtol=0.2)
     long = compounding.expected_gap(rollouts.cum_off, 60, eps)
-    assert long > 5 * compounding.branched_gap(table, np.array([60]), 5, eps)[0]
+    assert long > 5 * branching.branched_gap(table, np.array([60]), 5, eps)[0]
 
 
 def test_branched_gap_by_k_equals_branched_gap_for_each_k():
     rollouts = compounding.mistake_rollouts(_true_step, compounding.MistakeConfig(n_starts=6, horizon=30))
-    table = compounding.branch_table(ref.branched_rollouts, _true_step, rollouts, 8, 80, torch_generator(0))
+    table = branching.branch_table(ref.branched_rollouts, _true_step, rollouts, 8, 80, torch_generator(0))
     table.off = np.random.default_rng(0).random(table.off.shape) < 0.3  # a non-trivial table
     table.__post_init__()
     for T in (5, 12, 30):
         for eps in (0.0, 0.05, 1.0):
-            want = [compounding.branched_gap(table, np.array([T]), k, eps)[0] if k <= T else 0.0
+            want = [branching.branched_gap(table, np.array([T]), k, eps)[0] if k <= T else 0.0
                     for k in range(1, 9)]
-            np.testing.assert_allclose(compounding.branched_gap_by_k(table, T, eps), want)
+            np.testing.assert_allclose(branching.branched_gap_by_k(table, T, eps), want)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib import compounding, envs, estimators
+from course_lib import branching, compounding, envs, estimators
 from course_lib.demos import part2
 from course_lib.utils import torch_generator
 from course_lib.widgets import time_updates
@@ -33,7 +33,7 @@ def perfect():
     """Mistake rollouts of a *perfect* model (the true dynamics): the model alone is never off."""
     step = envs.pendulum_step_obs
     rollouts = compounding.mistake_rollouts(step, compounding.MistakeConfig(n_starts=16, horizon=60))
-    return rollouts, compounding.branch_table(ref.branched_rollouts, step, rollouts, 15, 200,
+    return rollouts, branching.branch_table(ref.branched_rollouts, step, rollouts, 15, 200,
                                               torch_generator(0))
 
 

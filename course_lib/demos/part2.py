@@ -10,7 +10,7 @@
   model's own error after t steps and its sum over T steps, with the fitted slope (a committed sweep).
 * ``BranchedDemo``: sliders k and eps -> the gap of short branched rollouts (linear in T) against
   one long rollout (quadratic), and the real/model state distributions the learner would see.
-  Its branches come from ``compounding.branch_table`` run with your ``branched_rollouts`` (2.5).
+  Its branches come from ``branching.branch_table`` run with your ``branched_rollouts`` (2.5).
 
 Everything a slider needs is computed before the demo is built (in the notebook, inside
 ``precomputed.run_or_load``, so an unfinished exercise shows the solution's data); ``update`` only
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_lib import compounding, estimators, policy_gradient, precomputed
+from course_lib import branching, compounding, estimators, policy_gradient, precomputed
 from course_lib.demos.part2_gradients import (
     EstimatorSpread,
     EstimatorVarianceDemo,
@@ -279,7 +279,7 @@ class BranchedDemo(LiveDemo):
     figsize = (12.0, 3.5)
     n_shown = 100
 
-    def __init__(self, rollouts: compounding.MistakeRollouts, table: compounding.BranchTable):
+    def __init__(self, rollouts: compounding.MistakeRollouts, table: branching.BranchTable):
         self.r, self.table = rollouts, table
         self.cum = rollouts.cum_off
         self.t_max = self.cum.shape[1]
@@ -340,11 +340,11 @@ class BranchedDemo(LiveDemo):
         long_gap = compounding.expected_gap(self.cum, self.Ts, eps)
         self.long_T.set_ydata(np.maximum(long_gap, FLOOR))
         branch = long_gap.copy()  # fewer than k steps: one partial branch
-        branch[k - 1:] = compounding.branched_gap(self.table, self.Ts[k - 1:], k, eps)
+        branch[k - 1:] = branching.branched_gap(self.table, self.Ts[k - 1:], k, eps)
         self.branch_T.set_ydata(np.maximum(branch, FLOOR))
         self.ref_long.set_ydata(np.maximum(eps * self.Ts * (self.Ts + 1) / 2, FLOOR))
         self.ref_branch.set_ydata(np.maximum(eps * self.Ts * (k + 1) / 2, FLOOR))
-        by_k = compounding.branched_gap_by_k(self.table, T, eps)
+        by_k = branching.branched_gap_by_k(self.table, T, eps)
         self.gap_k.set_ydata(by_k)
         self.ref_k.set_ydata(eps * T * (self.ks + 1) / 2)
         self.mark_k.set_data([k], [by_k[k - 1]])
