@@ -88,15 +88,16 @@ def descent_vs_newton(gradient: GradientFn, step: StepFn, obs: torch.Tensor, act
     """
     obs, a0 = obs.detach().double(), actions.detach().double()
     grad = lambda a: torch.as_tensor(gradient(step, obs, a), dtype=torch.float64).reshape(a.shape)  # noqa: E731
-    eig = torch.linalg.eigvalsh(hessian(gradient, step, obs, a0)).abs()
+    h0 = hessian(gradient, step, obs, a0)
+    eig = torch.linalg.eigvalsh(h0).abs()
     lr = 1.0 / float(eig.max())
     a, descent = a0.clone(), [sequence_return(step, obs, a0)]
     for _ in range(n_descent):
         a = a + lr * grad(a)
         descent.append(sequence_return(step, obs, a))
     b, newton = a0.clone(), [descent[0]]
-    for _ in range(n_newton):
-        h = hessian(gradient, step, obs, b)
+    for i in range(n_newton):
+        h = h0 if i == 0 else hessian(gradient, step, obs, b)
         b = b - torch.linalg.solve(h, grad(b).reshape(-1)).reshape(b.shape)
         newton.append(sequence_return(step, obs, b))
     return {"descent": np.array(descent), "newton": np.array(newton), "lr": lr,
