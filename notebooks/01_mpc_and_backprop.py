@@ -366,10 +366,12 @@ print(f"real return over T=20:  {before:.1f} -> {after:.1f}")
 sweep = gradients.load_horizon_sweep()
 print("committed data, made by:", sweep["command"])
 final = sweep["real_return"].mean(-1)[:, :, -1]                  # (seeds, horizons)
-print(f"real return after {sweep['eval_updates'][-1]} updates, seeds {sweep['seeds']}:")
+per_step = sweep["objective"] / np.array(sweep["horizons"])[:, None]  # model return per step
+print(f"real return after {sweep['eval_updates'][-1]} updates, seeds {sweep['seeds']}; "
+      "model return per step, first update -> last 20; largest gradient norm:")
 for j, T in enumerate(sweep["horizons"]):
-    print(f"  T = {T:3d}: {np.round(final[:, j]).astype(int)}   "
-          f"largest gradient norm {sweep['grad_norm'][:, j].max():.2g}")
+    print(f"  T = {T:3d}: {np.round(final[:, j]).astype(int)}   {per_step[:, j, 0].mean():5.2f} -> "
+          f"{per_step[:, j, -20:].mean():5.2f}   {sweep['grad_norm'][:, j].max():.2g}")
 print("MPC (v1.5) on the same models:", np.round(sweep["mpc_return"].mean(-1)).astype(int))
 
 # %% [markdown]
@@ -386,11 +388,12 @@ horizon_demo.show()
 # %% [markdown]
 # What the sweep shows, as the table above prints it:
 # * **short horizons are myopic.** With $T \le 10$ no seed swings up: the policy is
-#   trained to do well over the next half second, and from hanging down nothing it can do in
-#   half a second scores better than hanging still.
-# * **long horizons do not train.** From $T = 75$ on no seed swings up either, and the
-#   gradient norms grow by orders of magnitude (to inf at the longest horizon): the
-#   return is a long composition of the model, and its gradient explodes.
+#   trained to do well over the next half second, and a swing-up takes several pumps, longer
+#   than that.
+# * **long horizons do not train.** From $T = 75$ on no seed swings up either, even the model
+#   return per step ends lower than at $T$ = 20 to 50, and the gradient norms grow by orders
+#   of magnitude (to inf at the longest horizon): the return is a long composition of the
+#   model, and its gradient explodes.
 # * **in between, it works, sometimes.** For $T$ of 20 to 50 some seeds swing up (not
 #   all: one seed never does at any horizon, with this budget), while MPC on the very same
 #   models swings up for every seed.
@@ -515,7 +518,7 @@ part1_v20.plot_descent_vs_newton(newton);
 # %% [markdown]
 # The condition number grows exponentially with $T$, like the Jacobian products, and gradient
 # ascent slows down with it: at the shortest horizons it converges, at the longest it has
-# barely moved along the flat directions (the late actions) after 200 steps. One Newton step
+# barely moved along the flattest directions after 200 steps. One Newton step
 # closes the gap at every horizon here. Its gap is largest at the longest horizon, though: our
 # Hessian is a finite-difference estimate, and solving with a matrix of condition number
 # $\kappa$ can amplify its errors up to $\kappa$ times. Second-order information fixes the

@@ -44,6 +44,12 @@ def test_short_horizons_are_myopic_and_long_ones_do_not_train(sweep):
             assert (returns < HANGING).all(), (T, returns)
 
 
+def test_long_horizons_end_with_a_worse_model_return_per_step_than_the_middle_ones(sweep):
+    h = np.array(sweep["horizons"])
+    end = (np.asarray(sweep["objective"])[:, :, -20:].mean((0, 2))) / h  # (horizons,)
+    assert end[(h >= 20) & (h <= 50)].min() > end[h >= 75].max()
+
+
 def test_in_between_some_seeds_swing_up_but_not_every_seed_at_any_horizon(sweep):
     final = _final(sweep)
     middle = np.stack([final[T] for T in final if 20 <= T <= 50])  # (horizons, seeds)
