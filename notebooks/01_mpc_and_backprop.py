@@ -472,7 +472,7 @@ executed = torch.as_tensor(np.array(log.actions[t0:]))
 curves = precomputed.run_or_load("part1_bptt_curves", lambda: {
     T: torch.as_tensor(action_sequence_gradient(model_step, obs_t0, executed[:T])).norm(dim=-1).numpy()
     for T in (10, 40, len(executed))})
-part1.plot_bptt_gradients(curves);
+part1_v20.plot_bptt_gradients(curves);
 
 # %% [markdown]
 # Early actions get gradients many orders of magnitude larger than late ones: no single
@@ -681,9 +681,9 @@ gradient_demo.show()
 # gradients, and it predicts a pendulum that never moves.
 
 # %%
-lstm_curves = precomputed.run_or_load("part1_lstm_comparison", lambda: part1.lstm_comparison(
+lstm_curves = precomputed.run_or_load("part1_lstm_comparison", lambda: part1_v20.lstm_comparison(
     closed_loop_product, model_step, np.array(log.obs[t0:-1]), np.array(log.actions[t0:])))
-part1.plot_lstm_comparison(lstm_curves);
+part1_v20.plot_lstm_comparison(lstm_curves);
 
 # %% [markdown]
 # **Conclusion.** Backpropagating through long chains of a learned model behaves like naive

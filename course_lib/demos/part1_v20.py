@@ -5,8 +5,11 @@
   norms at horizon T, beside the final real return against T for every seed.
 * :func:`plot_descent_vs_newton` - gradient ascent against Newton's method on the same action
   sequence problem (``shooting.descent_vs_newton``, driven by your gradient, Exercise 1.4).
+* :func:`plot_bptt_gradients` - the gradient for each action of an open-loop sequence, by horizon.
 * :func:`plot_closed_loop` - the largest singular value of the Jacobian products along a policy's
   rollout, open loop and closed by the policy (your ``closed_loop_product``, Exercise 1.5).
+* :func:`lstm_comparison` and :func:`plot_lstm_comparison` - why an LSTM-style fix is not
+  available to us (Jacobian products by your ``closed_loop_product``).
 
 The static image (``STATIC_IMAGES``) draws the committed sweep.
 """
@@ -15,11 +18,14 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
-from course_lib import gradients
+from course_lib import envs, gradients, planning
+from course_lib.utils import one_thread
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["BPTTHorizonDemo", "plot_descent_vs_newton", "plot_closed_loop", "STATIC_IMAGES"]
+__all__ = ["BPTTHorizonDemo", "plot_descent_vs_newton", "plot_closed_loop", "plot_bptt_gradients",
+           "lstm_comparison", "plot_lstm_comparison", "STATIC_IMAGES"]
 
 SEED_COLORS = ("C0", "C1", "C2", "C4", "C5")
 
@@ -109,6 +115,71 @@ def plot_closed_loop(curves: dict[str, np.ndarray]) -> plt.Figure:
     ax.set(yscale="log", xlabel="steps k", ylabel=r"$\sigma_{\max}(\partial s_k/\partial s_0)$",
            title="Jacobian products along the policy's own rollout")
     ax.legend(fontsize=8)
+    return fig
+
+
+def lstm_comparison(product: gradients.ProductFn, model_step: planning.StepFn, obs: np.ndarray,
+                    actions: np.ndarray) -> dict[str, np.ndarray]:
+    """Largest singular value of the Jacobian products along a real trajectory, three ways.
+
+    Along obs (T, 3) and the actions taken there (T, 1): the Jacobians ds_{t+1}/ds_t of the
+    true pendulum and of the learned model (their open-loop products over k = 1..T steps by
+    ``product``, Exercise 1.5, with dpi = 0), and an LSTM-like recurrence designed to have the
+    identity as Jacobian.
+    Returns name -> sigma_max of the product over k steps, (T,).
+    """
+    o = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
+    a = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
+
+    def model64(x, u):
+        nxt, r = model_step(x.float(), u.float())
+        return nxt.double(), r.double()
+
+    curves = {}
+    with one_thread():
+        for name, fn in (("true pendulum", envs.pendulum_step_obs), ("learned model", model64)):
+            ds = gradients.step_jacobians(fn, o, a)[0]
+            curves[name] = gradients.product_singular_values(product, ds)[:, 0].numpy()
+    curves["LSTM-like (Jacobian = I)"] = np.ones(len(o))
+    return curves
+
+
+def plot_lstm_comparison(curves: dict[str, np.ndarray]) -> plt.Figure:
+    """Why the LSTM fix is not ours to use: a faithful model inherits the real Jacobians.
+
+    ``curves`` from :func:`lstm_comparison`. Left, the largest singular value of each Jacobian
+    product over k steps; right, the average stretch per step, sigma_max^(1/k).
+    """
+    fig, (ax_p, ax_s) = plt.subplots(1, 2, figsize=(8.5, 3.2), layout="constrained")
+    for (name, prod), c in zip(curves.items(), ("C0", "C1", "C2"), strict=False):
+        k = np.arange(1, len(prod) + 1)
+        clipped = gradients.clip_for_log(prod, 1e-10, 1e14)[0]
+        ax_p.plot(k, clipped, color=c, label=name)
+        ax_s.plot(k, clipped ** (1.0 / k), color=c, label=name)
+    ax_p.set(yscale="log", xlabel="steps k", ylabel=r"$\sigma_{\max}$ of the product",
+             title="Jacobian products along the real trajectory")
+    ax_s.set(xlabel="steps k", ylabel=r"$\sigma_{\max}^{1/k}$", title="average stretch per step")
+    ax_p.legend(fontsize=8)
+    return fig
+
+
+def plot_bptt_gradients(results: dict[int, np.ndarray], low: float = 1e-8, high: float = 1e12) -> plt.Figure:
+    """Per-step gradient magnitudes ||dJ/da_t|| for several horizons T (log scale).
+
+    results: T -> (T,) gradient norms. Non-finite or huge values are clipped and flagged.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
+    flagged = 0
+    for T, g in results.items():
+        clipped, bad = gradients.clip_for_log(g, low, high)
+        line = ax.plot(np.arange(len(g)), clipped, "o-", ms=2.5, label=f"T = {T}")[0]
+        ax.plot(np.arange(len(g))[bad], clipped[bad], "x", color=line.get_color(), ms=8, mew=2)
+        flagged += int(bad.sum())
+    ax.set(yscale="log", xlabel="time step t", ylabel=r"$\|\partial J/\partial a_t\|$",
+           title="gradient for each action, by horizon T")
+    ax.legend(fontsize=8)
+    if flagged:
+        ax.text(0.02, 0.02, f"{flagged} inf/NaN or off-chart values clipped (×)", transform=ax.transAxes)
     return fig
 
 
