@@ -29,13 +29,14 @@ def course_sac_seconds(n_updates: int = N_UPDATES) -> float:
 
     from course_lib import sac
     from course_lib.buffers import ReplayBuffer
+    from course_tools.references import part3 as ref
 
     gen = torch.Generator().manual_seed(0)
     buf = ReplayBuffer(BUFFER, 3, 1)
     buf.add(torch.randn(BUFFER, 3, generator=gen), torch.rand(BUFFER, 1, generator=gen) * 4 - 2,
             torch.randn(BUFFER, generator=gen), torch.randn(BUFFER, 3, generator=gen), torch.zeros(BUFFER))
     cfg = sac.SACConfig()  # 256 x 2, batch 256: SB3's defaults
-    agent = sac.SAC(3, 1, cfg, gen)
+    agent = sac.SAC(3, 1, cfg, gen, soft_target=ref.sac_soft_target)  # Exercise 3.4's reference
     for _ in range(20):  # warm-up
         agent.update(buf.sample(cfg.batch_size, gen))
     t0 = time.perf_counter()

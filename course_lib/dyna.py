@@ -12,22 +12,26 @@ number of real steps since (s, a) was last tried, so that it re-checks parts of 
 may have changed. A *corrupted* model stores a wrong next state for a fraction of its entries:
 the learner then plans with a biased model (model bias).
 
-:func:`planning_updates` is the planning loop of one learner, as in the book's pseudocode.
-:func:`run_dyna` runs many independent learners at once (NumPy-batched over runs): the runs
-advance in lockstep, one real step (and its ``n`` planning updates) at a time.
+:func:`dyna_q` is one learner, step by step as in the book's pseudocode; it takes the planning
+loop as an argument (``planning_update``, Exercise 3.1 of the notebook). :func:`run_dyna` runs
+many independent learners at once (NumPy-batched over runs, for the averaged figures and the
+committed sweep): the runs advance in lockstep, one real step (and its ``n`` planning updates,
+all runs' j-th update together) at a time. ``tests/test_part3_dyna.py`` ties the two: the
+batched planning updates equal the readable ones on the same draws, and both runners learn
+alike on the same seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from course_lib.gridworld import ACTIONS, Maze
 
-__all__ = ["DynaConfig", "DynaResult", "q_learning_target", "planning_updates", "greedy_policy",
-           "run_dyna", "episodes_to_reach"]
+__all__ = ["DynaConfig", "DynaResult", "q_learning_target", "epsilon_greedy", "dyna_q", "greedy_policy",
+           "run_dyna", "episodes_to_reach", "load_corruption_sweep"]
 
 
 @dataclass(frozen=True)
@@ -67,20 +71,55 @@ def q_learning_target(reward, q_next: np.ndarray, gamma: float):
     return reward + gamma * q_next.max(axis=-1)
 
 
-def planning_updates(Q: np.ndarray, model_next: np.ndarray, model_reward: np.ndarray,
-                     pairs: np.ndarray, n: int, alpha: float, gamma: float,
-                     rng: np.random.Generator) -> np.ndarray:
-    """n Dyna-Q planning updates of one run's Q (S, A), in place; returns Q.
+PlanningUpdate = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float, float,
+                           np.random.Generator], np.ndarray]
+"""planning_update(Q (S, A), model_next (S, A), model_reward (S, A), pairs (M, 2), n, alpha, gamma,
+rng) -> Q: n planning updates of one learner's Q, in place (Exercise 3.1)."""
 
-    Each update draws one previously observed pair uniformly from ``pairs`` (M, 2) of
-    (state, action), asks the model (tables (S, A): next state, reward) where it leads, and
-    applies the Q-learning update to it. The updates are sequential: each sees the last.
+
+def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> int:
+    """An action for one state's values q (A,): uniform with probability epsilon, else greedy
+    (ties broken uniformly at random)."""
+    if rng.random() < epsilon:
+        return int(rng.integers(len(q)))
+    best = np.flatnonzero(q == q.max())
+    return int(best[rng.integers(len(best))])
+
+
+def dyna_q(maze: Maze, config: DynaConfig, planning_update: PlanningUpdate, rng: np.random.Generator,
+           *, n_episodes: int) -> DynaResult:
+    """Tabular Dyna-Q, one learner, as in Sutton & Barto's box (section 8.2), for ``n_episodes``.
+
+    Every real step: (b) act epsilon-greedily, (c) step the maze, (d) Q-learning update on the
+    real transition, (e) remember (s, a) -> (s', r) in the model tables, (f) ``planning_update``
+    makes ``config.n_planning`` updates from the model at the pairs seen so far. Plain Dyna-Q
+    (``config.kappa`` and ``config.corruption`` must be 0: :func:`run_dyna` has those).
+    Returns a :class:`DynaResult` with one run.
     """
-    for _ in range(n):
-        s, a = pairs[rng.integers(len(pairs))]
-        s_next, r = model_next[s, a], model_reward[s, a]
-        Q[s, a] += alpha * (q_learning_target(r, Q[s_next], gamma) - Q[s, a])
-    return Q
+    if config.kappa != 0 or config.corruption != 0:
+        raise ValueError(f"config: dyna_q is plain Dyna-Q, expected kappa = corruption = 0, got "
+                         f"{config.kappa!r} and {config.corruption!r} (run_dyna has both)")
+    S, A = maze.n_states, maze.n_actions
+    next_state, reward, _ = maze.transition_table()
+    Q = np.zeros((S, A))
+    model_next, model_reward = np.zeros((S, A), dtype=np.int64), np.zeros((S, A))
+    seen, pairs, n_seen = np.zeros((S, A), dtype=bool), np.zeros((S * A, 2), dtype=np.int64), 0
+    cap = config.max_episode_steps or np.iinfo(np.int64).max
+    steps = np.zeros(n_episodes)
+    for episode in range(n_episodes):
+        s, t, done = maze.start_state, 0, False
+        while not done and t < cap:
+            a = epsilon_greedy(Q[s], config.epsilon, rng)  # (b)
+            s_next, r = next_state[s, a], reward[s, a]  # (c)
+            Q[s, a] += config.alpha * (q_learning_target(r, Q[s_next], config.gamma) - Q[s, a])  # (d)
+            model_next[s, a], model_reward[s, a] = s_next, r  # (e)
+            if not seen[s, a]:
+                seen[s, a], pairs[n_seen], n_seen = True, (s, a), n_seen + 1
+            Q = planning_update(Q, model_next, model_reward, pairs[:n_seen], config.n_planning,  # (f)
+                                config.alpha, config.gamma, rng)
+            s, t, done = s_next, t + 1, s_next == maze.goal_state
+        steps[episode] = t
+    return DynaResult(steps[None], np.zeros((1, 0)), np.asarray(Q, dtype=float)[None].copy())
 
 
 def greedy_policy(Q: np.ndarray) -> np.ndarray:
@@ -119,6 +158,27 @@ def _random_walk(maze: Maze, next_tab: np.ndarray, R: int, rng: np.random.Genera
         state[alive] = s_next
         alive = alive[s_next != maze.goal_state]
     return np.concatenate(ks), np.concatenate(nexts), lengths
+
+
+def _batched_planning(Q: np.ndarray, entries: np.ndarray, next_cols: np.ndarray, rewards: np.ndarray,
+                      alpha: np.ndarray | float, gamma: float) -> None:
+    """The planning updates of every run at once, in place: the j-th update of all runs together.
+
+    Q (A, R*S) in :func:`run_dyna`'s layout; entries (n, R) the flat entries a*R*S + r*S + s of
+    the replayed pairs, next_cols (n, R) the Q columns of their model next states, rewards (n, R)
+    the replayed rewards (bonus included); alpha a float or (R,). The runs' updates are
+    independent, so each of the n sequential steps is one vectorised Q-learning update.
+    """
+    Qf = Q.reshape(-1)  # a view: puts land in Q
+    for j in range(len(entries)):  # sequential: update j sees the Q that update j-1 left
+        m = np.maximum.reduce(Q.take(next_cols[j], axis=1), axis=0)
+        q_sa = Qf.take(entries[j])
+        m *= gamma
+        m += rewards[j]
+        m -= q_sa
+        m *= alpha
+        m += q_sa
+        Qf.put(entries[j], m)  # Q(s,a) += alpha (r + gamma max Q(s') - Q(s,a))
 
 
 def run_dyna(maze: Maze, configs: DynaConfig | Sequence[DynaConfig], n_runs: int,
@@ -185,16 +245,7 @@ def run_dyna(maze: Maze, configs: DynaConfig | Sequence[DynaConfig], n_runs: int
         rp = model_rew.take(kp)
         if any_plus:
             rp += kappa * np.sqrt(t - last_tried.take(kp))
-        cols = model_col.take(kp)
-        for j in range(n):  # sequential: update j sees the Q that update j-1 left
-            m = np.maximum.reduce(Q.take(cols[j], axis=1), axis=0)
-            q_sa = Qf.take(kp[j])
-            m *= gamma
-            m += rp[j]
-            m -= q_sa
-            m *= alpha
-            m += q_sa
-            Qf.put(kp[j], m)  # Q(s,a) += alpha (r + gamma max Q(s') - Q(s,a))
+        _batched_planning(Q, kp, model_col.take(kp), rp, alpha, gamma)
 
     if n_episodes is not None and not any_plus and cfg.max_episode_steps is None:
         # Dyna-Q's first episode is a uniform random walk (Q is all zero until the goal, so all

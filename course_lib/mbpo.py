@@ -11,11 +11,20 @@ The system view of the lecture has four boxes and one loop:
 MBPO's choices: a probabilistic ensemble with elites, rollouts of k steps branched from
 states of the real buffer (k small and growing on a schedule), a model buffer that keeps
 only recent rollouts, and batches with a small share of real data.
+
+Three pieces of the loop are the notebook's exercises, and the loop takes them as arguments:
+
+    branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator) -> int
+        (Exercise 3.5) k model steps from n_starts real states into the model buffer, each row
+        through a random member of model_predict(obs (B, o), act (B, a)) -> (next_obs (E, B, o),
+        rew (E, B));
+    mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator) -> Batch
+        (Exercise 3.2) the learner's batch, a share real_ratio of it real;
+    soft_target(...)  (Exercise 3.4) SAC's target, see :mod:`course_lib.sac`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import warnings
@@ -27,14 +36,13 @@ import numpy as np
 import torch
 
 from course_lib import envs
-from course_lib.buffers import Batch, ReplayBuffer
+from course_lib.buffers import ReplayBuffer
 from course_lib.dynamics import DynamicsEnsemble, EnsembleConfig, train_ensemble
 from course_lib.sac import SAC, SACConfig
 from course_lib.utils import one_thread
 
-__all__ = ["MBPOConfig", "RunLog", "rollout_length", "random_member", "biased_model_step", "branched_rollout",
-           "mixed_batch",
-           "evaluate", "model_accelerated_rl", "run", "steps_to_threshold", "load_sweep"]
+__all__ = ["MBPOConfig", "RunLog", "rollout_length", "elite_predictor", "FiniteReplayBuffer", "evaluate",
+           "model_accelerated_rl", "run", "steps_to_threshold", "load_sweep"]
 
 
 @dataclass(frozen=True)
@@ -120,79 +128,56 @@ def rollout_length(step: int, schedule: tuple[int, int, int, int]) -> int:
     return int(round(k_min + frac * (k_max - k_min)))
 
 
-def random_member(next_all: torch.Tensor, rew_all: torch.Tensor, generator: torch.Generator
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's prediction from a uniformly random member: (E, B, o), (E, B) -> (B, o), (B,).
+def elite_predictor(model: DynamicsEnsemble, *, model_error: float = 0.0, torque_error: float = 0.0,
+                    noise: bool = False, reward_fn: Callable | None = None,
+                    generator: torch.Generator | None = None) -> Callable:
+    """The elites' predictions, as branched rollouts use them: model_predict(obs (B, o), act (B, a))
+    -> (next_obs (E, B, o), rew (E, B)), one row per elite (E = n_elites).
 
-    (``DynamicsEnsemble.sample_step`` does this over the elites and also samples each Gaussian.)
+    Each elite gives its Gaussian's mean, or a sample of it if ``noise`` (MBPO's way; drawn from
+    ``generator``). Injected model bias, for the sweep: the predicted change of state is scaled
+    by 1 + model_error; the model is asked about the action (1 - 2 torque_error) act;
+    ``reward_fn(obs, act)``, if given, replaces the predicted reward.
     """
-    member = torch.randint(next_all.shape[0], (next_all.shape[1],), generator=generator)
-    rows = torch.arange(next_all.shape[1])
-    return next_all[member, rows], rew_all[member, rows]
+    if noise and generator is None:
+        raise ValueError("generator: expected a torch.Generator to sample the elites' Gaussians, got None")
 
-
-def biased_model_step(model: DynamicsEnsemble, model_error: float, noise: bool = True,
-                      reward_fn: Callable | None = None, torque_error: float = 0.0) -> Callable:
-    """MBPO's model step (a random elite per row, a sample of its Gaussian if ``noise``), its
-    predicted change of state scaled by 1 + model_error, the model asked about the action
-    (1 - 2 torque_error) act; ``reward_fn(obs, act)``, if given, replaces the predicted reward.
-
-    Returns model_step(obs (B, o), act (B, a), generator) -> (next_obs (B, o), reward (B,)).
-    """
-    def model_step(obs: torch.Tensor, act: torch.Tensor, generator: torch.Generator):
+    @torch.no_grad()
+    def model_predict(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         asked = act if torque_error == 0 else (1.0 - 2.0 * torque_error) * act
-        if noise:
-            next_obs, rew = model.sample_step(obs, asked, generator)
-        else:
-            next_all, rew_all = model.predict(obs, asked)
-            next_obs, rew = random_member(next_all[model.elites], rew_all[model.elites], generator)
+        x = model.in_norm(torch.cat([obs, asked], dim=-1))
+        mean, logvar = model(x.expand(model.config.n_members, *x.shape))
+        mean = mean[model.elites]
+        if noise and logvar is not None:
+            mean = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar[model.elites]).exp()
+        y = model.out_norm.inverse(mean)
+        next_all, rew_all = obs + y[..., :-1], y[..., -1]
+        next_all = obs + (1.0 + model_error) * (next_all - obs)
         if reward_fn is not None:
-            rew = reward_fn(obs, act)
-        return obs + (1.0 + model_error) * (next_obs - obs), rew
+            rew_all = reward_fn(obs, act).expand_as(rew_all)
+        return next_all, rew_all
 
-    return model_step
+    return model_predict
 
 
-@torch.no_grad()
-def branched_rollout(real_buffer: ReplayBuffer, model_step: Callable, policy: Callable,
-                     model_buffer: ReplayBuffer, n_starts: int, k: int, generator: torch.Generator) -> int:
-    """MBPO's branched rollouts: ``n_starts`` states from the real buffer, k model steps each.
+class FiniteReplayBuffer(ReplayBuffer):
+    """The model buffer of the loop: it drops transitions whose prediction is not finite.
 
-    ``model_step(obs (B, o), act (B, a), generator) -> (next_obs (B, o), reward (B,))`` sends
-    each row through a randomly chosen elite member; ``policy(obs) -> act`` is the current
-    policy. Every simulated step goes into ``model_buffer`` (no terminal states: Pendulum).
-    Rows whose prediction is not finite are dropped and not rolled further. Returns the
-    number of transitions added.
+    A learned model can predict NaN or inf for a few rows (far outside its data); those rows
+    never reach the learner, whatever code rolls the model out.
     """
-    obs = real_buffer.sample(n_starts, generator).obs
-    added = 0
-    for _ in range(k):
-        act = policy(obs)
-        next_obs, rew = model_step(obs, act, generator)
-        ok = torch.isfinite(next_obs).all(dim=1) & torch.isfinite(rew)
-        if not bool(ok.all()):
-            obs, act, next_obs, rew = obs[ok], act[ok], next_obs[ok], rew[ok]
-        if len(obs) == 0:
-            break
-        model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
-        added += len(obs)
-        obs = next_obs
-    return added
 
-
-def mixed_batch(real_buffer: ReplayBuffer, model_buffer: ReplayBuffer, batch_size: int,
-                real_ratio: float, generator: torch.Generator) -> Batch:
-    """A batch with int(batch_size * real_ratio) real transitions first, then model transitions.
-
-    With an empty model buffer the whole batch is real.
-    """
-    n_real = int(batch_size * real_ratio) if len(model_buffer) > 0 else batch_size
-    real = real_buffer.sample(n_real, generator)
-    if n_real == batch_size:
-        return real
-    fake = model_buffer.sample(batch_size - n_real, generator)
-    return Batch(*(torch.cat([getattr(real, f.name), getattr(fake, f.name)])
-                   for f in dataclasses.fields(Batch)))
+    def add(self, obs, act, rew, next_obs, done) -> None:
+        """Add the transitions whose ``next_obs`` and ``rew`` are finite (see ``ReplayBuffer.add``)."""
+        rew_t = torch.as_tensor(np.asarray(rew), dtype=torch.float32).reshape(-1)
+        next_t = torch.as_tensor(np.asarray(next_obs), dtype=torch.float32).reshape(len(rew_t), self.obs_dim)
+        ok = torch.isfinite(next_t).all(dim=1) & torch.isfinite(rew_t)
+        if bool(ok.all()):
+            super().add(obs, act, rew, next_obs, done)
+        elif bool(ok.any()):
+            fields = [torch.as_tensor(np.asarray(x), dtype=torch.float32).reshape(len(ok), -1)
+                      for x in (obs, act, rew, next_obs, done)]
+            super().add(*(f[ok] for f in fields))
 
 
 @torch.no_grad()
@@ -214,12 +199,15 @@ def evaluate(agent: SAC, n_episodes: int, seed: int = 12345, horizon: int = 200)
 
 
 def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config: MBPOConfig,
-                         generator: torch.Generator, *, seed: int = 0, progress: bool = True) -> RunLog:
+                         generator: torch.Generator, *, branched_rollout: Callable | None,
+                         mixed_batch: Callable, seed: int = 0, progress: bool = True) -> RunLog:
     """The general loop: act for real, fit the model, roll it out into the model buffer, learn.
 
-    With ``model=None`` it is plain off-policy RL on the real buffer. A model whose training
-    diverges (NaN or inf loss) stops the run cleanly: nothing it predicts reaches a buffer,
-    and ``RunLog.stopped`` says what happened.
+    ``branched_rollout`` and ``mixed_batch`` are the pieces of Exercises 3.5 and 3.2 (see the
+    module docstring). With ``model=None`` it is plain off-policy RL on the real buffer
+    (``branched_rollout`` is then unused, and may be None). A model whose training diverges (NaN
+    or inf loss) stops the run cleanly: nothing it predicts reaches a buffer, and
+    ``RunLog.stopped`` says what happened.
     """
     from tqdm.auto import tqdm
 
@@ -227,11 +215,15 @@ def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     real = ReplayBuffer(cfg.total_steps, obs_dim, act_dim)
     k_max = max(cfg.k_schedule[:2])
-    model_buf = ReplayBuffer(max(cfg.rollout_starts * k_max * cfg.retain, 1), obs_dim, act_dim)
+    model_buf = FiniteReplayBuffer(max(cfg.rollout_starts * k_max * cfg.retain, 1), obs_dim, act_dim)
     policy = lambda o: agent.act(o, generator)  # noqa: E731
     reward_fn = (lambda o, a: envs.pendulum_step_obs(o, a)[1]) if cfg.known_reward else None  # noqa: E731
-    model_step = (biased_model_step(model, cfg.model_error, cfg.model_noise, reward_fn, cfg.torque_error)
-                  if model is not None else None)
+    if model is not None:
+        if branched_rollout is None:
+            raise ValueError("branched_rollout: expected a function (Exercise 3.5) to roll the model out, "
+                             "got None")
+        model_predict = elite_predictor(model, model_error=cfg.model_error, torque_error=cfg.torque_error,
+                                        noise=cfg.model_noise, reward_fn=reward_fn, generator=generator)
 
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
@@ -259,7 +251,8 @@ def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config
             log.model_mse.append(float(np.mean([fit.holdout_mse[-1][i] for i in fit.elites])))
             k = rollout_length(t, cfg.k_schedule)
             log.k.append(k)
-            branched_rollout(real, model_step, policy, model_buf, cfg.rollout_starts, k, generator)
+            with torch.no_grad():
+                branched_rollout(real, model_predict, policy, model_buf, cfg.rollout_starts, k, generator)
         # 3. G updates of the off-policy learner on mixed real/model batches
         for _ in range(cfg.updates_per_step):
             agent.update(mixed_batch(real, model_buf, cfg.sac.batch_size,
@@ -273,19 +266,23 @@ def model_accelerated_rl(env, agent: SAC, model: DynamicsEnsemble | None, config
     return log
 
 
-def run(config: MBPOConfig, seed: int, *, progress: bool = True) -> RunLog:
+def run(config: MBPOConfig, seed: int, *, soft_target: Callable, mixed_batch: Callable,
+        branched_rollout: Callable | None, progress: bool = True) -> RunLog:
     """Train MBPO (or plain SAC if ``config.use_model`` is False) on Pendulum-v1 from ``seed``.
 
-    Runs on one CPU thread (restored afterwards): for networks this small, more threads only add
-    synchronisation, and one thread makes a seed's run reproducible.
+    The pieces: ``soft_target`` for SAC (Exercise 3.4), ``mixed_batch`` (3.2) and
+    ``branched_rollout`` (3.5, unused without a model). Runs on one CPU thread (restored
+    afterwards): for networks this small, more threads only add synchronisation, and one
+    thread makes a seed's run reproducible.
     """
     generator = torch.Generator().manual_seed(seed)
     env, _ = envs.make_pendulum(seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     with one_thread():
-        agent = SAC(obs_dim, act_dim, config.sac, generator)
+        agent = SAC(obs_dim, act_dim, config.sac, generator, soft_target=soft_target)
         model = DynamicsEnsemble(obs_dim, act_dim, config.ensemble, generator) if config.use_model else None
-        return model_accelerated_rl(env, agent, model, config, generator, seed=seed, progress=progress)
+        return model_accelerated_rl(env, agent, model, config, generator, branched_rollout=branched_rollout,
+                                    mixed_batch=mixed_batch, seed=seed, progress=progress)
 
 
 def steps_to_threshold(steps: list[int], returns: list[float], threshold: float = -200.0) -> int | None:

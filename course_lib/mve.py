@@ -10,14 +10,19 @@ MVE rolls the model H - 1 steps from the real next state s_1 and bootstraps at t
 
 The critic's error is damped by gamma^H, but every model step adds its own error, and those
 compound. :func:`target_error_stats` measures both on Pendulum with an exactly known value
-function, a model with wrong gravity and a critic with a known error.
+function, a model with wrong gravity and a critic with a known error; it takes the target
+itself as an argument (``mve_target``, Exercise 3.3 of the notebook):
 
-``mve_target`` is the target only; an MVE learner would regress Q(s_0, a_0) on it (and, in the
-paper, also the Q values of the imagined states along the way).
+    mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> y_H (B,)
+
+with model_step(s (B, d), a (B, m)) -> (s' (B, d), r (B,)), policy(s) -> a (B, m) and
+q_value(s, a) -> (B,). An MVE learner would regress Q(s_0, a_0) on y_H (and, in the paper,
+also the Q values of the imagined states along the way).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,23 +30,7 @@ import torch
 
 from course_lib import envs
 
-__all__ = ["mve_target", "swing_policy", "mc_value", "TargetErrors", "target_error_stats"]
-
-
-def mve_target(r0: torch.Tensor, s1: torch.Tensor, model_step: Callable, policy: Callable,
-               q_value: Callable, gamma: float, horizon: int) -> torch.Tensor:
-    """The H-step MVE target y_H (horizon = H >= 1; H = 1 is the one-step target).
-
-    r0 (B,) real reward; s1 (B, d) real next state; model_step(s (B, d), a (B, m)) -> (s' (B, d),
-    r (B,)); policy(s (B, d)) -> a (B, m); q_value(s, a) -> (B,). Returns (B,).
-    """
-    if horizon < 1:
-        raise ValueError(f"horizon: expected an int >= 1, got {horizon!r}")
-    y, s = r0, s1
-    for k in range(1, horizon):
-        s, r = model_step(s, policy(s))
-        y = y + gamma**k * r
-    return y + gamma**horizon * q_value(s, policy(s))
+__all__ = ["swing_policy", "mc_value", "exact_q", "TargetErrors", "target_error_stats"]
 
 
 def swing_policy(state: torch.Tensor) -> torch.Tensor:
@@ -90,32 +79,44 @@ class TargetErrors:
         return (self.model_mse + delta**2 * self.gamma ** (2 * h)).sqrt()
 
 
-def target_error_stats(model_errors: list[float], h_max: int = 30, n_states: int = 512,
-                       gamma: float = 0.95, seed: int = 0, value_horizon: int = 100) -> TargetErrors:
-    """Errors of the MVE target y_H (exact critic) against the true Q^pi(s_0, a_0), H = 1..h_max.
+def exact_q(gamma: float, steps: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The exact critic Q^pi(s, a) of ``swing_policy``, summed over ``steps`` steps (>= 1).
+
+    q_value(s (B, 2), a (B, 1)) -> (B,): the reward of (s, a), then ``steps - 1`` discounted
+    rewards of ``swing_policy`` under the true dynamics.
+    """
+    def q_value(state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        next_state, reward = envs.pendulum_step(state, action)
+        return reward + gamma * mc_value(next_state, gamma, steps - 1)
+
+    return q_value
+
+
+def target_error_stats(mve_target: Callable, model_errors: list[float], h_max: int = 30,
+                       n_states: int = 512, gamma: float = 0.95, seed: int = 0,
+                       value_horizon: int = 100) -> TargetErrors:
+    """Errors of ``mve_target``'s y_H (exact critic) against the true Q^pi(s_0, a_0), H = 1..h_max.
 
     States s_0 are uniform over angle and speed in [-4, 4]; a_0 = swing_policy(s_0); s_1 is the
     true next state. The model is the pendulum with gravity g (1 + epsilon). True values sum
-    ``value_horizon`` rewards after s_1 (exactly the same steps for every H), so an exact model
-    gives zero error.
+    ``value_horizon`` rewards after s_1, and so does y_H (the critic at s^_H sums the
+    value_horizon - (H - 1) rewards left), so an exact model gives zero error. One call of
+    ``mve_target`` per H, on every model error's states at once.
     """
     gen = torch.Generator().manual_seed(seed)
     high = torch.tensor([torch.pi, 4.0], dtype=torch.float64)
     s0 = (torch.rand(n_states, 2, generator=gen, dtype=torch.float64) * 2 - 1) * high
     s1, r0 = envs.pendulum_step(s0, swing_policy(s0))
     q_true = r0 + gamma * mc_value(s1, gamma, value_horizon)
-    steps_left = torch.arange(value_horizon, value_horizon - h_max, -1).repeat_interleave(n_states)
-    mse = torch.zeros(len(model_errors), h_max, dtype=torch.float64)
-    for i, eps in enumerate(model_errors):
-        params = envs.PendulumParams(g=10.0 * (1.0 + eps))
-        y, s, partial, ends = r0, s1, [], []
-        for k in range(1, h_max + 1):  # y = r0 + sum_{j<k} gamma^j r^_j and s = s^_k
-            partial.append(y)
-            ends.append(s)
-            s, r = envs.pendulum_step(s, swing_policy(s), params)
-            y = y + gamma**k * r
-        v_end = mc_value(torch.cat(ends), gamma, steps_left).reshape(h_max, n_states)
-        discount = gamma ** torch.arange(1, h_max + 1, dtype=torch.float64).reshape(-1, 1)
-        y_h = torch.stack(partial) + discount * v_end  # (H, B)
-        mse[i] = ((y_h - q_true) ** 2).mean(1) / q_true.var()
+    n_eps = len(model_errors)
+    eps = torch.tensor(model_errors, dtype=torch.float64).repeat_interleave(n_states)  # row i: error i // B
+    wrong_gravity = envs.PendulumParams(g=10.0 * (1.0 + eps))  # one gravity per row
+    model_step = functools.partial(envs.pendulum_step, params=wrong_gravity)
+    r0_all, s1_all = r0.repeat(n_eps), s1.repeat(n_eps, 1)
+    mse = torch.zeros(n_eps, h_max, dtype=torch.float64)
+    for h in range(1, h_max + 1):
+        y_h = mve_target(r0_all, s1_all, model_step, swing_policy, exact_q(gamma, value_horizon - h + 1),
+                         gamma, h)
+        err = y_h.detach().double().reshape(n_eps, n_states) - q_true
+        mse[:, h - 1] = (err**2).mean(1) / q_true.var()
     return TargetErrors(list(model_errors), list(range(1, h_max + 1)), gamma, mse.float())

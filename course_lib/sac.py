@@ -7,19 +7,25 @@ SAC learns twin critics Q_1, Q_2 and a tanh-squashed Gaussian policy pi by minim
     actor:   alpha log pi(a~|s) - min_j Q_j(s, a~),   a~ ~ pi(.|s) by reparameterisation
     alpha:   -log alpha (log pi(a~|s) + H_target),    H_target = -act_dim
 
-The losses are module-level functions. ``SAC.update`` takes one batch and makes one gradient
-step of all three. For speed it (1) runs both critics as one batched network, (2) adds the
-three losses and makes a single backward pass and a single Adam step (the actor's loss sees
-the critics through detached weights, so each loss only moves its own parameters; the actor
-step uses the critics of before this step's critic update), (3) keeps all parameters in one flat
-tensor, so that Adam and the target critics' Polyak averaging are a few whole-tensor operations
-(:class:`FlatAdam`), (4) computes the target under ``torch.no_grad`` and never calls ``.item()``
-inside the update.
+The soft target y is not in this module: ``SAC`` takes it as an argument (``soft_target``,
+Exercise 3.4 of the notebook),
+
+    soft_target(rew (B,), done (B,), next_q (2, B), next_log_prob (B,), alpha, gamma) -> y (B,),
+
+with next_q the two target critics at (s', a'). The losses are module-level functions.
+``SAC.update`` takes one batch and makes one gradient step of all three. For speed it (1) runs
+both critics as one batched network, (2) adds the three losses and makes a single backward pass
+and a single Adam step (the actor's loss sees the critics through detached weights, so each
+loss only moves its own parameters; the actor step uses the critics of before this step's
+critic update), (3) keeps all parameters in one flat tensor, so that Adam and the target
+critics' Polyak averaging are a few whole-tensor operations (:class:`FlatAdam`), (4) computes
+the target under ``torch.no_grad`` and never calls ``.item()`` inside the update.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -28,10 +34,14 @@ from torch.nn import functional as F
 
 from course_lib.buffers import Batch
 
-__all__ = ["SACConfig", "TwinQ", "Actor", "FlatAdam", "SAC", "soft_target", "critic_loss", "actor_loss",
+__all__ = ["SACConfig", "TwinQ", "Actor", "FlatAdam", "SAC", "SoftTarget", "critic_loss", "actor_loss",
            "alpha_loss"]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+SoftTarget = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | float", float],
+                      torch.Tensor]
+"""soft_target(rew, done, next_q (2, B), next_log_prob, alpha, gamma) -> y (B,) (Exercise 3.4)."""
 
 
 @dataclass(frozen=True)
@@ -113,15 +123,6 @@ class Actor(nn.Module):
         return self.scale * torch.tanh(u), log_prob
 
 
-def soft_target(rew: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor, next_log_prob: torch.Tensor,
-                alpha: torch.Tensor | float, gamma: float) -> torch.Tensor:
-    """SAC's soft Bellman target y = r + gamma (1 - d) [min_j Qbar_j(s', a') - alpha log pi(a'|s')].
-
-    rew, done, next_log_prob: (B,); next_q: (2, B), the target critics at (s', a'). Returns (B,).
-    """
-    return rew + gamma * (1.0 - done) * (next_q.min(dim=0).values - alpha * next_log_prob)
-
-
 def critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Sum over the two critics of the mean squared error to the target: q (2, B), target (B,)."""
     return 0.5 * ((q - target) ** 2).mean(dim=1).sum()
@@ -180,10 +181,15 @@ class FlatAdam:
 
 
 class SAC:
-    """Actor, twin critics, target critics and temperature, trained by :meth:`update`."""
+    """Actor, twin critics, target critics and temperature, trained by :meth:`update`.
 
-    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig, generator: torch.Generator):
-        self.config, self.generator = config, generator
+    ``soft_target`` computes the critics' regression target from the target critics (see the
+    module docstring); the course passes the one written in the notebook.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, config: SACConfig, generator: torch.Generator, *,
+                 soft_target: SoftTarget):
+        self.config, self.generator, self.soft_target = config, generator, soft_target
         with torch.random.fork_rng():  # nn.Linear draws from the global generator: seed it from ours
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
             self.actor = Actor(obs_dim, act_dim, config)
@@ -209,8 +215,8 @@ class SAC:
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             next_act, next_logp = self.actor(batch.next_obs, self.generator)
-            y = soft_target(batch.rew, batch.done, self.target(batch.next_obs, next_act), next_logp,
-                            alpha, self.config.gamma)
+            y = self.soft_target(batch.rew, batch.done, self.target(batch.next_obs, next_act), next_logp,
+                                 alpha, self.config.gamma)
         l_critic = critic_loss(self.critic(batch.obs, batch.act), y)
         act_pi, logp = self.actor(batch.obs, self.generator)
         l_actor = actor_loss(self.critic(batch.obs, act_pi, detach=True), logp, alpha)

@@ -6,7 +6,9 @@
 * ``handout``: the complete student handout (notebooks, package, data, images, install files);
 * ``data``: builds ``course_lib/data`` (visible-check answers, precomputed demo results);
 * ``grading``, ``sandbox``, ``record``, ``replay``, ``plugin``: the autograder;
-* ``website``: the static site.
+* ``website`` (and ``site_pages``, ``site_search``, ``site_launch``, ``site_execute``): the static
+  site;
+* ``sources``: the notebooks' reviewable jupytext scripts.
 
 Command line: ``python -m course_tools student|validate|data|grade`` (``python -m course_lib``
 is kept as an alias for instructors' scripts).

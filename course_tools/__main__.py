@@ -83,17 +83,16 @@ def _report(results, out: str) -> None:
     print(f"gradebook: {Path(out) / 'gradebook.csv'}; feedback: {Path(out) / 'feedback'}")
 
 
-def _cmd_grade(args: argparse.Namespace) -> int:
+def _run_grading(args: argparse.Namespace, grade) -> int:
+    """Call ``grade()`` (grade or regrade): a refusal or Ctrl-C ends with one line, no traceback."""
     from course_tools import grading
     from course_tools.grading import sandbox
 
     print(sandbox.probe().describe(), file=sys.stderr)
     try:
-        results = grading.grade(
-            args.reference, args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
-            notebook_timeout=args.notebook_timeout, resume=args.resume, hidden_dir=args.hidden,
-            limits=_limits(args), seed=args.seed, handout_package=args.handout, force=args.force,
-            require_isolation=args.require_isolation, max_submission_mb=args.max_submission_mb)
+        results = grade(jobs=args.jobs, cell_timeout=args.cell_timeout,
+                        notebook_timeout=args.notebook_timeout, limits=_limits(args),
+                        handout_package=args.handout, require_isolation=args.require_isolation)
     except grading.GradingRefused as err:
         print(f"not grading: {err}", file=sys.stderr)
         return 2
@@ -105,20 +104,18 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from course_tools import grading
+
+    return _run_grading(args, lambda **common: grading.grade(
+        args.reference, args.submissions, args.out, resume=args.resume, hidden_dir=args.hidden,
+        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb, **common))
+
+
 def _cmd_regrade(args: argparse.Namespace) -> int:
     from course_tools import grading
 
-    try:
-        results = grading.regrade(args.out, args.students, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                                  notebook_timeout=args.notebook_timeout, limits=_limits(args),
-                                  handout_package=args.handout, require_isolation=args.require_isolation)
-    except grading.GradingRefused as err:
-        print(f"not grading: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    _report(results, args.out)
-    return 0
+    return _run_grading(args, lambda **common: grading.regrade(args.out, args.students, **common))
 
 
 def _grading_options(p: argparse.ArgumentParser) -> None:

@@ -2,10 +2,11 @@
 
     python -m course_tools.website --out _site          # what `make site` runs
     python -m course_tools.website --no-execute --out /tmp/site   # fast: pages without outputs
+    python -m course_tools.website --repository https://github.com/OWNER/REPO   # launch links
 
 1. **Execute** a copy of every notebook in ``notebooks/`` in a fresh kernel, in a temp folder
    (the notebooks themselves stay clean). Executed copies are cached in
-   ``build/site-executed/``, keyed on the notebook and the ``course_lib`` sources.
+   ``build/site-executed/``, keyed on the notebook and the ``course_lib`` sources and data.
 2. **Convert** each one with nbconvert's ``lab`` template, made static and offline:
 
    * a live demo (sliders + plot) needs a kernel, so its widget output becomes a short note
@@ -14,22 +15,25 @@
    * a plain matplotlib figure (an ipympl canvas) shows the PNG it saved with the output;
    * progress bars and other widgets without a static form are dropped;
    * equations are typeset by a **local** MathJax 2.7 (the ``jupyter-server-mathjax``
-     package, copied to ``_site/mathjax/``): no CDN, no require.js, no widget scripts;
+     package, copied to ``_site/mathjax/``), its context menu on: no CDN, no require.js,
+     no widget scripts;
    * the exercises read as the students' version (solutions replaced by the stub, check
      outputs removed) unless ``--solutions``.
-3. Copy ``assets/`` and write ``index.html``. The layout mirrors the repository
-   (``_site/notebooks/NAME.html`` next to ``_site/assets/``), so the notebooks' own relative
-   image links work unchanged.
+3. **Frame** every page (:mod:`course_tools.site_pages`): a contents sidebar (every notebook,
+   the current one's sections) with a search box, and links to open the notebook in
+   JupyterLab, Binder or Colab (:mod:`course_tools.site_launch`: the handout's repository,
+   from ``[tool.course-site]`` in ``pyproject.toml`` or ``--repository``).
+4. Copy ``assets/``, write ``index.html`` (each notebook's summary, equations typeset) and the
+   search index ``search/index.json`` (:mod:`course_tools.site_search`). The layout mirrors the
+   repository (``_site/notebooks/NAME.html`` next to ``_site/assets/``), so the notebooks' own
+   relative image links work unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import hashlib
 import html
 import json
-import multiprocessing
 import re
 import shutil
 import sys
@@ -42,63 +46,16 @@ import nbformat
 from nbformat import NotebookNode
 
 from course_tools import authoring
+from course_tools.site_execute import execute_all, execute_notebook
+from course_tools.site_launch import Launch, load_config
+from course_tools.site_pages import MATHJAX_CONFIG, SIDEBAR_SLOT, index_html, nav, sidebar, to_html
+from course_tools.site_search import page_sections, write_index
 
-__all__ = ["Page", "build", "execute_notebook", "live_demo_cells", "static_notebook", "to_html", "main"]
+__all__ = ["MATHJAX_CONFIG", "Page", "build", "execute_notebook", "live_demo_cells", "static_notebook",
+           "to_html", "main"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
-
-_TEMPLATE = r"""
-{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block html_head_js_mathjax -%}
-<script type="text/x-mathjax-config">
-MathJax.Hub.Config({
-  tex2jax: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
-            processEscapes: true, processEnvironments: true},
-  TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
-  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
-               styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}},
-  // always the HTML-CSS output with the bundled STIX-Web fonts, in every browser
-  MMLorHTML: {prefer: "HTML"},
-  displayAlign: "center", messageStyle: "none", showMathMenu: false
-});
-</script>
-<script src="{{ resources.mathjax_url }}"></script>
-{%- endblock html_head_js_mathjax -%}
-{%- block html_head_css -%}
-<style>{{ resources.course_site.css }}</style>
-{%- endblock html_head_css -%}
-{%- block body_header -%}
-{{ super() }}
-<nav class="course-nav">{{ resources.course_site.nav }}</nav>
-<p class="course-static-note">{{ resources.course_site.note }}</p>
-{%- endblock body_header -%}
-{%- block body_footer -%}
-<nav class="course-nav">{{ resources.course_site.nav }}</nav>
-{{ super() }}
-{%- endblock body_footer -%}
-"""
-
-_CSS = """
-.course-nav, .course-static-note { margin: 0.8em 0 0.8em calc(var(--jp-cell-prompt-width, 64px) + 20px);
-  font-family: var(--jp-content-font-family); font-size: var(--jp-content-font-size1, 14px); }
-.course-nav a { margin-right: 1.5em; }
-.course-static-note, .course-widget-note { border-left: 4px solid #1976d2; background: #f3f7fc;
-  padding: 0.5em 1em; font-family: var(--jp-content-font-family); }
-.course-widget-note code { white-space: pre-wrap; }
-body.course-index { max-width: 52em; margin: 2em auto; padding: 0 1em; line-height: 1.5;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-body.course-index li { margin-bottom: 0.8em; }
-"""
-
-_STATIC_NOTE = ("This is the static version of the notebook: the outputs were computed when the "
-                "site was built. Sliders need a running kernel — open the notebook in JupyterLab "
-                "(<code>make lab</code>) to drag them; the picture beside each demo shows its "
-                "default setting.")
 
 
 @dataclass
@@ -115,66 +72,6 @@ class Page:
     """Live demos replaced by a note."""
     images: list[str] = field(default_factory=list)
     """``src`` of every ``<img>`` on the page (relative to the page)."""
-
-
-# --------------------------------------------------------------------------------------------
-# 1. execute
-# --------------------------------------------------------------------------------------------
-def _source_key(nb_path: Path) -> str:
-    """Hash of the notebook and of every course_lib source file: when to re-execute."""
-    h = hashlib.sha256(nb_path.read_bytes())
-    pkg = Path(__file__).resolve().parent
-    for f in sorted(pkg.rglob("*.py")):
-        h.update(str(f.relative_to(pkg)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def execute_notebook(src: str | Path, dest: str | Path, timeout: int = 600) -> Path:
-    """Run a copy of ``src`` top to bottom in a fresh kernel (cwd: a temp folder); write ``dest``.
-
-    Raises nbclient's ``CellExecutionError`` (naming the cell) if any cell fails.
-    """
-    import nbclient
-
-    src, dest = Path(src), Path(dest)
-    nb = nbformat.read(str(src), as_version=4)
-    with tempfile.TemporaryDirectory(prefix="course-site-") as cwd:
-        client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                         resources={"metadata": {"path": cwd}})
-        client.execute()
-    nb.metadata.setdefault("course_site", {})["key"] = _source_key(src)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".tmp")
-    nbformat.write(nb, str(tmp))
-    tmp.replace(dest)
-    return dest
-
-
-def _execute_all(paths: list[Path], cache: Path, jobs: int, timeout: int, log) -> dict[Path, Path]:
-    done, todo = {}, []
-    for p in paths:
-        dest = cache / p.name
-        if dest.exists():
-            try:
-                cached = nbformat.read(str(dest), as_version=4).metadata.get("course_site", {})
-            except Exception:  # noqa: BLE001 - a broken cache entry is re-executed
-                cached = {}
-            if cached.get("key") == _source_key(p):
-                log(f"  {p.name}: up to date in {dest.parent}")
-                done[p] = dest
-                continue
-        todo.append(p)
-    if todo:
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
-        with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
-            t0 = time.perf_counter()
-            futures = {pool.submit(execute_notebook, p, cache / p.name, timeout): p for p in todo}
-            for fut in concurrent.futures.as_completed(futures):
-                p = futures[fut]
-                done[p] = fut.result()
-                log(f"  {p.name}: executed ({time.perf_counter() - t0:.0f} s since start)")
-    return done
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,79 +186,44 @@ def static_notebook(nb: NotebookNode, solutions: bool = False) -> tuple[Notebook
     return nb, demos
 
 
+_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", flags=re.S)
+
+
+def _unmark(text: str) -> str:
+    """Markdown emphasis and code marks dropped, outside the equations (``$s_t$`` keeps ``_``)."""
+    parts, last = [], 0
+    for m in _MATH.finditer(text):
+        parts += [re.sub(r"[*`]|(?<!\w)_+|_+(?!\w)", "", text[last:m.start()]), m.group(0)]
+        last = m.end()
+    parts.append(re.sub(r"[*`]|(?<!\w)_+|_+(?!\w)", "", text[last:]))
+    return "".join(parts)
+
+
 def notebook_title(nb: NotebookNode, default: str) -> str:
     """The text of the notebook's first markdown heading."""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             m = re.search(r"^#{1,6}\s+(.+?)\s*#*\s*$", _src(cell), flags=re.M)
             if m:
-                return re.sub(r"[*_`]", "", m.group(1))
+                return _unmark(m.group(1))
     return default
 
 
 def notebook_summary(nb: NotebookNode) -> str:
-    """The first paragraph of prose after the title (markdown stripped), for the index."""
+    """The first paragraph of prose after the title, as markdown (the index renders it)."""
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
         for para in re.split(r"\n\s*\n", _src(cell)):
             para = para.strip()
             if para and not para.startswith(("#", "|", "!", "<", "-", "*", "1.")):
-                return re.sub(r"[*_`]", "", " ".join(para.split()))
+                return " ".join(para.split())
     return ""
 
 
 # --------------------------------------------------------------------------------------------
-# 3. HTML
+# 3. the site
 # --------------------------------------------------------------------------------------------
-def _exporter(mathjax_url: str):
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-
-    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"course_site.html.j2": _TEMPLATE})],
-                        template_file="course_site.html.j2", mathjax_url=mathjax_url)
-
-
-def to_html(nb: NotebookNode, title: str, nav: str, mathjax_url: str) -> str:
-    """One static notebook as a standalone HTML page (local MathJax, no network resources)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    nb.metadata["title"] = title
-    resources = {"course_site": {"css": _CSS, "nav": nav, "note": _STATIC_NOTE}}
-    body, _ = _exporter(mathjax_url).from_notebook_node(nb, resources=resources)
-    # links between notebooks point at their pages
-    return re.sub(r'href="(?![a-z][a-z0-9+.-]*:|#|/)([^"#]+?)\.ipynb(#[^"]*)?"', r'href="\1.html\2"', body)
-
-
-def _nav(pages: list[tuple[str, str]], i: int) -> str:
-    links = ['<a href="../index.html">Course contents</a>']
-    if i > 0:
-        links.append(f'<a href="{pages[i - 1][0]}.html">← {html.escape(pages[i - 1][1])}</a>')
-    if i + 1 < len(pages):
-        links.append(f'<a href="{pages[i + 1][0]}.html">{html.escape(pages[i + 1][1])} →</a>')
-    return " ".join(links)
-
-
-def _index(entries: list[tuple[str, str, str]]) -> str:
-    items = "\n".join(
-        f'<li><a href="notebooks/{name}.html">{html.escape(title)}</a><br>{html.escape(summary)}</li>'
-        for name, title, summary in entries)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>Model-based policy learning: the course</title><style>{_CSS}</style></head>
-<body class="course-index">
-<h1>Model-based policy learning: an interactive notebook course</h1>
-<p>The notebooks of the course, executed and rendered as static pages: every output, equation
-and figure is here, and each live demo shows a picture of its default setting. To drag the
-sliders and solve the exercises, run the notebooks in JupyterLab (<code>make lab</code> in a
-clone of the repository; see its README).</p>
-<ol>
-{items}
-</ol>
-</body></html>
-"""
-
-
 def _mathjax_dir() -> Path:
     try:
         import jupyter_server_mathjax
@@ -376,9 +238,15 @@ _IMG = re.compile(r"<img\b[^>]*?\bsrc=\"([^\"]+)\"", flags=re.I)
 
 def build(out: str | Path = "_site", notebooks: str | Path = "notebooks", assets: str | Path = "assets",
           execute: bool = True, solutions: bool = False, jobs: int = 2, timeout: int = 600,
-          cache: str | Path | None = "build/site-executed", log=print) -> list[Page]:
-    """Build the site into ``out`` (replacing it); return one :class:`Page` per notebook."""
+          cache: str | Path | None = "build/site-executed", launch: Launch | None = None,
+          log=print) -> list[Page]:
+    """Build the site into ``out`` (replacing it); return one :class:`Page` per notebook.
+
+    ``launch``: where the pages' launch links point (default: ``[tool.course-site]`` of
+    ``pyproject.toml``, see :mod:`course_tools.site_launch`).
+    """
     out, notebooks, assets = Path(out), Path(notebooks), Path(assets)
+    launch = launch if launch is not None else load_config()
     paths = sorted(notebooks.glob("*.ipynb"))
     if not paths:
         raise FileNotFoundError(f"no notebooks in {notebooks}")
@@ -386,7 +254,7 @@ def build(out: str | Path = "_site", notebooks: str | Path = "notebooks", assets
         log(f"executing {len(paths)} notebooks ({jobs} at a time)")
         with tempfile.TemporaryDirectory(prefix="course-site-cache-") as scratch:
             cache_dir = Path(cache) if cache is not None else Path(scratch)
-            executed = _execute_all(paths, cache_dir, jobs, timeout, log)
+            executed = execute_all(paths, cache_dir, jobs, timeout, log)
             sources = {p: nbformat.read(str(executed[p]), as_version=4) for p in paths}
     else:
         sources = {p: authoring.read_notebook(p) for p in paths}
@@ -401,20 +269,28 @@ def build(out: str | Path = "_site", notebooks: str | Path = "notebooks", assets
 
     statics = {p: static_notebook(sources[p], solutions=solutions) for p in paths}
     titles = [(p.stem, notebook_title(sources[p], p.stem)) for p in paths]
-    pages, entries = [], []
+    pages, entries, sections = [], [], []
     for i, p in enumerate(paths):
         nb, demos = statics[p]
-        body = to_html(nb, titles[i][1], _nav(titles, i), mathjax_url)
+        body = to_html(nb, titles[i][1], nav(titles, i), mathjax_url, launch=launch.bar_html(p.stem))
+        secs = page_sections(body)
+        body = body.replace(SIDEBAR_SLOT, sidebar(titles, i, secs), 1)
         dest = out / "notebooks" / f"{p.stem}.html"
         dest.write_text(body, encoding="utf-8")
         pages.append(Page(p.stem, titles[i][1], dest, demos, _IMG.findall(body)))
         entries.append((p.stem, titles[i][1], notebook_summary(sources[p])))
-        log(f"  {dest}: {demos} live demos as notes, {len(pages[-1].images)} images")
-    (out / "index.html").write_text(_index(entries), encoding="utf-8")
+        sections.append(secs)
+        log(f"  {dest}: {demos} live demos as notes, {len(pages[-1].images)} images, {len(secs)} sections")
+    (out / "index.html").write_text(index_html(entries, launch), encoding="utf-8")
+    write_index(out, [{"name": n, "title": t, "url": f"notebooks/{n}.html"} for n, t in titles], sections)
+    if launch.is_placeholder:
+        log(f"warning: the launch links point at the placeholder repository {launch.repository}: set "
+            "[tool.course-site] repository in pyproject.toml, or pass --repository URL (the handout's)")
     return pages
 
 
 def main(argv: list[str] | None = None) -> int:
+    defaults = load_config()
     parser = argparse.ArgumentParser(prog="python -m course_tools.website", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="_site", help="output folder (replaced; default _site)")
@@ -427,10 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     parser.add_argument("--cache", default="build/site-executed",
                         help="where executed copies are kept between builds ('' for none)")
+    launch = parser.add_argument_group(
+        "launch links", "where each page's JupyterLab, Binder and Colab links point: the repository "
+        "of the student handout (defaults from [tool.course-site] in pyproject.toml)")
+    launch.add_argument("--repository", help=f"its URL (default {defaults.repository})")
+    launch.add_argument("--ref", help=f"the branch or tag to open (default {defaults.ref})")
+    launch.add_argument("--notebook-dir", help="the notebooks' folder in that repository "
+                                               f"(default {defaults.notebook_dir!r}: the handout's root)")
+    launch.add_argument("--jupyterlab-url",
+                        help=f"a local JupyterLab's tree URL (default {defaults.jupyterlab_url})")
     args = parser.parse_args(argv)
+    links = defaults.with_overrides(repository=args.repository, ref=args.ref, notebook_dir=args.notebook_dir,
+                                    jupyterlab_url=args.jupyterlab_url)
     t0 = time.perf_counter()
     pages = build(args.out, args.notebooks, args.assets, execute=args.execute, solutions=args.solutions,
-                  jobs=args.jobs, timeout=args.timeout, cache=args.cache or None)
+                  jobs=args.jobs, timeout=args.timeout, cache=args.cache or None, launch=links)
     print(f"built {len(pages)} pages in {time.perf_counter() - t0:.0f} s: "
           f"open {Path(args.out) / 'index.html'}")
     return 0

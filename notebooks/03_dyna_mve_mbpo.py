@@ -8,11 +8,17 @@
 # from states the agent has really visited.
 #
 # **In this notebook you will**
-# 1. reproduce Sutton & Barto's Dyna-Q maze results, and watch a wrong model mislead planning;
-# 2. write the general *model-accelerated off-policy RL* loop (real buffer, model, model buffer, learner);
-# 3. compare the MVE target, which expands the value $H$ steps through the model, with the
-#    one-step target, and see what model error does to each;
-# 4. train MBPO on `Pendulum-v1` and compare it with the same SAC without a model.
+# 1. write Dyna-Q's planning loop, reproduce Sutton & Barto's maze results with it, and watch a
+#    wrong model mislead planning;
+# 2. write two boxes of the general *model-accelerated off-policy RL* loop (real buffer, model,
+#    model buffer, learner): the branched rollouts and the learner's mixed batches;
+# 3. write the MVE target, which expands the value $H$ steps through the model, and see what
+#    model error does to it compared with the one-step target;
+# 4. write SAC's soft target, then train MBPO on `Pendulum-v1` with your pieces and compare it
+#    with the same SAC without a model.
+#
+# Each exercise sits where its idea is taught, and the cells after it run your function. While
+# it is unfinished, they show the results of the course's solution and say so in one line.
 
 # %% [markdown]
 # ## Setup
@@ -26,7 +32,7 @@ import numpy as np
 import torch
 
 import course_lib as cl
-from course_lib import buffers, checks, dyna, dynamics, envs, mbpo, sac
+from course_lib import buffers, checks, dyna, dynamics, envs, mbpo, mve, precomputed, sac
 from course_lib import gridworld as gw
 from course_lib.demos import part3
 
@@ -55,19 +61,84 @@ maze = gw.DYNA_MAZE
 print(maze.render())
 print(f"shortest path: {maze.shortest_path()} steps")
 
+
 # %% [markdown]
-# We run 30 independent learners for each number of planning steps $n \in \{0, 5, 50\}$, with
-# the book's $\alpha = 0.1$, $\varepsilon = 0.1$, $\gamma = 0.95$, for 50 episodes each.
-# `dyna.run_dyna` advances all 30 runs together (NumPy arrays with a run axis).
+# ### Exercise 3.1 · The Dyna-Q planning loop (2 points)
+# Planning is the part of Dyna-Q that uses the model. Complete `dyna_q_planning_update`: make `n`
+# planning updates of one learner's table `Q`, each the update above on a pair replayed from
+# the model.
+#
+# * `Q`: float array `(S, A)`; update it **in place**, one update after the other (each sees the
+#   last), and return it;
+# * `model_next` (ints), `model_reward`: arrays `(S, A)`, the model: where $(s, a)$ led and the
+#   reward it gave;
+# * `pairs`: int array `(M, 2)`, the $(s, a)$ pairs visited so far: plan only from these,
+#   drawing one uniformly for each update with `rng` (a `np.random.Generator`);
+# * `n`, `alpha`, `gamma`: the number of updates, the step size $\alpha$ and the discount $\gamma$.
+#
+# Success: the check passes for one pair updated once and several times in a row (a self-loop
+# included), for $n = 0$, and on a two-step chain where 3000 updates must converge to $Q = 1$
+# next to the goal and $Q = \gamma$ one step before it. Then your loop plans for the Dyna-Q
+# learners below.
+#
+# <details><summary>Hint</summary>
+#
+# The updates are sequential, so write one Python loop over them. `pairs[rng.integers(len(pairs))]`
+# draws a visited pair; the max in the target is over the model's next state's row of `Q`.
+# </details>
+
+# %% tags=["solution:3.1"]
+def dyna_q_planning_update(Q, model_next, model_reward, pairs, n, alpha, gamma, rng):
+    """n Dyna-Q planning updates. Q (S, A) float, model_next (S, A) int, model_reward (S, A),
+    pairs (M, 2) int of visited (s, a). Returns Q (S, A), updated in place."""
+    # BEGIN SOLUTION
+    for _ in range(n):
+        s, a = pairs[rng.integers(len(pairs))]
+        s_next, r = model_next[s, a], model_reward[s, a]
+        Q[s, a] += alpha * (r + gamma * Q[s_next].max() - Q[s, a])
+    return Q
+    # END SOLUTION
+
+
+# %% tags=["exercise:3.1", "points:2"]
+checks.dyna_q_planning_update()
+
+
+# %% [markdown]
+# ### Your planning loop inside Dyna-Q
+# `dyna.dyna_q` is one Dyna-Q learner, written like the book's pseudocode: at every real step it
+# acts $\varepsilon$-greedily, makes the Q-learning update from the real step, stores the step in
+# the model tables, then calls **your** `dyna_q_planning_update` for its $n$ planning updates.
+# Three learners for each $n \in \{0, 5, 50\}$, with the book's $\alpha = 0.1$,
+# $\varepsilon = 0.1$, $\gamma = 0.95$, for 50 episodes each:
+
+# %%
+def your_learners(n, count=3):
+    cfg = dyna.DynaConfig(n_planning=n)
+    return [dyna.dyna_q(maze, cfg, dyna_q_planning_update, np.random.default_rng(100 + i), n_episodes=50)
+            for i in range(count)]
+
+
+your_runs = precomputed.run_or_load("part3_dyna_your_learners",
+                                    lambda: {n: your_learners(n) for n in (0, 5, 50)})
+
+# %% [markdown]
+# Three learners are noisy. For the book's averaged figure, `dyna.run_dyna` runs 30 learners per
+# $n$ at once: the same algorithm with NumPy arrays over the learners (the course's tests check
+# that its planning step gives exactly what the readable loop gives on the same draws). Thin
+# lines: your three learners; thick: the mean of 30.
 
 # %%
 dyna_runs = {n: dyna.run_dyna(maze, dyna.DynaConfig(n_planning=n), 30, rng, n_episodes=50)[0]
              for n in (0, 5, 50)}
 fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
-for n, res in dyna_runs.items():
-    ax.plot(np.arange(2, 51), res.steps_per_episode.mean(0)[1:], label=f"n = {n} planning steps")
+for (n, res), color in zip(dyna_runs.items(), ["C0", "C1", "C2"], strict=True):
+    ax.plot(np.arange(2, 51), res.steps_per_episode.mean(0)[1:], color=color, label=f"n = {n} planning steps, mean of 30")
+    for learner in your_runs[n]:
+        ax.plot(np.arange(2, 51), learner.steps_per_episode[0, 1:], color=color, lw=0.6, alpha=0.5)
+ax.plot([], color="gray", lw=0.6, label="your learners, one line each")
 ax.axhline(maze.shortest_path(), color="gray", ls=":", label="shortest path")
-ax.set(xlabel="episode", ylabel="steps per episode (mean of 30 runs)", ylim=(0, 800),
+ax.set(xlabel="episode", ylabel="steps per episode", ylim=(0, 800),
        title="Dyna-Q on the Dyna maze (Sutton & Barto, Figure 8.2)")
 ax.legend();
 
@@ -79,14 +150,15 @@ ax.legend();
 # %%
 for n, res in dyna_runs.items():
     reached = dyna.episodes_to_reach(res.steps_per_episode, 20)
-    print(f"n = {n:2d}: at most 20 steps per episode from episode {reached} on; "
-          f"episode 10 takes {res.steps_per_episode[:, 9].mean():.0f} steps")
+    yours = np.mean([learner.steps_per_episode[0, 9] for learner in your_runs[n]])
+    print(f"n = {n:2d}: at most 20 steps per episode from episode {reached} on; episode 10 takes "
+          f"{res.steps_per_episode[:, 9].mean():.0f} steps (your 3 learners: {yours:.0f})")
 
 # %% [markdown]
-# The greedy policy of one $n = 50$ run after 50 episodes (arrows = $\arg\max_a Q(s, a)$):
+# The greedy policy of your first $n = 50$ learner after 50 episodes (arrows = $\arg\max_a Q(s, a)$):
 
 # %%
-print(maze.render(dyna.greedy_policy(dyna_runs[50].Q[0])))
+print(maze.render(dyna.greedy_policy(your_runs[50][0].Q[0])))
 
 # %% [markdown]
 # ### When the world changes: Dyna-Q+
@@ -170,8 +242,10 @@ dyna_demo.show()
 # ![The system view: real environment, real buffer, model, branched rollouts, model buffer, off-policy learner](../assets/part3_system_view.svg)
 #
 # `mbpo.model_accelerated_rl` is exactly this loop (read it in `course_lib/mbpo.py`: one
-# function, four numbered steps). Each learner batch mixes the two buffers: a share
-# $\rho$ (the *real ratio*) of real transitions, the rest simulated.
+# function, four numbered steps). Two of its boxes are yours to write, and it takes them as
+# arguments: the branched rollouts (Exercise 3.5) and the learner's batches, which mix the two
+# buffers, a share $\rho$ (the *real ratio*) of real transitions and the rest simulated
+# (Exercise 3.2).
 
 # %% [markdown]
 # One pass through every box, by hand. First 400 real steps with random torques into the real
@@ -180,6 +254,7 @@ dyna_demo.show()
 
 # %%
 env, _ = envs.make_pendulum(seed=0)
+env.action_space.seed(0)
 real_buffer = buffers.ReplayBuffer(10_000, 3, 1)
 buffers.collect(env, lambda obs: env.action_space.sample(), 400, real_buffer, seed=0, progress=False)
 gen = torch.Generator().manual_seed(0)
@@ -188,30 +263,130 @@ data = real_buffer.all()
 fit = dynamics.train_ensemble(model, data.obs, data.act, data.next_obs, data.rew, gen, max_epochs=100)
 print(f"{len(real_buffer)} real steps; model trained {fit.epochs} epochs, elites {fit.elites}")
 
+
 # %% [markdown]
-# Now 1000 branched rollouts of $k = 1$ step (Dyna-style) with a fresh SAC policy, each row
-# through a random elite. How far is each simulated step from the true pendulum?
+# ### Exercise 3.5 · MBPO's branched rollouts (3 points)
+# Complete `mbpo_branched_rollout`, the box between the model and the model buffer:
+#
+# * draw `n_starts` start states with `real_buffer.sample(n_starts, generator).obs` (shape `(B, o)`);
+# * for `k` steps: `act = policy(obs)` `(B, a)`; `model_predict(obs, act)` returns the prediction
+#   of every member of the ensemble, `next_obs` `(E, B, o)` and `rew` `(E, B)`; keep, for each
+#   row, the prediction of one member chosen uniformly at random with `generator`; add the step
+#   to `model_buffer` with `model_buffer.add(obs, act, rew, next_obs, done)`, `done` being zeros
+#   `(B,)` (the pendulum has no terminal states); continue from the kept `next_obs`;
+# * return the number of transitions added.
+#
+# Success: the check passes for 64 rollouts of 3 steps, $k = 1$, and one rollout of 6 steps; it
+# checks the starts, the chaining, the actions and that the members are used evenly. Then your
+# function fills the model buffer below, and MBPO's in section 4.
+#
+# <details><summary>Hint</summary>
+#
+# `torch.randint(E, (B,), generator=generator)` picks a member for every row, and indexing
+# `next_all[member, torch.arange(B)]` takes each row's prediction from its own member (the same
+# for the rewards).
+# </details>
+
+# %% tags=["solution:3.5"]
+def mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+    """k model steps from n_starts real states, a random member per row, into model_buffer."""
+    # BEGIN SOLUTION
+    obs = real_buffer.sample(n_starts, generator).obs
+    rows = torch.arange(n_starts)
+    for _ in range(k):
+        act = policy(obs)
+        next_all, rew_all = model_predict(obs, act)
+        member = torch.randint(next_all.shape[0], (n_starts,), generator=generator)
+        next_obs, rew = next_all[member, rows], rew_all[member, rows]
+        model_buffer.add(obs, act, rew, next_obs, torch.zeros(n_starts))
+        obs = next_obs
+    return n_starts * k
+    # END SOLUTION
+
+
+# %% tags=["exercise:3.5", "points:3"]
+checks.mbpo_branched_rollout()
+
+# %% [markdown]
+# Your rollouts, by hand: 1000 branched rollouts of $k = 1$ step (Dyna-style) with a fresh,
+# untrained SAC policy network, each row through a random elite (`mbpo.elite_predictor(model)`
+# gives the elites' predictions, `(5, B, 3)` and `(5, B)`). How far is each simulated step
+# from the true pendulum?
 
 # %%
-agent = sac.SAC(3, 1, mbpo.MBPOConfig().sac, gen)
+actor = sac.Actor(3, 1, mbpo.MBPOConfig().sac)  # a fresh policy network
+policy = lambda obs: actor(obs, gen)[0].detach()  # noqa: E731
+
+
+def simulate():
+    out = buffers.ReplayBuffer(10_000, 3, 1)
+    mbpo_branched_rollout(real_buffer, mbpo.elite_predictor(model), policy, out, 1000, 1, gen)
+    return out.all()
+
+
+sim = precomputed.run_or_load("part3_rollouts_by_hand", simulate)
 model_buffer = buffers.ReplayBuffer(10_000, 3, 1)
-added = mbpo.branched_rollout(real_buffer, mbpo.biased_model_step(model, 0.0),
-                              lambda obs: agent.act(obs, gen), model_buffer, 1000, 1, gen)
-sim = model_buffer.all()
+model_buffer.add(sim.obs, sim.act, sim.rew, sim.next_obs, sim.done)
 true_next, true_rew = envs.pendulum_step_obs(sim.obs, sim.act)
-print(f"{added} simulated steps; mean |error|: next state {(sim.next_obs - true_next).abs().mean():.3f}, "
-      f"reward {(sim.rew - true_rew).abs().mean():.3f} (rewards range from -16 to 0)")
+print(f"{len(model_buffer)} simulated steps; mean |error|: next state "
+      f"{(sim.next_obs - true_next).abs().mean():.3f}, reward {(sim.rew - true_rew).abs().mean():.3f} "
+      "(rewards range from -16 to 0)")
+
 
 # %% [markdown]
 # The learner's batches take a share $\rho$ from the real buffer and the rest from the model
-# buffer (the MBPO paper uses $\rho = 5\,\%$; this batch too):
+# buffer. The MBPO paper uses $\rho = 5\,\%$: most of what the learner sees is simulated.
+
+# %% [markdown]
+# ### Exercise 3.2 · The mixed real/model batch (2 points)
+# Complete `mbpo_mixed_batch`, the learner's batch:
+#
+# * `real_buffer`, `model_buffer`: `buffers.ReplayBuffer`s; `buffer.sample(n, generator)` draws
+#   `n` transitions uniformly and returns a `buffers.Batch`;
+# * take `int(batch_size * real_ratio)` real transitions (rounded down) and the rest from the
+#   model buffer; if the model buffer is empty, the whole batch is real;
+# * return one `buffers.Batch` whose fields (`obs`, `act`, `rew`, `next_obs`, `done`) hold the
+#   real part first, then the model part.
+#
+# Success: the check passes for real ratios 0.05, 0.5, 0 and 1, an empty model buffer, and
+# gives the same batch for the same generator seed. Then your function draws the batch below,
+# and every batch of the learners in section 4.
+#
+# <details><summary>Hint</summary>
+#
+# Concatenate field by field along dimension 0 (`torch.cat([real.obs, fake.obs])`, ...) and build
+# `buffers.Batch(obs, act, rew, next_obs, done)`. An empty buffer cannot be sampled.
+# </details>
+
+# %% tags=["solution:3.2"]
+def mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    """A Batch of batch_size transitions: int(batch_size * real_ratio) real ones, the rest simulated."""
+    # BEGIN SOLUTION
+    n_real = int(batch_size * real_ratio) if len(model_buffer) > 0 else batch_size
+    real = real_buffer.sample(n_real, generator)
+    if n_real == batch_size:
+        return real
+    fake = model_buffer.sample(batch_size - n_real, generator)
+    return buffers.Batch(*(torch.cat([getattr(real, name), getattr(fake, name)])
+                           for name in ("obs", "act", "rew", "next_obs", "done")))
+    # END SOLUTION
+
+
+# %% tags=["exercise:3.2", "points:2"]
+checks.mbpo_mixed_batch()
 
 # %%
-batch = mbpo.mixed_batch(real_buffer, model_buffer, 256, 0.05, gen)
+batch = precomputed.run_or_load("part3_batch_by_hand",
+                                lambda: mbpo_mixed_batch(real_buffer, model_buffer, 256, 0.05, gen))
 rows = lambda b: torch.cat([b.obs, b.act, b.next_obs], dim=1)  # noqa: E731
 is_real = (rows(batch)[:, None] == rows(data)[None]).all(-1).any(-1)
-print(f"a batch of {len(batch)}: {int(is_real.sum())} real transitions, {int((~is_real).sum())} simulated")
-agent.update(batch)  # one gradient step of SAC on it
+print(f"a batch of {len(batch)} at real ratio 0.05: {int(is_real.sum())} real transitions, "
+      f"{int((~is_real).sum())} simulated")
+
+
+# %% [markdown]
+# The off-policy learner then makes gradient steps on such batches; section 4 puts every box
+# together.
 
 # %% [markdown]
 # ## 3. MVE: expanding the target through the model
@@ -230,11 +405,56 @@ agent.update(batch)  # one gradient step of SAC on it
 # known exactly: the model has the wrong gravity ($g(1 + \varepsilon)$), and the critic is
 # $Q^\pi$ plus noise of spread $\delta$ times the spread of $Q^\pi$.
 
+# %% [markdown]
+# ### Exercise 3.3 · The MVE target (3 points)
+# Complete `mve_target`: the $H$-step target $y_H$ above, for a batch of real transitions.
+#
+# * `r0`: tensor `(B,)`, the real reward; `s1`: tensor `(B, d)`, the real next state, where the
+#   model rollout starts ($\hat s_1 = s_1$);
+# * `model_step(s, a) -> (s_next, r)` with shapes `(B, d)` and `(B,)`; `policy(s) -> a` of shape
+#   `(B, m)`; `q_value(s, a) -> (B,)`;
+# * `gamma`: the discount; `horizon`: $H \ge 1$;
+# * returns a tensor `(B,)`. With `horizon = 1` it is the one-step target $y_1$.
+#
+# Success: the check passes for $H = 1, 2, 5, 10$ on a toy model, policy and critic. Then your
+# function computes the target errors of the demo below.
+#
+# <details><summary>Hint</summary>
+#
+# $H - 1$ model steps, each with the policy's action at the current imagined state; the reward of
+# the $k$-th of them ($k = 1, \dots, H-1$) is weighted $\gamma^k$. After the loop, add $\gamma^H$
+# times the critic at the last imagined state and the policy's action there.
+# </details>
+
+# %% tags=["solution:3.3"]
+def mve_target(r0, s1, model_step, policy, q_value, gamma, horizon):
+    """H-step model-based value expansion target. r0 (B,), s1 (B, d) -> (B,)."""
+    # BEGIN SOLUTION
+    y, s = r0, s1
+    for k in range(1, horizon):
+        s, r = model_step(s, policy(s))
+        y = y + gamma**k * r
+    return y + gamma**horizon * q_value(s, policy(s))
+    # END SOLUTION
+
+
+# %% tags=["exercise:3.3", "points:3"]
+checks.mve_target()
+
+# %% [markdown]
+# Your target, measured: `mve.target_error_stats` calls your `mve_target` once for every
+# $H = 1, \dots, 30$, on 512 random states for each of 11 model errors $\varepsilon = 0, 0.05,
+# \dots, 0.5$ at once, with an exact critic, and compares $y_H$ with the true $Q^\pi$. The
+# critic's error is added analytically (it is independent noise), so the sliders below never
+# call your function again.
+
 # %%
-mve_demo = part3.MVEHorizonDemo()
-rmse = mve_demo.errors.rmse(0.3)
+mve_errors = precomputed.run_or_load(
+    "part3_mve_errors", lambda: mve.target_error_stats(mve_target, [round(0.05 * i, 2) for i in range(11)]))
+mve_demo = part3.MVEHorizonDemo(mve_errors)
+rmse = mve_errors.rmse(0.3)
 for i in (0, 2, 6):
-    eps = mve_demo.errors.model_errors[i]
+    eps = mve_errors.model_errors[i]
     print(f"ε = {eps:.2f}, δ = 0.3: target error " + ", ".join(
         f"H={h}: {rmse[i, h - 1]:.3f}" for h in (1, 3, 10, 30)))
 
@@ -249,6 +469,7 @@ for i in (0, 2, 6):
 
 # %%
 mve_demo.show()
+
 
 # %% [markdown]
 # **Question.** Your critic is poor early in training and gets better; your model is fitted
@@ -271,29 +492,67 @@ mve_demo.show()
 # by a temperature $\alpha$ tuned to a target entropy. Its critics regress on the soft target
 #
 # $$y = r + \gamma (1 - d)\Big[\min_{j=1,2} \bar Q_j(s', a') - \alpha \log \pi(a' \mid s')\Big],
-# \qquad a' \sim \pi(\cdot \mid s').$$
+# \qquad a' \sim \pi(\cdot \mid s'),$$
 #
-# `course_lib/sac.py` is a compact SAC that reads top to bottom. MBPO adds:
+# where $\bar Q_1, \bar Q_2$ are slowly tracking copies of the critics. `course_lib/sac.py` is a
+# compact SAC that reads top to bottom; it takes this target as an argument, which you write now.
+
+# %% [markdown]
+# ### Exercise 3.4 · SAC's soft target (2 points)
+# Complete `sac_soft_target`: the target $y$ above, for a batch of transitions.
+#
+# * `rew`, `done`, `next_log_prob`: tensors `(B,)` (`done` is 1.0 where $s'$ is terminal);
+#   `next_q`: tensor `(2, B)`, both target critics at $(s', a')$; `alpha`: a float or a 0-d
+#   tensor; `gamma`: a float;
+# * returns a tensor `(B,)`.
+#
+# Success: the check passes with terminal transitions, $\alpha = 0$, a tensor $\alpha$, and
+# all-terminal batches (where $y = r$). Then your target trains the critics of both learners below.
+#
+# <details><summary>Hint</summary>
+#
+# `next_q.min(dim=0).values` is the smaller critic of each transition; the factor $1 - d$
+# switches the bootstrap off at terminal states, not the reward.
+# </details>
+
+# %% tags=["solution:3.4"]
+def sac_soft_target(rew, done, next_q, next_log_prob, alpha, gamma):
+    """Soft Bellman target of SAC. rew, done, next_log_prob (B,), next_q (2, B) -> (B,)."""
+    # BEGIN SOLUTION
+    soft_value = next_q.min(dim=0).values - alpha * next_log_prob
+    return rew + gamma * (1.0 - done) * soft_value
+    # END SOLUTION
+
+
+# %% tags=["exercise:3.4", "points:2"]
+checks.sac_soft_target()
+
+# %% [markdown]
+# MBPO adds to SAC:
 # * a **probabilistic ensemble** (7 Gaussian networks on bootstrapped data; the 5 with the lowest
 #   held-out error are the *elites*), refitted every $F = 250$ real steps with early stopping;
-# * **branched rollouts**: 10,000 start states from the real buffer, $k$ steps of the current
-#   policy, each step through a random elite (the paper also samples the elite's Gaussian;
-#   on the deterministic pendulum its mean worked better, see `model_noise` in the config);
+# * **branched rollouts** (your `mbpo_branched_rollout`): 10,000 start states from the real
+#   buffer, $k$ steps of the current policy, each step through a random elite (the paper also
+#   samples the elite's Gaussian; on the deterministic pendulum its mean worked better, see
+#   `model_noise` in the config);
 # * a **rollout-length schedule**: $k$ grows from 1 to 4 as the model gets more data;
 # * a **model buffer** holding the rollouts of the last 4 refits, and batches with a real ratio
-#   $\rho$, with $G = 10$ SAC updates per real step. The paper's $\rho = 5\,\%$ made our
-#   class-sized runs unstable (rollouts are refreshed only every 250 steps here, not every
-#   step), so the defaults keep more real data in each batch; the config below prints it.
+#   $\rho$ (your `mbpo_mixed_batch`), with $G = 10$ SAC updates per real step. The paper's
+#   $\rho = 5\,\%$ made our class-sized runs unstable (rollouts are refreshed only every 250
+#   steps here, not every step), so the defaults keep more real data in each batch; the config
+#   below prints it.
 #
 # Below, MBPO and the same SAC without a model (one update per real step, as usual for SAC)
-# train live from the same seed, for a class-sized budget of 1250 real steps. (MBPO takes a
-# while: it makes ten times more updates.)
+# train live from the same seed, for a class-sized budget of 1250 real steps, with your three
+# pieces. (MBPO takes a while: it makes ten times more updates.)
 
 # %%
 budget = dataclasses.replace(mbpo.MBPOConfig(), total_steps=1250)
 print(budget)
-mbpo_log = mbpo.run(budget, seed=0)
-sac_log = mbpo.run(dataclasses.replace(budget, use_model=False, updates_per_step=1), seed=0)
+yours = dict(soft_target=sac_soft_target, mixed_batch=mbpo_mixed_batch, branched_rollout=mbpo_branched_rollout)
+mbpo_log = precomputed.run_or_load("part3_mbpo_live", lambda: mbpo.run(budget, seed=0, **yours))
+no_model = dataclasses.replace(budget, use_model=False, updates_per_step=1)
+sac_log = precomputed.run_or_load("part3_sac_live", lambda: mbpo.run(no_model, seed=0, **yours))
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 3.3), layout="constrained")
@@ -384,7 +643,6 @@ for err, runs in sweep["model_error"].items():
 error_demo = part3.MBPOModelErrorDemo(sweep)
 error_demo.show()
 
-
 # %% [markdown]
 # **Question.** MBPO takes most of each batch from the model. Which knob of the system view
 # would you turn if you suspected your model was biased, and what would it cost?
@@ -397,160 +655,6 @@ error_demo.show()
 # rollout length to the model's error: the more wrong the model, the shorter the rollouts
 # that still improve the policy.
 # </details>
-
-# %% [markdown]
-# ## Exercises
-# Each exercise is a function to complete; its check cell tests it on several cases and says
-# what is wrong. In your version its body is `raise NotImplementedError(...)`. Nothing above
-# this section uses your answers: the notebook runs `course_lib`'s own implementations.
-
-# %% [markdown]
-# ### Exercise 3.1 · The Dyna-Q planning loop (2 points)
-# Complete `dyna_q_planning_update`: make `n` planning updates of one learner's table `Q`.
-#
-# * `Q`: array `(S, A)`; update it **in place**, one update after the other, and return it;
-# * `model_next`, `model_reward`: arrays `(S, A)`, where the model says $(s, a)$ leads, and its reward;
-# * `pairs`: int array `(M, 2)`, the $(s, a)$ pairs visited so far (plan only from these);
-# * `rng`: a `np.random.Generator`; draw a pair uniformly, e.g. `pairs[rng.integers(len(pairs))]`.
-#
-# Success: the check passes for one pair updated once and several times in a row (a
-# self-loop included), for $n = 0$, and on a two-step chain where 3000 updates must converge
-# to $Q = 1$ next to the goal and $Q = \gamma$ one step before it.
-
-# %% tags=["solution:3.1"]
-def dyna_q_planning_update(Q, model_next, model_reward, pairs, n, alpha, gamma, rng):
-    """n Dyna-Q planning updates. Q (S, A) float, model_next (S, A) int, model_reward (S, A),
-    pairs (M, 2) int of visited (s, a). Returns Q (S, A), updated in place."""
-    # BEGIN SOLUTION
-    for _ in range(n):
-        s, a = pairs[rng.integers(len(pairs))]
-        s_next, r = model_next[s, a], model_reward[s, a]
-        Q[s, a] += alpha * (r + gamma * Q[s_next].max() - Q[s, a])
-    return Q
-    # END SOLUTION
-
-
-# %% tags=["exercise:3.1", "points:2"]
-checks.dyna_q_planning_update()
-
-
-# %% [markdown]
-# ### Exercise 3.2 · The mixed real/model batch (2 points)
-# Complete `mbpo_mixed_batch`: the learner's batch of section 2.
-#
-# * `real_buffer`, `model_buffer`: `buffers.ReplayBuffer`s; draw with `buffer.sample(n, generator)`;
-# * take `int(batch_size * real_ratio)` real transitions (rounded down) and the rest from the
-#   model buffer; if the model buffer is empty, the whole batch is real;
-# * return one `buffers.Batch` whose fields (`obs`, `act`, `rew`, `next_obs`, `done`) are the
-#   real and the model parts concatenated with `torch.cat` along dimension 0.
-#
-# Success: the check passes for real ratios 0.05, 0.5, 0 and 1, and an empty model buffer.
-
-# %% tags=["solution:3.2"]
-def mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator):
-    """A Batch of batch_size transitions: int(batch_size * real_ratio) real ones, the rest simulated."""
-    # BEGIN SOLUTION
-    n_real = int(batch_size * real_ratio) if len(model_buffer) > 0 else batch_size
-    real = real_buffer.sample(n_real, generator)
-    if n_real == batch_size:
-        return real
-    fake = model_buffer.sample(batch_size - n_real, generator)
-    return buffers.Batch(*(torch.cat([getattr(real, name), getattr(fake, name)])
-                           for name in ("obs", "act", "rew", "next_obs", "done")))
-    # END SOLUTION
-
-
-# %% tags=["exercise:3.2", "points:2"]
-checks.mbpo_mixed_batch()
-
-
-# %% [markdown]
-# ### Exercise 3.3 · The MVE target (3 points)
-# Complete `mve_target`, the $H$-step target of section 3:
-# $y_H = r_0 + \sum_{k=1}^{H-1} \gamma^k \hat r_k + \gamma^H Q(\hat s_H, \pi(\hat s_H))$ with $\hat s_1 = s_1$.
-#
-# * `r0`: tensor `(B,)`, the real reward; `s1`: tensor `(B, d)`, the real next state;
-# * `model_step(s, a) -> (s_next, r)` with shapes `(B, d)`, `(B,)`; `policy(s) -> a` `(B, m)`;
-#   `q_value(s, a) -> (B,)`;
-# * returns a tensor `(B,)`. With `horizon = 1` it is the one-step target $r_0 + \gamma Q(s_1, \pi(s_1))$.
-#
-# Success: the check passes for $H = 1, 2, 5, 10$ on a toy model, policy and critic.
-
-# %% tags=["solution:3.3"]
-def mve_target(r0, s1, model_step, policy, q_value, gamma, horizon):
-    """H-step model-based value expansion target. r0 (B,), s1 (B, d) -> (B,)."""
-    # BEGIN SOLUTION
-    y, s = r0, s1
-    for k in range(1, horizon):
-        s, r = model_step(s, policy(s))
-        y = y + gamma**k * r
-    return y + gamma**horizon * q_value(s, policy(s))
-    # END SOLUTION
-
-
-# %% tags=["exercise:3.3", "points:3"]
-checks.mve_target()
-
-
-# %% [markdown]
-# ### Exercise 3.4 · SAC's soft target (2 points)
-# Complete `sac_soft_target`:
-# $y = r + \gamma (1 - d) \big[\min_{j=1,2} \bar Q_j(s', a') - \alpha \log \pi(a' \mid s')\big]$.
-#
-# * `rew`, `done`, `next_log_prob`: tensors `(B,)`; `next_q`: tensor `(2, B)`, both target
-#   critics at $(s', a')$; `alpha`: a float or a 0-d tensor; `gamma`: a float;
-# * returns a tensor `(B,)`.
-#
-# Success: the check passes with terminal transitions, $\alpha = 0$, a tensor $\alpha$, and
-# all-terminal batches (where $y = r$).
-
-# %% tags=["solution:3.4"]
-def sac_soft_target(rew, done, next_q, next_log_prob, alpha, gamma):
-    """Soft Bellman target of SAC. rew, done, next_log_prob (B,), next_q (2, B) -> (B,)."""
-    # BEGIN SOLUTION
-    soft_value = next_q.min(dim=0).values - alpha * next_log_prob
-    return rew + gamma * (1.0 - done) * soft_value
-    # END SOLUTION
-
-
-# %% tags=["exercise:3.4", "points:2"]
-checks.sac_soft_target()
-
-
-# %% [markdown]
-# ### Exercise 3.5 · MBPO's branched rollouts (3 points)
-# Complete `mbpo_branched_rollout`:
-#
-# * draw `n_starts` start states with `real_buffer.sample(n_starts, generator).obs` (shape `(B, o)`);
-# * for `k` steps: `act = policy(obs)` `(B, a)`; `model_predict(obs, act)` returns every
-#   member's prediction, `next_obs` `(E, B, o)` and `rew` `(E, B)`; for each row pick a
-#   member uniformly at random (`torch.randint(E, (B,), generator=generator)`) and keep its
-#   prediction; add the step to `model_buffer` with `model_buffer.add(obs, act, rew, next_obs,
-#   torch.zeros(B))` (no terminal states); continue from the predicted `next_obs`;
-# * return the number of transitions added.
-#
-# Success: the check passes for 64 rollouts of 3 steps, $k = 1$, and one rollout of 6 steps; it
-# checks the starts, the chaining, the actions and that the members are used evenly.
-
-# %% tags=["solution:3.5"]
-def mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
-    """k model steps from n_starts real states, a random member per row, into model_buffer."""
-    # BEGIN SOLUTION
-    obs = real_buffer.sample(n_starts, generator).obs
-    rows = torch.arange(n_starts)
-    for _ in range(k):
-        act = policy(obs)
-        next_all, rew_all = model_predict(obs, act)
-        member = torch.randint(next_all.shape[0], (n_starts,), generator=generator)
-        next_obs, rew = next_all[member, rows], rew_all[member, rows]
-        model_buffer.add(obs, act, rew, next_obs, torch.zeros(n_starts))
-        obs = next_obs
-    return n_starts * k
-    # END SOLUTION
-
-
-# %% tags=["exercise:3.5", "points:3"]
-checks.mbpo_branched_rollout()
 
 # %% [markdown]
 # ## Summary
@@ -573,5 +677,5 @@ checks.mbpo_branched_rollout()
 #   Feinberg et al. (2018), *Model-Based Value Estimation* (MVE); Buckman et al. (2018), STEVE;
 #   Janner et al. (2019), *When to Trust Your Model: Model-Based Policy Optimization*.
 # * Read `course_lib/mbpo.py`: `model_accelerated_rl` is the system view in one function.
-#   Try `real_ratio=0.5` or a longer `k_schedule` with `mbpo.run`.
+#   Try `real_ratio=0.5` or a longer `k_schedule` with `mbpo.run(config, seed, **yours)`.
 # * Reproduce the sweep: `python scripts/part3_sweep.py mbpo` (a few hours on a laptop).

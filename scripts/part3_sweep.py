@@ -5,7 +5,8 @@
 
 Each writes a JSON file into course_lib/data/ with the command that produced it; the notebook
 loads it through course_lib (``dyna.load_corruption_sweep``, ``mbpo.load_sweep``) and prints
-that command beside the plot.
+that command beside the plot. Instructor-side: the MBPO runs take the exercises' pieces (soft
+target, mixed batch, branched rollout) from ``course_tools.references.part3``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _mbpo_job(job: tuple[str, dict, int]) -> tuple[str, dict]:
     if cache.exists():
         return name, json.loads(cache.read_text())
     cfg = mbpo_config(**overrides)
-    log = mbpo.run(cfg, seed, progress=False)
+    log = mbpo.run(cfg, seed, progress=False, **reference_pieces())
     out = {"steps": log.steps, "returns": [round(r, 1) for r in log.returns], "k": log.k,
            "seconds": round(log.seconds), "stopped": log.stopped}
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -84,6 +85,14 @@ MODEL_ERRORS = [0.0, 0.5, 1.0]
 K_ERROR = 0.5  # the k ablation is repeated with this injected model error
 TORQUE_ERRORS = [0.0, 0.5, 1.0]
 K_SAMPLED = [1, 25]  # the k ablation with rollouts that sample the elites' Gaussians (MBPO's way)
+
+
+def reference_pieces() -> dict:
+    """The exercises' pieces of ``mbpo.run``, from the instructor's references."""
+    from course_tools.references import part3 as ref
+
+    return {"soft_target": ref.sac_soft_target, "mixed_batch": ref.mbpo_mixed_batch,
+            "branched_rollout": ref.mbpo_branched_rollout}
 
 
 def mbpo_config(**overrides):

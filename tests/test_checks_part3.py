@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import checks, dyna, mbpo, mve, sac
+from course_lib import checks
 from course_lib.buffers import Batch
+from course_tools.references import part3 as ref
 
 FIELDS = [f.name for f in dataclasses.fields(Batch)]
 
@@ -40,16 +41,16 @@ def _any_pair(Q, model_next, model_reward, pairs, n, alpha, gamma, rng):
 
 
 def _no_discount(Q, model_next, model_reward, pairs, n, alpha, gamma, rng):
-    return dyna.planning_updates(Q, model_next, model_reward, pairs, n, alpha, 1.0, rng)
+    return ref.dyna_q_planning_update(Q, model_next, model_reward, pairs, n, alpha, 1.0, rng)
 
 
 def _returns_nothing(Q, model_next, model_reward, pairs, n, alpha, gamma, rng):
-    dyna.planning_updates(Q, model_next, model_reward, pairs, n, alpha, gamma, rng)
+    ref.dyna_q_planning_update(Q, model_next, model_reward, pairs, n, alpha, gamma, rng)
 
 
 # exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
 CASES = {
-    "3.1": (dyna.planning_updates,
+    "3.1": (ref.dyna_q_planning_update,
             [_mean_bootstrap, _all_at_once, _any_pair, _no_discount, _returns_nothing]),
 }
 
@@ -98,13 +99,21 @@ def _first_rows(real_buffer, model_buffer, batch_size, real_ratio, generator):
 
 
 def _mixed_up_fields(real_buffer, model_buffer, batch_size, real_ratio, generator):
-    batch = mbpo.mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator)
+    batch = ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator)
     batch.act = batch.act.flip(0)
     return batch
 
 
+def _global_rng(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, None)  # torch's global RNG
+
+
+def _fixed_generator(real_buffer, model_buffer, batch_size, real_ratio, generator):
+    return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, torch.Generator())
+
+
 def _swapped_ratio(real_buffer, model_buffer, batch_size, real_ratio, generator):
-    return mbpo.mixed_batch(real_buffer, model_buffer, batch_size, 1 - real_ratio, generator)
+    return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, 1 - real_ratio, generator)
 
 
 # -- 3.3 the MVE target ------------------------------------------------------------------------
@@ -126,15 +135,15 @@ def _mve_bootstrap_too_early(r0, s1, model_step, policy, q_value, gamma, horizon
 
 
 def _mve_without_r0(r0, s1, model_step, policy, q_value, gamma, horizon):
-    return mve.mve_target(torch.zeros_like(r0), s1, model_step, policy, q_value, gamma, horizon)
+    return ref.mve_target(torch.zeros_like(r0), s1, model_step, policy, q_value, gamma, horizon)
 
 
 def _mve_horizon_steps(r0, s1, model_step, policy, q_value, gamma, horizon):
-    return mve.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon + 1)
+    return ref.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon + 1)
 
 
 def _mve_numpy(r0, s1, model_step, policy, q_value, gamma, horizon):
-    return mve.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon).numpy()
+    return ref.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon).numpy()
 
 
 # -- 3.4 the SAC soft target -----------------------------------------------------------------
@@ -161,52 +170,64 @@ def _done_masks_reward(rew, done, next_q, next_log_prob, alpha, gamma):
 
 # -- 3.5 branched rollouts ------------------------------------------------------------------
 
-def _rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
-    step = lambda o, a, g: mbpo.random_member(*model_predict(o, a), g)  # noqa: E731
-    return mbpo.branched_rollout(real_buffer, step, policy, model_buffer, n_starts, k, generator)
+def _random_member(next_all, rew_all, generator):
+    member = torch.randint(next_all.shape[0], (next_all.shape[1],), generator=generator)
+    rows = torch.arange(next_all.shape[1])
+    return next_all[member, rows], rew_all[member, rows]
 
 
-def _rollout_member0(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
-    step = lambda o, a, g: tuple(x[0] for x in model_predict(o, a))  # noqa: E731
-    return mbpo.branched_rollout(real_buffer, step, policy, model_buffer, n_starts, k, generator)
+def _rollout_with(pick):
+    """A rollout that keeps, at each step, what ``pick(next_all, rew_all, generator)`` selects."""
+    def rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
+        obs = real_buffer.sample(n_starts, generator).obs
+        for _ in range(k):
+            act = policy(obs)
+            next_obs, rew = pick(*model_predict(obs, act), generator)
+            model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
+            obs = next_obs
+        return n_starts * k
+
+    return rollout
 
 
-def _rollout_ensemble_mean(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
-    step = lambda o, a, g: tuple(x.mean(0) for x in model_predict(o, a))  # noqa: E731
-    return mbpo.branched_rollout(real_buffer, step, policy, model_buffer, n_starts, k, generator)
+_rollout_member0 = _rollout_with(lambda nxt, rew, g: (nxt[0], rew[0]))
+_rollout_member0.__name__ = "_rollout_member0"
+_rollout_ensemble_mean = _rollout_with(lambda nxt, rew, g: (nxt.mean(0), rew.mean(0)))
+_rollout_ensemble_mean.__name__ = "_rollout_ensemble_mean"
 
 
 def _rollout_never_advances(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
     obs = real_buffer.sample(n_starts, generator).obs
     for _ in range(k):
         act = policy(obs)
-        next_obs, rew = mbpo.random_member(*model_predict(obs, act), generator)
+        next_obs, rew = _random_member(*model_predict(obs, act), generator)
         model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
     return n_starts * k
 
 
 def _rollout_one_step_short(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
-    return _rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k - 1, generator)
+    return ref.mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k - 1,
+                                     generator)
 
 
 def _rollout_from_first_rows(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator):
     obs = real_buffer.all().obs[:n_starts]
     for _ in range(k):
         act = policy(obs)
-        next_obs, rew = mbpo.random_member(*model_predict(obs, act), generator)
+        next_obs, rew = _random_member(*model_predict(obs, act), generator)
         model_buffer.add(obs, act, rew, next_obs, torch.zeros(len(obs)))
         obs = next_obs
     return n_starts * k
 
 
 CASES.update({
-    "3.2": (mbpo.mixed_batch, [_rounds, _ignores_empty_model_buffer, _first_rows, _mixed_up_fields,
-                               _swapped_ratio]),
-    "3.3": (mve.mve_target, [_mve_discount_off_by_one, _mve_bootstrap_too_early, _mve_without_r0,
+    "3.2": (ref.mbpo_mixed_batch, [_rounds, _ignores_empty_model_buffer, _first_rows, _mixed_up_fields,
+                                   _swapped_ratio, _global_rng, _fixed_generator]),
+    "3.3": (ref.mve_target, [_mve_discount_off_by_one, _mve_bootstrap_too_early, _mve_without_r0,
                              _mve_horizon_steps, _mve_numpy]),
-    "3.4": (sac.soft_target, [_max_q, _mean_q, _entropy_sign, _ignores_done, _done_masks_reward]),
-    "3.5": (_rollout, [_rollout_member0, _rollout_ensemble_mean, _rollout_never_advances,
-                       _rollout_one_step_short, _rollout_from_first_rows]),
+    "3.4": (ref.sac_soft_target, [_max_q, _mean_q, _entropy_sign, _ignores_done, _done_masks_reward]),
+    "3.5": (ref.mbpo_branched_rollout, [_rollout_member0, _rollout_ensemble_mean, _rollout_never_advances,
+                                        _rollout_one_step_short, _rollout_from_first_rows]),
 })
 
 
@@ -214,6 +235,8 @@ CASES.update({
     (_rounds, "rounded down"),
     (_first_rows, "uniform sample"),
     (_mixed_up_fields, "different transitions"),
+    (_global_rng, "same seed gave different batches"),
+    (_fixed_generator, "different seeds drew the same real rows"),
 ])
 def test_mixed_batch_messages(wrong, expected):
     with pytest.raises(checks.CheckFailed, match=expected):

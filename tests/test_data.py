@@ -35,6 +35,10 @@ def _same(a, b, path="") -> None:
         assert type(a) is type(b) and len(a) == len(b), path
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _same(x, y, f"{path}[{i}]")
+    elif dataclasses.is_dataclass(a):
+        assert type(a) is type(b), path
+        for f in dataclasses.fields(a):
+            _same(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
     elif isinstance(a, float):
         assert isinstance(b, float) and (a == b or np.isclose(a, b, rtol=1e-9) or (a != a and b != b)), path
     else:

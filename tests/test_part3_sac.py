@@ -1,4 +1,5 @@
-"""The compact SAC: its losses, its squashed-Gaussian log-probability, its update, and that it learns."""
+"""The compact SAC: its losses, its squashed-Gaussian log-probability, its update (with Exercise 3.4's
+soft target passed in, the reference here), and that it learns."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import torch
 
 from course_lib import sac
 from course_lib.buffers import Batch
+from course_tools.references import part3 as ref
 
 
 def test_soft_target_uses_the_smaller_critic_the_entropy_term_and_done():
     rew, done = torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0])
     next_q = torch.tensor([[5.0, 7.0], [3.0, 9.0]])  # (2 critics, B)
     logp = torch.tensor([-1.0, 4.0])
-    y = sac.soft_target(rew, done, next_q, logp, alpha=0.5, gamma=0.9)
+    y = ref.sac_soft_target(rew, done, next_q, logp, alpha=0.5, gamma=0.9)
     assert torch.allclose(y, torch.tensor([1.0 + 0.9 * (3.0 + 0.5), 2.0]))
 
 
@@ -51,7 +53,7 @@ def _batch(n: int, gen: torch.Generator) -> Batch:
 
 def test_update_moves_target_critics_by_polyak_averaging():
     cfg = sac.SACConfig(hidden=16, batch_size=32, tau=0.1)
-    agent = sac.SAC(3, 1, cfg, torch.Generator().manual_seed(0))
+    agent = sac.SAC(3, 1, cfg, torch.Generator().manual_seed(0), soft_target=ref.sac_soft_target)
     old_target = [p.clone() for p in agent.target.parameters()]
     out = agent.update(_batch(32, torch.Generator().manual_seed(1)))
     assert all(torch.isfinite(v) for v in out.values())
@@ -59,9 +61,26 @@ def test_update_moves_target_critics_by_polyak_averaging():
         assert torch.allclose(t_new, 0.9 * t_old + 0.1 * c, atol=1e-6)
 
 
+def test_update_regresses_the_critics_on_the_given_soft_target():
+    seen = []
+
+    def target(rew, done, next_q, next_log_prob, alpha, gamma):
+        seen.append((rew.shape, done.shape, next_q.shape, next_log_prob.shape, float(alpha), gamma,
+                     torch.is_grad_enabled()))
+        return torch.full_like(rew, 3.0)
+
+    cfg = sac.SACConfig(hidden=16, batch_size=32, init_alpha=0.5, gamma=0.9)
+    agent = sac.SAC(3, 1, cfg, torch.Generator().manual_seed(0), soft_target=target)
+    batch = _batch(32, torch.Generator().manual_seed(1))
+    q = agent.critic(batch.obs, batch.act).detach()
+    out = agent.update(batch)
+    assert seen == [((32,), (32,), (2, 32), (32,), pytest.approx(0.5), 0.9, False)]
+    assert torch.allclose(out["critic"], 0.5 * ((q - 3.0) ** 2).mean(dim=1).sum())
+
+
 def test_same_seed_same_agent():
-    a = sac.SAC(3, 1, sac.SACConfig(hidden=8), torch.Generator().manual_seed(3))
-    b = sac.SAC(3, 1, sac.SACConfig(hidden=8), torch.Generator().manual_seed(3))
+    a, b = (sac.SAC(3, 1, sac.SACConfig(hidden=8), torch.Generator().manual_seed(3),
+                    soft_target=ref.sac_soft_target) for _ in range(2))
     for p, q in zip(a.params, b.params, strict=True):
         assert torch.equal(p, q)
 
@@ -70,7 +89,8 @@ def test_same_seed_same_agent():
 def test_sac_learns_a_one_step_bandit(best):
     """Reward -(a - best)^2, every step terminal: the deterministic action must go to ``best``."""
     gen = torch.Generator().manual_seed(0)
-    agent = sac.SAC(2, 1, sac.SACConfig(hidden=32, batch_size=64, lr=3e-3, init_alpha=0.1), gen)
+    agent = sac.SAC(2, 1, sac.SACConfig(hidden=32, batch_size=64, lr=3e-3, init_alpha=0.1), gen,
+                    soft_target=ref.sac_soft_target)
     for _ in range(400):
         obs = torch.randn(64, 2, generator=gen)
         act = torch.rand(64, 1, generator=gen) * 4 - 2

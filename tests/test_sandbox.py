@@ -1,4 +1,4 @@
-"""The sandbox wrapper (course_tools/grading/sandbox.py) attacked from inside, in both namespace modes.
+"""The sandbox wrapper (course_tools/grading/jail.py) attacked from inside, in both namespace modes.
 
 Root mode runs the wrapper as root (the command gets a private uid); userns mode runs it as the
 unprivileged user ``nobody`` (``setpriv``), so the command's only privileges would be those of
@@ -16,14 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from course_tools.grading import sandbox
+from course_tools.grading import jail, procfs, sandbox
 from tests.conftest import ROOT
 
-WRAPPER = Path(sandbox.__file__).resolve()
+WRAPPER = Path(jail.__file__).resolve()
 NOBODY = 65534
 SETPRIV = shutil.which("setpriv")
 LINUX_ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
@@ -101,7 +102,7 @@ class Box:
                             expose=[*self.exposed(), str(self.course)],
                             cgroup_procs=cgroup_procs or [])
         spec_path = self.base / "spec.json"
-        spec_path.write_text(json.dumps(sandbox.asdict(spec)))
+        spec_path.write_text(json.dumps(asdict(spec)))
         os.chmod(spec_path, 0o644)
         argv = [self.python, str(WRAPPER), str(spec_path), "--", self.python, "-I", "-S", "-c",
                 code, *args]
@@ -355,14 +356,14 @@ def test_the_self_test_reports_a_weakened_sandbox(tmp_path, monkeypatch):
         assert line in source
         source = source.replace(line, "pass  # " + line)
     weak.write_text(source)
-    real_command = sandbox.command
+    real_command = jail.command
 
     def weak_command(spec, spec_path, cmd):
         argv = real_command(spec, spec_path, cmd)
         return [argv[0], str(weak), *argv[2:]]
 
-    monkeypatch.setattr(sandbox, "command", weak_command)
-    verified, failed, _ = sandbox._self_test("root")
+    monkeypatch.setattr(jail, "command", weak_command)
+    verified, failed, _ = jail._self_test("root")
     assert {f.split(":")[0] for f in failed} == {"user", "no_capabilities", "no_remount"}, failed
     iso = sandbox.Isolation("root", "", tuple(verified), tuple(failed))
     assert not iso.isolated and "PARTIAL" in iso.describe() and "no_capabilities" in iso.describe()
@@ -514,8 +515,8 @@ def test_tree_cpu_watch_kills_a_tree_over_its_budget():
     assert watch.exceeded and proc.returncode == -9
     assert 1.5 <= watch.cpu_seconds <= 3.0 and elapsed < 10
     time.sleep(0.2)
-    assert not [pid for pid, st in watch._seen if sandbox._start_time(pid) == st
-                and (sandbox._stat(pid) or ["Z"])[0] != "Z"]
+    assert not [pid for pid, st in watch._seen if procfs.start_time(pid) == st
+                and (procfs.proc_stat(pid) or ["Z"])[0] != "Z"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -531,7 +532,7 @@ def test_tree_cpu_watch_follows_a_process_that_left_the_tree():
         proc.wait(timeout=30)
     assert watch.exceeded and proc.returncode == -9
     time.sleep(0.2)
-    assert (sandbox._stat(runaway) or ["Z"])[0] == "Z", "the re-parented process survived"
+    assert (procfs.proc_stat(runaway) or ["Z"])[0] == "Z", "the re-parented process survived"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -556,7 +557,7 @@ def _dead_pid() -> int:
 def test_cleanup_stale_unmounts_and_removes_only_dead_graders_folders(tmp_path):
     tmp_root = tmp_path / "tmproot"
     tmp_root.mkdir()
-    pidns = sandbox._pid_namespace()
+    pidns = procfs.pid_namespace()
     dead, live, unclaimed, foreign, other = (tmp_root / n for n in (
         "grade-dead", "grade-live", "grade-unclaimed", "grade-foreign", "judge-dead"))
     for d in (dead, live, unclaimed, foreign, other):
@@ -566,13 +567,13 @@ def test_cleanup_stale_unmounts_and_removes_only_dead_graders_folders(tmp_path):
     (foreign / sandbox.OWNER_FILE).write_text(f"{_dead_pid()} 1 999\n")  # another PID namespace
     sandbox.claim_tempdir(live)
     pid, start, ns = (live / sandbox.OWNER_FILE).read_text().split()
-    assert int(pid) == os.getpid() and ns == pidns and start == sandbox._start_time(os.getpid())
+    assert int(pid) == os.getpid() and ns == pidns and start == procfs.start_time(os.getpid())
     (dead / "work").mkdir()
     assert sandbox.mount_workdir(dead / "work", 8, 12345)
     try:
         (dead / "work" / "left.txt").write_text("from a killed run")
         assert sandbox.cleanup_stale(tmp_root, cgroups=False) == [str(dead)]
-        mounted = [mp for _r, mp, _fs, _o in sandbox._mounts() if mp.startswith(str(tmp_root))]
+        mounted = [mp for _r, mp, _fs, _o in jail.mounts() if mp.startswith(str(tmp_root))]
         assert mounted == [] and not dead.exists()
         assert all(d.exists() for d in (live, unclaimed, foreign, other))
         assert sandbox.cleanup_stale(tmp_root, cgroups=False) == []
@@ -583,7 +584,7 @@ def test_cleanup_stale_unmounts_and_removes_only_dead_graders_folders(tmp_path):
 
 @needs_cgroups
 def test_stale_cgroups_of_dead_graders_are_removed_with_their_processes():
-    name = f"{sandbox.CGROUP_PREFIX}{sandbox._pid_namespace()}-{_dead_pid()}-test"
+    name = f"{sandbox.CGROUP_PREFIX}{procfs.pid_namespace()}-{_dead_pid()}-test"
     cg = sandbox.CGroup.create(pids=8, name=name)
     sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=cg.preexec_fn())
     try:

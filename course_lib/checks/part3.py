@@ -1,18 +1,36 @@
 """Checks for 03_dyna_mve_mbpo: Dyna-Q planning, the mixed batch, the MVE target, the SAC soft
-target and MBPO's branched rollouts."""
+target and MBPO's branched rollouts.
+
+Expected answers come from ``course_lib/data/answers`` (``ck.answer``); 3.5's check tests the
+rollouts' properties on a toy ensemble instead (which member a row used is readable from it).
+The toy systems here are also the inputs of the hidden checks, so they are module-level and
+picklable.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from course_lib import dyna, mve, sac
 from course_lib.buffers import Batch, ReplayBuffer
 from course_lib.checks._core import Checker, exercise
 
 
 def _q_case(rng: np.random.Generator, n_states: int = 6) -> np.ndarray:
     return rng.normal(size=(n_states, 4))
+
+
+HINT_PAIRS = ("draw (s, a) only from `pairs` (rows of observed state-action pairs), uniformly, "
+              "e.g. pairs[rng.integers(len(pairs))]; other entries must stay as they were.")
+
+
+def check_untouched(ck: Checker, got, Q0: np.ndarray, pairs: np.ndarray, *, case: str) -> None:
+    """Entries of Q0 (S, A) outside ``pairs`` must come back unchanged (when ``got`` has Q's shape)."""
+    if isinstance(got, np.ndarray) and got.shape == Q0.shape:
+        untouched = np.ones(Q0.shape, dtype=bool)
+        untouched[tuple(np.asarray(pairs).T)] = False
+        ck.true(np.array_equal(np.asarray(got, dtype=float)[untouched], Q0[untouched]), case=case,
+                problem="entries of Q that are not in `pairs` changed.", hint=HINT_PAIRS)
 
 
 @exercise("3.1", "dyna_q_planning_update")
@@ -36,18 +54,10 @@ def dyna_q_planning_update(ck: Checker) -> None:
     loop_next[4, 3], loop_q[4], loop_rew[4, 3] = 4, [0.0, 0.2, 0.1, 1.0], 1.0
     single["a self-loop (s' = s), 6 updates in a row"] = (loop_q, loop_next, loop_rew, np.array([[4, 3]]),
                                                            6, 0.5, 0.9)
-    hint_pairs = ("draw (s, a) only from `pairs` (rows of observed state-action pairs), uniformly, "
-                  "e.g. pairs[rng.integers(len(pairs))]; other entries must stay as they were.")
     for case, args in single.items():
         got = ck.call(*args, np.random.default_rng(0), case=case)
-        want = dyna.planning_updates(args[0].copy(), *args[1:], np.random.default_rng(0))
-        arr = np.asarray(got, dtype=float) if isinstance(got, np.ndarray) else None
-        if arr is not None and arr.shape == want.shape:
-            untouched = np.ones(want.shape, dtype=bool)
-            untouched[tuple(args[3].T)] = False
-            ck.true(np.array_equal(arr[untouched], args[0][untouched]), case=case,
-                    problem="entries of Q that are not in `pairs` changed.", hint=hint_pairs)
-        ck.close(got, want, case=case, atol=1e-9, tensor=False,
+        check_untouched(ck, got, args[0], args[3], case=case)
+        ck.close(got, ck.answer(case), case=case, atol=1e-9, tensor=False,
                  hint=hint_target + " Update Q in place, one update after the other, and return Q.")
     # a chain 0 -> 1 -> 2 (terminal, Q = 0): many random draws must converge to r, gamma r
     Q = np.zeros((3, 4))
@@ -59,7 +69,7 @@ def dyna_q_planning_update(ck: Checker) -> None:
     got = ck.call(Q, chain_next, chain_rew, pairs, 3000, 0.2, 0.9, np.random.default_rng(5), case=case)
     want = np.zeros((3, 4))
     want[1, 2], want[0, 1] = 1.0, 0.9
-    ck.close(got, want, case=case, atol=1e-3, tensor=False, hint=hint_pairs)
+    ck.close(got, want, case=case, atol=1e-3, tensor=False, hint=HINT_PAIRS)
 
 
 # -- 3.2 the mixed real/model batch ------------------------------------------------------------
@@ -105,7 +115,7 @@ def mbpo_mixed_batch(ck: Checker) -> None:
     for case, (r, m, size, ratio) in cases.items():
         batch = ck.call(r, m, size, ratio, torch.Generator().manual_seed(3), case=case)
         ids = _batch_ids(ck, batch, case, size)
-        want = int(size * ratio) if len(m) else size
+        want = int((ck.answer(case).rew > 0).sum())  # real rows have positive ids
         ck.true((ids > 0).sum() == want, case=case,
                 problem=f"{(ids > 0).sum()} real rows, expected int({size} * {ratio}) = {want}.",
                 hint="n_real = int(batch_size * real_ratio) (rounded down); all real if the model "
@@ -114,11 +124,16 @@ def mbpo_mixed_batch(ck: Checker) -> None:
             ck.true(np.unique(ids[ids < 0]).size > 32 and ids.min() < -500, case=case,
                     problem="the model rows are not a uniform sample of the whole model buffer.",
                     hint="use model_buffer.sample(n, generator).")
-    b1 = ck.call(real, model, 64, 0.5, torch.Generator().manual_seed(1), case="two generators")
-    b2 = ck.call(real, model, 64, 0.5, torch.Generator().manual_seed(2), case="two generators")
-    ck.true(not torch.equal(b1.rew, b2.rew), case="two different generators",
-            problem="two different generators gave the same batch.",
-            hint="draw with real_buffer.sample(n, generator) and model_buffer.sample(n, generator).")
+    hint = "draw with real_buffer.sample(n, generator) and model_buffer.sample(n, generator)."
+    case = "the same generator seed twice"
+    b1 = ck.call(real, model, 64, 0.5, torch.Generator().manual_seed(7), case=case)
+    b2 = ck.call(real, model, 64, 0.5, torch.Generator().manual_seed(7), case=case)
+    ck.true(isinstance(b1, Batch) and isinstance(b2, Batch) and torch.equal(b1.rew, b2.rew), case=case,
+            problem="two generators with the same seed gave different batches.", hint=hint)
+    case = "another seed (batch 62: its 31 real rows)"
+    b3 = ck.call(real, model, 62, 0.5, torch.Generator().manual_seed(8), case=case)
+    ck.true(isinstance(b3, Batch) and not torch.equal(b1.rew[:31], b3.rew[:31]), case=case,
+            problem="two generators with different seeds drew the same real rows.", hint=hint)
 
 
 # -- 3.3 the MVE target -----------------------------------------------------------------------
@@ -135,6 +150,16 @@ def _toy_q(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return (s**2).sum(-1) + 3.0 * a[:, 0]
 
 
+class _QuadraticCritic:
+    """q_value(s (B, d), a (B, m)) = scale * |s|^2 + weight * sum(a): a critic of any dimensions."""
+
+    def __init__(self, scale: float, weight: float):
+        self.scale, self.weight = float(scale), float(weight)
+
+    def __call__(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.scale * (s**2).sum(-1) + self.weight * a.sum(-1)
+
+
 @exercise("3.3", "mve_target")
 def mve_target(ck: Checker) -> None:
     """``mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> (B,)``."""
@@ -147,8 +172,7 @@ def mve_target(ck: Checker) -> None:
              "H = 10, one state": (r0[:1], s1[:1], 0.8, 10)}
     for case, (r, s, gamma, h) in cases.items():
         got = ck.call(r, s, _toy_model, _toy_policy, _toy_q, gamma, h, case=case)
-        ck.close(got, mve.mve_target(r, s, _toy_model, _toy_policy, _toy_q, gamma, h), case=case,
-                 atol=1e-6, tensor=True,
+        ck.close(got, ck.answer(case), case=case, atol=1e-6, tensor=True,
                  hint="roll H - 1 model steps from s1 with a = policy(s); the k-th model reward "
                       "(k = 1..H-1) gets gamma**k; bootstrap with gamma**H * q_value(s_H, policy(s_H)).")
 
@@ -169,7 +193,7 @@ def sac_soft_target(ck: Checker) -> None:
              "every transition terminal: y = r": (rew, torch.ones(b), q, logp, 0.2, 0.99)}
     for case, args in cases.items():
         got = ck.call(*args, case=case)
-        ck.close(got, sac.soft_target(*args), case=case, atol=1e-5, tensor=True,
+        ck.close(got, ck.answer(case), case=case, atol=1e-5, tensor=True,
                  hint="y = r + gamma * (1 - done) * (min over the two critics of next_q "
                       "- alpha * next_log_prob); next_q has shape (2, B).")
 
@@ -177,21 +201,29 @@ def sac_soft_target(ck: Checker) -> None:
 # -- 3.5 MBPO's branched rollouts -------------------------------------------------------------
 
 class _ToyEnsemble:
-    """Three deterministic members; member m adds m to the next state and returns reward m + 0.1 s_0."""
+    """Deterministic members m = 0..E-1: next state decay * s + a + m, reward m + 0.1 s_0.
 
-    n_members = 3
+    So the member a stored row used is rew - 0.1 obs[:, 0], and its next state is predictable.
+    """
+
+    def __init__(self, n_members: int = 3, decay: float = 0.5):
+        self.n_members, self.decay = int(n_members), float(decay)
 
     def __call__(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         m = torch.arange(self.n_members, dtype=obs.dtype).reshape(-1, 1, 1)
-        next_obs = 0.5 * obs + act + m  # (E, B, o)
+        next_obs = self.decay * obs + act + m  # (E, B, o)
         return next_obs, m[:, :, 0] + 0.1 * obs[:, 0]
 
 
 class _SharedBuffer(ReplayBuffer):
-    """A model buffer that the checker's defensive deep copy leaves shared (the student fills it)."""
+    """An output buffer the student's function fills: the checker's defensive deep copy leaves it
+    shared, and it travels (pickled, to a student's kernel) empty, as it was when passed in."""
 
     def __deepcopy__(self, memo: dict) -> _SharedBuffer:
         return self
+
+    def __reduce__(self):
+        return (type(self), (self.capacity, self.obs_dim, self.act_dim))
 
 
 def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -203,52 +235,62 @@ def _rollout_policy(obs: torch.Tensor) -> torch.Tensor:
     return -0.3 * obs[:, :1]
 
 
+def _real_buffer(gen: torch.Generator, n: int = 200) -> ReplayBuffer:
+    real = ReplayBuffer(n, 3, 1)
+    real.add(torch.randn(n, 3, generator=gen), torch.zeros(n, 1), torch.zeros(n),
+             torch.randn(n, 3, generator=gen), torch.zeros(n))
+    return real
+
+
+def check_rollout(ck: Checker, real: ReplayBuffer, ensemble: _ToyEnsemble, policy, n: int, k: int,
+                  generator: torch.Generator, *, case: str) -> None:
+    """Call the student's rollout once and check what it put into an empty model buffer."""
+    buf = _SharedBuffer(max(n * k, 1) + 64, 3, 1)
+    real_obs = real.all().obs
+    added = ck.call(real, ensemble, policy, buf, n, k, generator, case=case)
+    ck.true(len(buf) == n * k, case=case, problem=f"the model buffer holds {len(buf)} transitions, "
+            f"expected n_starts * k = {n * k}.", hint="add every simulated step, k per rollout.")
+    ck.true(added == n * k, case=case, problem=f"returned {added!r}, expected {n * k}.",
+            hint="return how many transitions you added.")
+    data = buf.all()
+    member = data.rew - 0.1 * data.obs[:, 0]
+    ck.true(torch.allclose(data.act, policy(data.obs), atol=1e-5), case=case,
+            problem="the stored actions are not policy(obs).", hint="act = policy(obs) at every step.")
+    predicted = ensemble.decay * data.obs + data.act + member.round()[:, None]
+    ck.true(torch.allclose(member, member.round(), atol=1e-4)
+            and torch.allclose(data.next_obs, predicted, atol=1e-4),
+            case=case, problem="a stored (obs, act, rew, next_obs) is not one member's prediction.",
+            hint="take next_obs and rew of the same member for each row: next_all[member, rows], "
+                 "rew_all[member, rows].")
+    is_start = (_dist(data.obs, real_obs) < 1e-5).any(1)
+    ck.true(int(is_start.sum()) == n and torch.equal(data.done, torch.zeros(n * k)), case=case,
+            problem=f"{int(is_start.sum())} stored states are states of the real buffer; expected the "
+                    f"{n} start states only (and done = 0 everywhere).",
+            hint="start from real_buffer.sample(n_starts, generator).obs, then continue from the "
+                 "model's next states.")
+    if n >= 32:
+        start_rows = _dist(data.obs[is_start], real_obs).argmin(1)
+        ck.true(int(start_rows.max()) >= n, case=case,
+                problem="the start states are the first rows of the real buffer, not a random sample.",
+                hint="draw them with real_buffer.sample(n_starts, generator).")
+    if k > 1:
+        chained = (_dist(data.obs[~is_start], data.next_obs) < 1e-5).any(1)
+        ck.true(bool(chained.all()), case=case, problem="some rollout steps do not start where the "
+                "previous model step ended.", hint="after each step, set obs = next_obs.")
+    if n * k >= 20 * ensemble.n_members:
+        counts = torch.bincount(member.round().long(), minlength=ensemble.n_members)
+        ck.true(bool((counts > n * k / (3 * ensemble.n_members)).all()), case=case,
+                problem=f"the members were used {counts.tolist()} times; each row should use a "
+                        "uniformly random member.",
+                hint="member = torch.randint(E, (B,), generator=generator) for each step.")
+
+
 @exercise("3.5", "mbpo_branched_rollout")
 def mbpo_branched_rollout(ck: Checker) -> None:
     """``mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator)
     -> int``: k model steps from n_starts real states, a random member per row, into the model buffer."""
-    gen = torch.Generator().manual_seed(35)
-    real = ReplayBuffer(200, 3, 1)
-    real.add(torch.randn(200, 3, generator=gen), torch.zeros(200, 1), torch.zeros(200),
-             torch.randn(200, 3, generator=gen), torch.zeros(200))
-    real_obs = real.all().obs
+    real = _real_buffer(torch.Generator().manual_seed(35))
     for case, (n, k) in {"64 rollouts of k = 3 steps": (64, 3), "k = 1": (40, 1),
                          "a single rollout of k = 6 steps": (1, 6)}.items():
-        buf = _SharedBuffer(1000, 3, 1)
-        added = ck.call(real, _ToyEnsemble(), _rollout_policy, buf, n, k, torch.Generator().manual_seed(1),
-                        case=case)
-        ck.true(len(buf) == n * k, case=case, problem=f"the model buffer holds {len(buf)} transitions, "
-                f"expected n_starts * k = {n * k}.", hint="add every simulated step, k per rollout.")
-        ck.true(added == n * k, case=case, problem=f"returned {added!r}, expected {n * k}.",
-                hint="return how many transitions you added.")
-        data = buf.all()
-        member = data.rew - 0.1 * data.obs[:, 0]
-        ck.true(torch.allclose(data.act, _rollout_policy(data.obs), atol=1e-5), case=case,
-                problem="the stored actions are not policy(obs).", hint="act = policy(obs) at every step.")
-        predicted = 0.5 * data.obs + data.act + member.round()[:, None]
-        ck.true(torch.allclose(member, member.round(), atol=1e-4)
-                and torch.allclose(data.next_obs, predicted, atol=1e-4),
-                case=case, problem="a stored (obs, act, rew, next_obs) is not one member's prediction.",
-                hint="take next_obs and rew of the same member for each row: next_all[member, rows], "
-                     "rew_all[member, rows].")
-        is_start = (_dist(data.obs, real_obs) < 1e-5).any(1)
-        ck.true(int(is_start.sum()) == n and torch.equal(data.done, torch.zeros(n * k)), case=case,
-                problem=f"{int(is_start.sum())} stored states are states of the real buffer; expected the "
-                        f"{n} start states only (and done = 0 everywhere).",
-                hint="start from real_buffer.sample(n_starts, generator).obs, then continue from the "
-                     "model's next states.")
-        if n >= 32:
-            start_rows = _dist(data.obs[is_start], real_obs).argmin(1)
-            ck.true(int(start_rows.max()) >= n, case=case,
-                    problem="the start states are the first rows of the real buffer, not a random sample.",
-                    hint="draw them with real_buffer.sample(n_starts, generator).")
-        if k > 1:
-            chained = (_dist(data.obs[~is_start], data.next_obs) < 1e-5).any(1)
-            ck.true(bool(chained.all()), case=case, problem="some rollout steps do not start where the "
-                    "previous model step ended.", hint="after each step, set obs = next_obs.")
-        if n * k >= 64:
-            counts = torch.bincount(member.round().long(), minlength=3)
-            ck.true(bool((counts > n * k / 10).all()), case=case,
-                    problem=f"the members were used {counts.tolist()} times; each row should use a "
-                            "uniformly random member.",
-                    hint="member = torch.randint(E, (B,), generator=generator) for each step.")
+        check_rollout(ck, real, _ToyEnsemble(), _rollout_policy, n, k, torch.Generator().manual_seed(1),
+                      case=case)

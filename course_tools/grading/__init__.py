@@ -2,10 +2,13 @@
 
 * :mod:`.submissions`: the class's files, read as untrusted names and bytes;
 * :mod:`.assemble`: the notebook the grader runs (the student's cells + recording cells);
-* :mod:`.runner` and :mod:`.sandbox`: one run under nbval, isolated and limited;
+* :mod:`.runner` and :mod:`.sandbox`: one run under nbval, isolated and limited: :mod:`.jail`
+  (the standalone sandbox wrapper), :mod:`.cgroups` and :mod:`.cpuwatch` (whole-tree limits),
+  :mod:`.procfs` (reading ``/proc``);
 * :mod:`.record` (in the student's kernel) and :mod:`.codec` (reading it back, as hostile data);
 * :mod:`.hidden` and :mod:`.judge`: hidden checks, and replaying the checks in a clean process;
 * :mod:`.results`: grades, feedback, the gradebook and the output folder;
+* :mod:`.one`: one submission, from its bytes to its row, in the student's terms;
 * :mod:`.grader`: the whole class, one row per file, whatever happens.
 
 ``python -m course_tools grade ...`` is the command line (see the README).

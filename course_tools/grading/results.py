@@ -117,8 +117,13 @@ def gradebook_csv(results: list[SubmissionResult], exercise_ids: list[str]) -> s
 
 
 def _fenced(text: str) -> list[str]:
-    """``text`` as a Markdown code block whose fence no line of it can close."""
-    text = clean_text(text, MAX_MESSAGE_CHARS)
+    """``text`` as a Markdown code block whose fence no line of it can close.
+
+    The text is a student's (an exception message...): each line is indented and ``**`` broken
+    up, so not even a plain-text reader of the feedback can take a line of it for the grader's.
+    """
+    text = clean_text(text, MAX_MESSAGE_CHARS).replace("**", "* *")
+    text = "\n".join("  " + line for line in text.splitlines())
     longest, run = 0, 0
     for ch in text:
         run = run + 1 if ch == "`" else 0

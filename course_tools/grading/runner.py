@@ -7,6 +7,11 @@ per-notebook wall-clock timeout (nbval applies the per-cell one), kills the whol
 (its process group, its private user's processes, anything carrying the run's token), and reads
 back what the run wrote, as untrusted bytes with size caps. Nothing here interprets those
 bytes: :mod:`course_tools.grading.codec` does.
+
+Fair sharing: where control groups work, each run gets its own (a CPU quota of its fair share
+of the cores, a process-count and a memory limit over the whole run), so a submission that
+forks busy processes cannot slow its neighbour under ``--jobs N``; elsewhere a watcher kills a
+run whose whole process tree exceeds its CPU-time budget.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class RunConfig:
     hide: list[str] = field(default_factory=list)
     runtime: handout.GradingRuntime | None = None
     """The handout's package and the recording helpers, put on the sandbox's PYTHONPATH."""
+    cpus: float = 1.0
+    """Each run's fair share of the machine's cores (a cgroup quota, where cgroups work)."""
+    cpu_budget: float = 1800.0
+    """CPU seconds the whole process tree of a run may use (where there is no cgroup)."""
 
 
 @dataclass
@@ -177,15 +186,24 @@ def _run_in(nb, base: Path, work: Path, uid: int | None, files: dict[str, bytes]
     spec = sandbox.Spec(workdir=str(work), newroot=str(base / "root"), mode=isolation.mode,
                         uid=uid, hide=cfg.hide, expose=[*sandbox.exposed_paths(), *runtime.paths],
                         limits=asdict(cfg.limits))
+    cgroup = None
+    if isolation.cgroups:
+        cgroup = sandbox.CGroup.create(cpus=cfg.cpus, memory_mb=cfg.limits.memory_mb * 2,
+                                       pids=cfg.limits.processes)
+    if cgroup is not None:
+        spec.cgroup_procs = cgroup.procs_files
     argv = sandbox.command(spec, base / "sandbox.json", cmd)
     log_path = base / "pytest.log"
     start = time.perf_counter()
+    watch = None
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, cwd=work, env=_env(str(work), token, cfg.threads, runtime.paths),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         with _RUNNING_LOCK:
             _RUNNING[proc] = (token, uid)
+        if cgroup is None and sys.platform.startswith("linux"):
+            watch = sandbox.TreeCpuWatch(proc.pid, cfg.cpu_budget).start()
         status, message = "graded", ""
         try:
             proc.wait(timeout=cfg.notebook_timeout)
@@ -197,7 +215,18 @@ def _run_in(nb, base: Path, work: Path, uid: int | None, files: dict[str, bytes]
             _kill_tree(proc, token, uid)  # a kernel or a child the student started may linger
             with _RUNNING_LOCK:
                 _RUNNING.pop(proc, None)
+            if watch is not None:
+                watch.stop()
+            oom = cgroup.oom_kills() if cgroup is not None else None
+            if cgroup is not None:
+                cgroup.remove()
     seconds = time.perf_counter() - start
+    if watch is not None and watch.exceeded and status == "graded":
+        status = "timeout"
+        message = (f"your notebook's processes used more than {cfg.cpu_budget:g} s of CPU time "
+                   "together and were stopped")
+    elif oom and status == "graded":
+        message = "your notebook ran out of memory (the run's memory limit) and some processes were killed"
     report_bytes = read_untrusted(report, MAX_REPORT_BYTES) or b""
     # 1 = some cells failed, which is normal; but no cell reported means pytest itself broke
     if status == "graded" and (proc.returncode not in (0, 1) or not report_bytes.strip()):

@@ -62,11 +62,10 @@ def branched_rollouts(real_obs: torch.Tensor, step_fn, policy, k: int, n_branche
 
     real_obs (N, L, o) -> (n_branches, k + 1, o); [:, 0] are the real start states.
     """
-    n, length, d = real_obs.shape
-    idx = torch.randint(0, n * length, (n_branches,), generator=generator)
-    obs = real_obs.reshape(n * length, d)[idx]
-    out = [obs]
-    for _ in range(k):
-        obs, _ = step_fn(obs, policy(obs))
-        out.append(obs)
-    return torch.stack(out, 1)
+    n, length, _ = real_obs.shape
+    flat = torch.randint(0, n * length, (n_branches,), generator=generator)
+    out = real_obs.new_empty(n_branches, k + 1, real_obs.shape[-1])
+    out[:, 0] = real_obs[flat // length, flat % length]  # trajectory and time of each draw
+    for t in range(k):
+        out[:, t + 1] = step_fn(out[:, t], policy(out[:, t]))[0]
+    return out

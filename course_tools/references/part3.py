@@ -1,10 +1,95 @@
-"""Reference answers of 03_dyna_mve_mbpo (to be moved out of course_lib)."""
+"""Reference answers of 03_dyna_mve_mbpo: Dyna-Q planning, the mixed batch, the MVE target, SAC's
+soft target and MBPO's branched rollouts.
 
-from course_lib import dyna, mbpo, mve, sac
+The instructor's notebook holds the same code in its solution cells; the package's algorithms
+(``dyna.dyna_q``, ``mve.target_error_stats``, ``sac.SAC``, ``mbpo.run``) take these pieces as
+arguments, and instructor-side code (tests, benchmarks, ``scripts/part3_sweep.py``) passes them
+from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from course_lib.buffers import Batch, ReplayBuffer
 from course_tools.references import reference
 
-reference("3.1")(dyna.planning_updates)
-reference("3.2")(mbpo.mixed_batch)
-reference("3.3")(mve.mve_target)
-reference("3.4")(sac.soft_target)
-# 3.5: the part 3 revision adds it
+
+@reference("3.1")
+def dyna_q_planning_update(Q: np.ndarray, model_next: np.ndarray, model_reward: np.ndarray,
+                           pairs: np.ndarray, n: int, alpha: float, gamma: float,
+                           rng: np.random.Generator) -> np.ndarray:
+    """n Dyna-Q planning updates of one learner's Q (S, A), in place; returns Q.
+
+    Each update draws a previously observed (s, a) uniformly from ``pairs`` (M, 2), asks the
+    model tables (S, A) where it leads and what it pays, and applies the Q-learning update
+    Q(s, a) += alpha (r + gamma max_a' Q(s', a') - Q(s, a)). The updates are sequential.
+    """
+    for _ in range(n):
+        s, a = pairs[rng.integers(len(pairs))]
+        s_next, r = model_next[s, a], model_reward[s, a]
+        Q[s, a] += alpha * (r + gamma * Q[s_next].max() - Q[s, a])
+    return Q
+
+
+@reference("3.2")
+def mbpo_mixed_batch(real_buffer: ReplayBuffer, model_buffer: ReplayBuffer, batch_size: int,
+                     real_ratio: float, generator: torch.Generator) -> Batch:
+    """int(batch_size * real_ratio) real transitions first, then model transitions.
+
+    With an empty model buffer the whole batch is real.
+    """
+    n_real = int(batch_size * real_ratio) if len(model_buffer) > 0 else batch_size
+    real = real_buffer.sample(n_real, generator)
+    if n_real == batch_size:
+        return real
+    fake = model_buffer.sample(batch_size - n_real, generator)
+    return Batch(*(torch.cat([getattr(real, name), getattr(fake, name)])
+                   for name in ("obs", "act", "rew", "next_obs", "done")))
+
+
+@reference("3.3")
+def mve_target(r0: torch.Tensor, s1: torch.Tensor, model_step: Callable, policy: Callable,
+               q_value: Callable, gamma: float, horizon: int) -> torch.Tensor:
+    """y_H = r0 + sum_{k=1}^{H-1} gamma^k r^_k + gamma^H Q(s^_H, pi(s^_H)), s^_1 = s1. Returns (B,)."""
+    y, s = r0, s1
+    for k in range(1, horizon):
+        s, r = model_step(s, policy(s))
+        y = y + gamma**k * r
+    return y + gamma**horizon * q_value(s, policy(s))
+
+
+@reference("3.4")
+def sac_soft_target(rew: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor,
+                    next_log_prob: torch.Tensor, alpha: torch.Tensor | float, gamma: float) -> torch.Tensor:
+    """y = r + gamma (1 - d) [min_j Qbar_j(s', a') - alpha log pi(a'|s')]; next_q (2, B) -> (B,)."""
+    return rew + gamma * (1.0 - done) * (next_q.min(dim=0).values - alpha * next_log_prob)
+
+
+@reference("3.5")
+def mbpo_branched_rollout(real_buffer: ReplayBuffer, model_predict: Callable, policy: Callable,
+                          model_buffer: ReplayBuffer, n_starts: int, k: int,
+                          generator: torch.Generator) -> int:
+    """k model steps from n_starts real states, each row through a random member, into model_buffer.
+
+    ``model_predict(obs (B, o), act (B, a)) -> (next_obs (E, B, o), rew (E, B))``. Returns the
+    number of transitions added. Draws from ``generator`` in the order of ``course_lib`` before
+    version 2 (starts, then per step: the policy's sample, the members), so the committed
+    sweep reproduces.
+    """
+    steps: list[tuple[torch.Tensor, ...]] = []
+    obs = real_buffer.sample(n_starts, generator).obs
+    for _ in range(k):  # one member per row and step: gather its prediction from (E, B, ...)
+        act = policy(obs)
+        next_all, rew_all = model_predict(obs, act)
+        pick = torch.randint(next_all.shape[0], (1, n_starts), generator=generator)
+        next_obs = next_all.gather(0, pick[..., None].expand(1, n_starts, next_all.shape[-1]))[0]
+        steps.append((obs, act, rew_all.gather(0, pick)[0], next_obs))
+        obs = next_obs
+    if steps:  # the same rows, in the same order, as adding them step by step
+        o, a, r, o2 = (torch.cat(x) for x in zip(*steps, strict=True))
+        model_buffer.add(o, a, r, o2, torch.zeros(len(o)))
+    return n_starts * k

@@ -288,7 +288,7 @@ surrogates, a huge number. The grader must skip them, never crash."""
 POISON_RECORDS = """
 import glob, os, pickle
 deep = 1
-for _ in range(500):
+for _ in range(150):
     deep = ("list", [deep])
 bad = {{"version": 2, "exercise": "0.1", "kind": "visible",
         "run": {{"fn": ("callable",), "end": "finished",
