@@ -79,9 +79,10 @@ class BPTTHorizonDemo(LiveDemo):
             line.set_ydata(self.real[i, j])
         for i, line in enumerate(self.g_lines):
             line.set_ydata(gradients.clip_for_log(self.grad[i, j], self.g_low, self.g_high)[0])
-        self.h_line.set_xdata([self.horizons[j], self.horizons[j]])
+        self.h_line.set_xdata([T, T])  # the slider's T; the curves are the nearest trained horizon's
         finals = ", ".join(f"{v:.0f}" for v in self.real[:, j, -1])
-        return (f"T = {self.horizons[j]}: real return after {self.evals[-1]} updates, per seed: {finals} "
+        nearest = "" if self.horizons[j] == T else f" (nearest trained: T = {self.horizons[j]})"
+        return (f"T = {T}{nearest}: real return after {self.evals[-1]} updates, per seed: {finals} "
                 f"(MPC: {self.mpc.mean():.0f}); median gradient norm {np.median(self.grad[:, j]):.3g}, "
                 f"largest {np.nanmax(self.grad[:, j]):.3g}")
 

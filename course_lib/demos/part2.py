@@ -261,10 +261,11 @@ class ModelErrorDemo(LiveDemo):
         self.cum_fit.set_data(ts, np.exp(icpt) * ts**slope)
         self.cum_mark.set_data([T], [cum[T - 1]])
         self.n_cum.set_ydata(self.cum[:, T - 1] / T**2)
-        self.n_mark.set_xdata([self.n_grid[i]] * 2)
+        self.n_mark.set_xdata([float(n)] * 2)  # the slider's N; the curves are the nearest fitted size's
         ref_slope = compounding.loglog_slope(ts, ts * (ts + 1) / 2)
         off = np.flatnonzero(self.mean[i] > self.tol)
-        return (f"N = {self.n_grid[i]:.0f} transitions: one-step error ε₁ = {eps1:.4f}; summed error over "
+        nearest = "" if round(float(n)) == self.n_grid[i] else f" (nearest fitted: {self.n_grid[i]:.0f})"
+        return (f"N = {float(n):.0f}{nearest} transitions: one-step error ε₁ = {eps1:.4f}; summed error over "
                 f"T = {T} steps C = {cum[T - 1]:.3g} (ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}); fitted "
                 f"slope of log C over T = {self.fit_from}..{T}: {slope:.2f} (that of T(T+1)/2: "
                 f"{ref_slope:.2f}); mean error passes {self.tol} at step "
