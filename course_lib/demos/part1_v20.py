@@ -34,7 +34,7 @@ class BPTTHorizonDemo(LiveDemo):
     """Slider T -> real return while training at horizon T, its gradient norms, and return vs T."""
 
     sliders = {"T": Slider(5, 200, 5, 50, "horizon T")}
-    figsize = (10.5, 3.4)
+    figsize = (8.4, 3.3)
     g_low, g_high = 1e-3, 1e12
 
     def __init__(self, sweep: dict) -> None:

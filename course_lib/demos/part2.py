@@ -207,7 +207,7 @@ class ModelErrorDemo(LiveDemo):
 
     sliders = {"n": Slider(2, 4, 0.05, 1000, "random transitions N", log=True),
                "T": Slider(4, 60, 1, 20, "fit the sum up to T")}
-    figsize = (12.0, 3.5)
+    figsize = (8.4, 3.3)
     fit_from = 2
     tol = 0.5
 
