@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from course_lib import dynamics
-from course_lib.pointmass import PointMass, future_states
+from course_lib.pointmass import PointMass, future_states, random_policy
 from course_lib.utils import one_thread
 
 __all__ = [
@@ -186,14 +186,16 @@ def classifier_grid_density(clf: FutureClassifier, density_ratio: DensityRatio, 
 
 
 def future_histogram(step_fn: Callable, s: torch.Tensor, a: torch.Tensor, gamma: float, n_samples: int,
-                     generator: torch.Generator, n_bins: int = 20) -> np.ndarray:
+                     generator: torch.Generator, n_bins: int = 20, policy=random_policy) -> np.ndarray:
     """Monte-Carlo estimate of p^pi(s_f | s, a) on the grid: ``histogram`` of ``n_samples`` futures.
 
-    ``step_fn(s, a, generator) -> s'`` is the environment's step or a learned model's. s, a: (2,).
+    ``step_fn(s, a, generator) -> s'`` is the environment's step or a learned model's; after a,
+    the point follows ``policy`` (the random one by default). s, a: (2,).
     Returns (n_bins, n_bins) cell probabilities (x along axis 0).
     """
     with one_thread():
-        futures = future_states(step_fn, s.expand(n_samples, 2), a.expand(n_samples, 2), gamma, generator)
+        futures = future_states(step_fn, s.expand(n_samples, 2), a.expand(n_samples, 2), gamma, generator,
+                                policy=policy)
     return histogram(futures, n_bins)
 
 
