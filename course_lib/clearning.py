@@ -38,6 +38,7 @@ __all__ = [
     "FutureClassifier",
     "sample_pairs",
     "classifier_loss",
+    "classifier_from_state",
     "train_classifier",
     "classifier_grid_density",
     "future_histogram",
@@ -119,6 +120,13 @@ def sample_pairs(states: torch.Tensor, actions: torch.Tensor, gammas: tuple[floa
 def classifier_loss(logit_pos: torch.Tensor, logit_neg: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy: -log C(positives) - log(1 - C(negatives)), averaged. Inputs (B,)."""
     return nn.functional.softplus(-logit_pos).mean() + nn.functional.softplus(logit_neg).mean()
+
+
+def classifier_from_state(state: dict, config: CLearningConfig) -> FutureClassifier:
+    """A :class:`FutureClassifier` with the weights ``state`` (a ``state_dict``, e.g. precomputed)."""
+    clf = FutureClassifier(config)
+    clf.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+    return clf
 
 
 def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearningConfig,
@@ -240,25 +248,30 @@ def model_step_fn(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor, tor
     return step
 
 
-def future_prediction_errors(env: PointMass, clf: FutureClassifier, density_ratio: DensityRatio,
-                             model_step: Callable, queries: torch.Tensor, actions: torch.Tensor,
+def future_prediction_errors(env: PointMass, classifiers: dict[str, FutureClassifier],
+                             density_ratio: DensityRatio, model_step: Callable | None,
+                             queries: torch.Tensor, actions: torch.Tensor,
                              gammas: tuple[float, ...], n_samples: int, generator: torch.Generator,
-                             n_bins: int = 20) -> dict[str, np.ndarray]:
+                             n_bins: int = 20, policy=random_policy) -> dict[str, np.ndarray]:
     """TV distance to a Monte-Carlo estimate of p^pi(s_f | s, a), per gamma (rows) and query (cols).
 
-    Compares the classifier (its logits turned into densities by ``density_ratio``, see
-    :func:`classifier_grid_density`), rollouts of a one-step model, and a second independent Monte-Carlo
-    estimate of the same size (the noise floor). queries, actions: (Q, 2).
-    Returns {"classifier", "one-step model", "MC noise floor"} -> (len(gammas), Q) arrays.
+    Compares each classifier (its logits turned into densities by ``density_ratio``, see
+    :func:`classifier_grid_density`), rollouts of a one-step model (unless ``model_step`` is
+    None), and a second independent Monte-Carlo estimate of the same size (the noise floor).
+    After a, the point follows ``policy``. queries, actions: (Q, 2). Returns {name of each
+    classifier, "one-step model", "MC noise floor"} -> (len(gammas), Q) arrays.
     """
-    names = ("classifier", "one-step model", "MC noise floor")
+    names = [*classifiers, "MC noise floor"] + (["one-step model"] if model_step is not None else [])
     out = {k: np.zeros((len(gammas), len(queries))) for k in names}
     for i, gamma in enumerate(gammas):
         for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
-            truth, again, model = (future_histogram(step, s, a, gamma, n_samples, generator, n_bins)
-                                   for step in (env.step, env.step, model_step))
-            clf_p, _ = classifier_grid_density(clf, density_ratio, s, a, gamma, env, n_bins)
-            out["classifier"][i, j] = total_variation(clf_p, truth)
-            out["one-step model"][i, j] = total_variation(model, truth)
+            truth, again = (future_histogram(env.step, s, a, gamma, n_samples, generator, n_bins, policy)
+                            for _ in range(2))
             out["MC noise floor"][i, j] = total_variation(again, truth)
+            if model_step is not None:
+                model = future_histogram(model_step, s, a, gamma, n_samples, generator, n_bins, policy)
+                out["one-step model"][i, j] = total_variation(model, truth)
+            for name, clf in classifiers.items():
+                clf_p, _ = classifier_grid_density(clf, density_ratio, s, a, gamma, env, n_bins)
+                out[name][i, j] = total_variation(clf_p, truth)
     return out
