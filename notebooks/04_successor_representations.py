@@ -595,11 +595,12 @@ for i, g in enumerate(config.gammas):
     print(f"{g:6.2f} " + " ".join(f"{v[i].mean():37.3f}" for v in drift_errors.values()))
 
 # %%
-drift_grids = [[clearning.future_histogram(env.step, s, a, gamma_c, n_mc, gen, policy=pointmass.drift_policy)
-                for s, a in zip(queries, query_actions, strict=True)],
-               [clearning.classifier_grid_density(drift_clf, classifier_density_ratio, s, a, gamma_c, env)[0]
-                for s, a in zip(queries, query_actions, strict=True)]]
-part4.plot_future_densities(drift_grids, ["drift policy, Monte Carlo", "TD classifier (drift)"],
+drift_mc = [clearning.future_histogram(env.step, s, a, gamma_c, n_mc, gen, policy=pointmass.drift_policy)
+            for s, a in zip(queries, query_actions, strict=True)]
+drift_td = precomputed.run_or_load("part4_drift_grids", lambda: [
+    clearning.classifier_grid_density(drift_clf, classifier_density_ratio, s, a, gamma_c, env)[0]
+    for s, a in zip(queries, query_actions, strict=True)])
+part4.plot_future_densities([drift_mc, drift_td], ["drift policy, Monte Carlo", "TD classifier (drift)"],
                             cols, env, queries, query_actions);
 
 # %% [markdown]
