@@ -173,8 +173,7 @@ def td_classifier_loss(ck: Checker) -> None:
         ck.true(isinstance(got, torch.Tensor), case=case,
                 problem=f"expected a torch tensor (the loss to minimise), got {type(got).__name__}.",
                 hint="build the loss from torch operations so that gradients flow into clf.")
-        want = np.asarray(ck.answer(case), dtype=np.float64).reshape(())  # the data file stores (1,)
-        ck.close(ck.scalar(got, case=case), want, case=case, atol=1e-8, rtol=1e-6,
+        ck.close(ck.scalar(got, case=case), ck.answer(case), case=case, atol=1e-8, rtol=1e-6,
                  hint="three pairs: (s, a, s_next) is a positive with weight 1 - gamma; (s, a, s_rand) is a "
                       "negative with weight 1 and a positive with weight gamma * w, where w = "
                       "exp(target_clf(s_next, a_next, s_rand, gamma)) (the odds, from the target). "
