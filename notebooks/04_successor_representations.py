@@ -589,7 +589,7 @@ drift_clf = clearning.classifier_from_state(drift_fit["state"], config)
 drift_errors = precomputed.run_or_load("part4_drift_errors", lambda: clearning.future_prediction_errors(
     env, {"MC classifier (random policy's data)": clf, "TD classifier (drift policy)": drift_clf},
     classifier_density_ratio, None, queries, query_actions, config.gammas, 5000, gen, policy=pointmass.drift_policy))
-print(f"TV to the drifting policy's Monte-Carlo futures (mean of 3 queries, 5000 samples):")
+print("TV to the drifting policy's Monte-Carlo futures (mean of 3 queries, 5000 samples):")
 print(f"{'gamma':>6} " + " ".join(f"{k:>37}" for k in drift_errors))
 for i, g in enumerate(config.gammas):
     print(f"{g:6.2f} " + " ".join(f"{v[i].mean():37.3f}" for v in drift_errors.values()))

@@ -190,7 +190,8 @@ def test_td_classifier_learns_another_policys_future_from_random_data(td_trained
 @pytest.mark.slow
 def test_greedy_actions_on_the_classifier_get_through_the_door(trained):
     _, _, clf, _ = trained
-    goal, start = torch.tensor([0.4, 0.0], dtype=torch.float64), torch.tensor([[-0.4, 0.0]], dtype=torch.float64)
+    goal = torch.tensor([0.4, 0.0], dtype=torch.float64)
+    start = torch.tensor([[-0.4, 0.0]], dtype=torch.float64)
     rates = {}
     for name, policy in {"random": pointmass.random_policy,
                          "straight": lambda s, g: ((goal - s) * 10).clamp(-1, 1),

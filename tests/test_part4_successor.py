@@ -95,8 +95,8 @@ def test_barretos_psi_is_ours_over_1_minus_gamma_with_phi_of_the_state_left(chai
 @pytest.mark.parametrize("gamma, seed", [(0.9, 0), (0.9, 1), (0.5, 2)])
 def test_td_learned_sr_is_within_1e2_of_the_exact_one(chain, gamma, seed):
     pi = successor.shortest_path_policy(chain, 0.3)
-    mu = successor.sr_state_action(chain.P, successor.sr_matrix(successor.policy_transition(chain.P, pi), gamma),
-                                   gamma)
+    M = successor.sr_matrix(successor.policy_transition(chain.P, pi), gamma)
+    mu = successor.sr_state_action(chain.P, M, gamma)
     mu_td, log = successor.learn_psi_td(ref.psi_td_update, chain.P, pi, np.eye(chain.n), gamma, 3000,
                                         np.random.default_rng(seed), psi_exact=mu)
     err = np.abs(mu_td - mu).max()
@@ -107,7 +107,8 @@ def test_td_learned_sr_is_within_1e2_of_the_exact_one(chain, gamma, seed):
 
 def test_td_update_leaves_other_pairs_and_the_input_alone():
     psi = np.full((3, 2, 3), 1 / 3)
-    out = ref.psi_td_update(psi, np.eye(3), np.array([1]), np.array([0]), np.array([2]), np.array([1]), 0.5, 1.0)
+    one = lambda i: np.array([i])  # noqa: E731
+    out = ref.psi_td_update(psi, np.eye(3), one(1), one(0), one(2), one(1), 0.5, 1.0)
     np.testing.assert_allclose(psi, 1 / 3)
     np.testing.assert_allclose(np.delete(out.reshape(6, 3), 2, axis=0), 1 / 3)
     np.testing.assert_allclose(out[1, 0], [1 / 6, 0.5 + 1 / 6, 1 / 6])
@@ -182,7 +183,8 @@ def test_solved_as_a_student_would_psi_td_plus_w_regression_plus_gpi_solves_the_
     task, by a clear margin on average, and reaches the optimal policy's mean value."""
     gamma, phi, base, psi_exact = gpi_setup
     rng = np.random.default_rng(0)
-    psi = np.stack([successor.learn_psi_td(ref.psi_td_update, chain.P, p, phi, gamma, 1000, rng)[0] for p in base])
+    psi = np.stack([successor.learn_psi_td(ref.psi_td_update, chain.P, p, phi, gamma, 1000, rng)[0]
+                    for p in base])
     assert np.abs(psi - psi_exact).max() < 0.02
     w_new = np.array([-1.0, 1.0, 0.0, 1.0])
     feats, r = successor.observe_rewards(chain, phi, w_new, 2000, 0.5, rng)

@@ -61,7 +61,8 @@ def reward_weights(ck: Checker) -> None:
         "noisy rewards, ridge = 0.1": (F, F @ w + rng.normal(size=40), 0.1),
         "one-hot landmark features, noisy rewards, ridge = 1": (onehot, onehot @ [1, -1, 0.5, 2]
                                                                 + 0.3 * rng.normal(size=60), 1.0),
-        "a landmark that was never visited (a zero column), ridge = 1": (unseen, unseen @ [1, -1, 0.5, 2], 1.0),
+        "a landmark that was never visited (a zero column), ridge = 1":
+            (unseen, unseen @ [1, -1, 0.5, 2], 1.0),
         "fewer observations than features (N = 2, d = 3), ridge = 0.5": (F[:2], F[:2] @ w, 0.5),
     }
     for case, (feats, r, ridge) in cases.items():
@@ -163,9 +164,11 @@ def td_classifier_loss(ck: Checker) -> None:
     cases = {
         "6 transitions, gamma = 0.9 in every row": (clf, target, *batch, torch.full((6,), 0.9)),
         "a different gamma in every row": (clf, target, *batch,
-                                           torch.tensor([0.5, 0.8, 0.9, 0.95, 0.98, 0.6], dtype=torch.float64)),
-        "gamma = 0: only the next state is a positive": (clf, target, *batch, torch.zeros(6, dtype=torch.float64)),
-        "a confident target classifier (large odds w)": (clf, toy_classifier(gen, scale=6.0), *td_batch(9, gen),
+                                           torch.tensor([0.5, 0.8, 0.9, 0.95, 0.98, 0.6]).double()),
+        "gamma = 0: only the next state is a positive":
+            (clf, target, *batch, torch.zeros(6, dtype=torch.float64)),
+        "a confident target classifier (large odds w)":
+            (clf, toy_classifier(gen, scale=6.0), *td_batch(9, gen),
                                                          torch.full((9,), 0.95)),
     }
     for case, args in cases.items():

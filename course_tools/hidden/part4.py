@@ -32,9 +32,11 @@ def psi_td_update_unseen_batches(ck: HiddenChecker) -> None:
         f"a full sweep in a random order, gamma = {gamma:.3f}, alpha = {alpha:.3f}":
             (psi, phi, all_pairs // A, all_pairs % A, rng.integers(0, n, n * A), rng.integers(0, A, n * A),
              gamma, alpha),
-        "a single transition (s, a) -> (s, a) (a self-loop)": (psi, phi, s[:1], a[:1], s[:1], a[:1], gamma, alpha),
-        "one-hot features of the maze (the SR), one pair": (np.zeros((47, 4, 47)), np.eye(47), np.array([15]),
-                                                            np.array([2]), np.array([16]), np.array([1]), 0.9, 1.0),
+        "a single transition (s, a) -> (s, a) (a self-loop)":
+            (psi, phi, s[:1], a[:1], s[:1], a[:1], gamma, alpha),
+        "one-hot features of the maze (the SR), one pair":
+            (np.zeros((47, 4, 47)), np.eye(47), np.array([15]), np.array([2]), np.array([16]), np.array([1]),
+             0.9, 1.0),
     }
     for case, args in cases.items():
         got = ck.call(*args, case=case)
@@ -43,7 +45,7 @@ def psi_td_update_unseen_batches(ck: HiddenChecker) -> None:
 
 @hidden("4.2", reference=ref.reward_weights)
 def reward_weights_unseen_data(ck: HiddenChecker) -> None:
-    """Random sizes and ridges, correlated features, a feature never seen, rewards from the maze's landmarks."""
+    """Random sizes and ridges, nearly collinear features, one observation, the maze's landmark rewards."""
     rng = ck.rng
     N, d = int(rng.integers(10, 60)), int(rng.integers(2, 7))
     F = rng.normal(size=(N, d))
@@ -54,7 +56,8 @@ def reward_weights_unseen_data(ck: HiddenChecker) -> None:
     phi = successor.landmark_features(chain)
     feats, r = successor.observe_rewards(chain, phi, rng.normal(size=4), 300, 0.5, rng)
     cases = {
-        f"N = {N}, d = {d}, noisy rewards, ridge = {ridge:.2f}": (F, F @ rng.normal(size=d) + rng.normal(size=N), ridge),
+        f"N = {N}, d = {d}, noisy rewards, ridge = {ridge:.2f}":
+            (F, F @ rng.normal(size=d) + rng.normal(size=N), ridge),
         "two nearly collinear features, ridge = 0.5": (corr, corr @ rng.normal(size=d), 0.5),
         "a random walk of 300 steps on the maze, landmark features, ridge = 1": (feats, r, 1.0),
         "a single observation, ridge = 2": (F[:1], np.array([3.0]), 2.0),
@@ -116,18 +119,25 @@ def td_classifier_loss_unseen_batches(ck: HiddenChecker) -> None:
     """Random classifiers, batch sizes and discounts; a batch of one; s_rand equal to s_next."""
     gen = ck.torch_generator()
     B = int(ck.rng.integers(3, 30))
-    clf, target = toy_classifier(gen, float(ck.rng.uniform(0.5, 3))), toy_classifier(gen, float(ck.rng.uniform(0.5, 4)))
+    clf = toy_classifier(gen, float(ck.rng.uniform(0.5, 3)))
+    target = toy_classifier(gen, float(ck.rng.uniform(0.5, 4)))
     batch = td_batch(B, gen)
     same = td_batch(5, gen)
     same[4] = same[2].clone()  # the random state is the next state
     cases = {
-        f"B = {B}, random gammas": (clf, target, *batch, torch.rand(B, generator=gen, dtype=torch.float64) * 0.99),
-        "a batch of one, gamma = 0.98": (clf, target, *td_batch(1, gen), torch.full((1,), 0.98, dtype=torch.float64)),
-        "the random state is the next state": (clf, target, *same, torch.full((5,), 0.8, dtype=torch.float64)),
-        "the online and target classifiers are the same": (clf, clf, *batch, torch.full((B,), 0.9, dtype=torch.float64)),
+        f"B = {B}, random gammas":
+            (clf, target, *batch, torch.rand(B, generator=gen, dtype=torch.float64) * 0.99),
+        "a batch of one, gamma = 0.98":
+            (clf, target, *td_batch(1, gen), torch.full((1,), 0.98, dtype=torch.float64)),
+        "the random state is the next state":
+            (clf, target, *same, torch.full((5,), 0.8, dtype=torch.float64)),
+        "the online and target classifiers are the same":
+            (clf, clf, *batch, torch.full((B,), 0.9, dtype=torch.float64)),
     }
     for case, args in cases.items():
         got = ck.call(*args, case=case)
-        ck.true(isinstance(got, torch.Tensor), case=case, problem=f"expected a torch tensor, got {type(got).__name__}.",
+        ck.true(isinstance(got, torch.Tensor), case=case,
+                problem=f"expected a torch tensor, got {type(got).__name__}.",
                 hint="build the loss from torch operations so that gradients flow into clf.")
-        ck.close(ck.scalar(got, case=case), float(ref.td_classifier_loss(*args)), case=case, atol=1e-8, rtol=1e-6)
+        ck.close(ck.scalar(got, case=case), float(ref.td_classifier_loss(*args)), case=case,
+                 atol=1e-8, rtol=1e-6)

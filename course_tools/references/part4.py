@@ -1,4 +1,4 @@
-"""Reference answers of 04_successor_representations: psi TD update, w regression, GPI, odds, TD C-learning."""
+"""Reference answers of 04_successor_representations: psi TD, w regression, GPI, odds, TD C-learning."""
 
 from __future__ import annotations
 
