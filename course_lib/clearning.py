@@ -10,9 +10,11 @@ positive, the Bayes-optimal classifier is C = p^pi / (p^pi + p), so its odds
 C / (1 - C) = exp(logit) equal p^pi(s_f | s_t, a_t) / p(s_f). This is the Monte-Carlo version
 of C-learning (Eysenbach, Salakhutdinov and Levine, 2021): positives come from the offset
 Delta ~ Geometric(1 - gamma) along the logged trajectories. The classifier takes gamma as an
-input, so one network serves every horizon.
+input, so one network serves every horizon. Its positives are futures that the logging policy
+really reached, so it models that policy only (on-policy); ``clearning_td`` has the TD version,
+which learns from transitions and can model another policy.
 
-Turning the logits into that ratio is Exercise 4.5: the functions below that need it take it as
+Turning the logits into that ratio is Exercise 4.4: the functions below that need it take it as
 an argument, ``density_ratio(logits (B,), neg_per_pos) -> (B,)``, and the notebook passes yours.
 
 Also here: the grid histograms and total-variation distance used to compare a predicted
@@ -163,7 +165,7 @@ def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearn
 
 DensityRatio = Callable[[torch.Tensor, float], torch.Tensor]
 """``density_ratio(logits (B,), neg_per_pos) -> (B,)``: p^pi(s_f | s, a) / p(s_f) from the
-classifier's logits, trained with ``neg_per_pos`` negatives per positive (Exercise 4.5)."""
+classifier's logits, trained with ``neg_per_pos`` negatives per positive (Exercise 4.4)."""
 
 
 def _cell_points(n_bins: int, sub: int) -> torch.Tensor:
