@@ -28,6 +28,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 import course_lib as cl
 from course_lib import checks, clearning, clearning_td, dynamics, gridworld, pointmass, precomputed, successor
@@ -539,15 +540,12 @@ part4.plot_future_densities([mc_grids, clf_grids], ["Monte Carlo", "classifier o
 #
 # * weight $w$: `torch.exp(target_clf(s_next, a_next, s_rand, gamma))`, under `torch.no_grad()`;
 # * logits `l_next = clf(s, a, s_next, gamma)` and `l_rand = clf(s, a, s_rand, gamma)`;
-# * $-\log C = $ `F.softplus(-l)` and $-\log(1 - C) = $ `F.softplus(l)` (with
-#   `from torch.nn import functional as F`), stable for any logit;
+# * $-\log C = $ `F.softplus(-l)` and $-\log(1 - C) = $ `F.softplus(l)` (`F` is
+#   `torch.nn.functional`, imported at the top), stable for any logit;
 # * per row: `(1 - gamma) * softplus(-l_next) + gamma * w * softplus(-l_rand) + softplus(l_rand)`; then `.mean()`.
 # </details>
 
 # %% tags=["solution:4.5"]
-from torch.nn import functional as F  # noqa: E402
-
-
 def td_classifier_loss(clf, target_clf, s: torch.Tensor, a: torch.Tensor, s_next: torch.Tensor,
                        a_next: torch.Tensor, s_rand: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """TD C-learning loss. States and actions (B, 2), gamma (B,) -> scalar."""
