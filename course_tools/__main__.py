@@ -109,7 +109,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
     return _run_grading(args, lambda **common: grading.grade(
         args.reference, args.submissions, args.out, resume=args.resume, hidden_dir=args.hidden,
-        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb, **common))
+        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb,
+        partial=args.partial, **common))
 
 
 def _cmd_regrade(args: argparse.Namespace) -> int:
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
                         "(default: the one --out used before, else a fresh random one)")
     p.add_argument("--max-submission-mb", type=float, default=32,
                    help="larger submission files are not read (default 32)")
+    p.add_argument("--partial", default=None,
+                   help="grade these exercises per case: 'all', 'none' or ids like '1.2,1.3' "
+                        "(default: the check cells tagged 'partial')")
     p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser("regrade", help="grade named students of an output folder again (keeps history)")

@@ -213,6 +213,7 @@ class GradingRuntime:
         helpers.mkdir(parents=True)
         shutil.copyfile(here / "record.py", helpers / "course_grader_record.py")
         shutil.copyfile(here / "plugin.py", helpers / "course_grader_plugin.py")
+        shutil.copyfile(here / "cases.py", helpers / "course_grader_cases.py")
         if package is None:
             copy_package(folder / "package")
             parent = folder / "package"

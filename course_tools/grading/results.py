@@ -59,7 +59,11 @@ class ExerciseResult:
     message: str
     checks: list[dict] = field(default_factory=list)
     """Every check of the exercise: ``{"check", "kind" (visible|hidden), "passed", "status",
-    "message", "cases_passed", "cases_total"}``."""
+    "message", "cases_passed", "cases_total", "failed_cases", "points", "max_points"}``."""
+    partial: bool = False
+    """Graded per case (the exercise's points split over its visible and hidden cases)."""
+    per_case: float = 0.0
+    """What one case is worth when ``partial`` (0 when graded all or nothing)."""
 
 
 @dataclass
@@ -149,13 +153,22 @@ def feedback_markdown(r: SubmissionResult) -> str:
     lines = [f"# Feedback for {r.student}", "", f"**Total: {r.total:g} / {max_total:g}**", ""]
     if r.status != "graded":
         lines += [f"Grading problem ({r.status}):", "", *_fenced(r.message), ""]
-    lines += ["| Exercise | Points | Cases passed (your notebook's check) | Cases passed (unseen) |",
-              "|---|---|---|---|"]
+    per_case = any(e.partial for e in r.exercises.values())
+    lines += ["| Exercise | Points | Cases passed (your notebook's check) | Cases passed (unseen) |"
+              + (" Points per case |" if per_case else ""),
+              "|---|---|---|---|" + ("---|" if per_case else "")]
     for e in r.exercises.values():
+        each = ""
+        if per_case:
+            each = f" {e.per_case:.3g} |" if e.partial and e.per_case else " all or nothing |"
         lines.append(f"| {e.id} | {e.points:g} / {e.max_points:g} | {_cases(e.checks, 'visible')} | "
-                     f"{_cases(e.checks, 'hidden')} |")
+                     f"{_cases(e.checks, 'hidden')} |{each}")
+    if per_case:
+        lines += ["", "Exercises with a points-per-case value earn that much for every case they pass, "
+                  "in your notebook's check and in the unseen ones; the others earn their points when "
+                  "every case passes."]
     for e in r.exercises.values():
-        if e.points >= e.max_points:
+        if e.points >= e.max_points or all(c.get("passed") for c in e.checks):
             continue
         lines += ["", f"## Exercise {e.id}", "", *_fenced(e.message)]
         shown = {e.message}
