@@ -22,6 +22,7 @@ import nbformat
 from course_tools.grading import sandbox
 from course_tools.grading.assemble import Assembled, assemble, student_cells
 from course_tools.grading.codec import clean_text, read_cell_report
+from course_tools.grading.integrity import scan
 from course_tools.grading.judge import JudgeError, JudgePool
 from course_tools.grading.results import ExerciseResult, SubmissionResult, student_seed
 from course_tools.grading.runner import RunConfig, run_notebook
@@ -91,6 +92,10 @@ def grade_submission(ctx: Context, sub: Submission) -> SubmissionResult:
         result.message = f"not a readable notebook ({type(err).__name__}: {clean_text(err, 200)})"
         result.exercises = _zero(ctx, "not graded: " + result.message)
         return result
+    try:
+        result.integrity = scan(ctx.reference, submission)
+    except Exception as err:  # noqa: BLE001 - flags are a courtesy; never fail a submission on them
+        result.integrity = {"error": clean_text(err, 200)}
     try:
         plan = ctx.plan(result.seed)
     except JudgeError as err:

@@ -88,6 +88,8 @@ class SubmissionResult:
     graded_at: str = ""
     path_hex: str = ""
     """The file's path as raw bytes (hex), so a regrade finds files whose names are not UTF-8."""
+    integrity: dict = field(default_factory=dict)
+    """Instructor-only flags (:mod:`course_tools.grading.integrity`); never in the feedback."""
 
     @property
     def total(self) -> float:
