@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     _grading_options(p)
     p.set_defaults(func=_cmd_regrade)
 
+    from course_tools.lms.cli import register
+
+    register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
