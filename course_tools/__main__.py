@@ -6,6 +6,13 @@
     python -m course_tools sources                        # each notebook's reviewable .py script
     python -m course_tools grade --reference notebooks/01_mpc_and_backprop.ipynb \
         submissions/part1/ --out grades/part1 --jobs 2
+    python -m course_tools gradebook --out grades/part1 --roster roster.csv --due 2025-03-07T23:59-08:00
+    python -m course_tools report grades/part1            # pass rates, failed cases, integrity flags
+    python -m course_tools gradescope --reference notebooks/01_mpc_and_backprop.ipynb --out ag1.zip
+    python -m course_tools canvas collect submissions.zip --roster roster.csv --into submissions/part1
+    python -m course_tools canvas export --roster roster.csv --assignment "Part 1 (123)=grades/part1" \
+        --out canvas.csv
+    python -m course_tools lab                            # write the handout, open JupyterLab on it
 
 ``python -m course_lib ...`` is the same command (kept for scripts written for version 1).
 """

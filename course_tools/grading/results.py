@@ -24,6 +24,7 @@ import hmac
 import io
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -247,5 +248,12 @@ class ResultStore:
                          "points": {k: e.points for k, e in r.exercises.items()},
                          "file": f"students/{s}.json"} for s, r in sorted(results.items())}
             _atomic_write(self.out / "grades.json", json.dumps(index, indent=1))
-            _atomic_write(self.out / "gradebook.csv", gradebook_csv(list(results.values()), exercise_ids))
+            try:  # with the roster, late policy and overrides of the folder (course_tools.lms)
+                from course_tools.lms.book import write_gradebook
+
+                write_gradebook(self.out, results, exercise_ids)
+            except Exception as err:  # noqa: BLE001 - a broken hand-edited file must not lose the grades
+                print(f"gradebook.csv without roster, late work or overrides ({type(err).__name__}: "
+                      f"{clean_text(err, 300)})", file=sys.stderr)
+                _atomic_write(self.out / "gradebook.csv", gradebook_csv(list(results.values()), exercise_ids))
         return results
