@@ -34,6 +34,15 @@ def _cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from course_lib import _lab
+    from course_tools import handout
+
+    for line in handout.write_handout(args.out):
+        print(line)
+    return _lab.launch(args.out, port=args.port, browser=not args.no_browser, dry_run=args.dry_run)
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from course_tools import data
 
@@ -153,6 +162,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
                    help="an instructor notebook or a folder of them (default: notebooks/)")
     p.add_argument("--out", required=True, help="output folder (a student's edits are kept)")
     p.set_defaults(func=_cmd_student)
+
+    p = sub.add_parser("lab", help="write (or refresh) the student handout and open it in JupyterLab "
+                                   "(what `make lab` does, on any OS)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "student"),
+                   help="the handout folder (default: student/; a student's edits are kept)")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="write the handout, print the command only")
+    p.set_defaults(func=_cmd_lab)
 
     p = sub.add_parser("data", help="rebuild course_lib/data: visible-check answers and the "
                                     "precomputed results of the demos")
