@@ -50,13 +50,17 @@ def lab_command(folder: str | os.PathLike, *, port: int | None = None, browser: 
 
 def launch(folder: str | os.PathLike, *, port: int | None = None, browser: bool = True,
            extra: list[str] | tuple[str, ...] = (), dry_run: bool = False) -> int:
-    """Run JupyterLab on ``folder`` until it stops (Ctrl-C); returns its exit code."""
+    """Run JupyterLab on ``folder`` until it stops (Ctrl-C). On Linux and macOS this process
+    becomes JupyterLab (``exec``); on Windows it waits for it and returns its exit code."""
     cmd = lab_command(folder, port=port, browser=browser, extra=extra)
     if dry_run:
         print(subprocess.list2cmdline(cmd))
         return 0
     print(f"opening {Path(folder).resolve() / WELCOME} in JupyterLab (Ctrl-C stops it)", flush=True)
-    try:
+    if os.name == "posix":  # become JupyterLab: a signal to this process reaches the server itself
+        os.chdir(Path(folder).resolve())
+        os.execv(cmd[0], cmd)
+    try:  # Windows: no exec; wait for it (Ctrl-C reaches both)
         return subprocess.call(cmd, cwd=str(Path(folder).resolve()))
     except KeyboardInterrupt:
         return 0

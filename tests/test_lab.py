@@ -7,6 +7,7 @@ One test starts a real JupyterLab from the handout and asks its API what it serv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -98,8 +99,11 @@ def test_a_real_jupyterlab_serves_the_handout(built, tmp_path):
         assert listing is not None, "JupyterLab did not answer"
         names = {item["name"] for item in listing["content"]}
         assert "00_welcome.ipynb" in names and "course_lib" in names
+        proc.terminate()  # the launcher became JupyterLab: a plain SIGTERM stops the server
+        assert proc.wait(timeout=30) is not None
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
