@@ -115,3 +115,22 @@ def test_feedback_shows_points_per_case():
     text = feedback_markdown(r)
     assert "| 0.1 | 1.5 / 2 | 3 / 4 | - | 0.5 |" in text
     assert "| 0.2 | 3 / 3 | - | - | all or nothing |" in text
+
+
+def test_hidden_cases_count_one_by_one_too(monkeypatch, tmp_path):
+    from course_tools.grading import hidden as hid
+
+    def wrong_for_three(rewards, gamma):  # the first unseen case has a batch of 3
+        out = ref.discounted_return(rewards, gamma)
+        return out * 2 if rewards.shape[0] == 3 else out
+
+    plan = hid.plan(str(hid.DEFAULT_DIR), 5, ["0.1"])["0.1"]
+    (tmp_path / "args.pkl").write_bytes(plan["args"])
+    monkeypatch.setattr(sys.modules["__main__"], "discounted_return", wrong_for_three, raising=False)
+    record.produce_hidden("0.1", str(tmp_path / "hidden.pkl"), str(tmp_path / "args.pkl"))
+    raw = (tmp_path / "hidden.pkl").read_bytes()
+    strict = judge.judge("0.1", None, raw, plan, 5, str(hid.DEFAULT_DIR))[1]
+    lenient = judge.judge("0.1", None, raw, plan, 5, str(hid.DEFAULT_DIR), lenient=True)[1]
+    assert not strict["passed"] and not lenient["passed"]
+    assert (strict["cases_passed"], lenient["cases_passed"], lenient["cases_total"]) == (0, 3, 4)
+    assert lenient["failed_cases"][0].startswith("B = 3") and "seed" not in lenient["message"]

@@ -148,9 +148,9 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     previous = store.load_all()
     foreign = sorted(s for s, r in previous.items() if r.reference_sha256 != fingerprint)
     if foreign and not force:
-        raise GradingRefused(f"{out} holds grades made against another reference or other hidden "
-                             f"checks ({len(foreign)} students, e.g. {foreign[0]}); use another --out, "
-                             "or --force to grade into it anyway")
+        raise GradingRefused(f"{out} holds grades made against another reference, other hidden "
+                             f"checks or another --partial ({len(foreign)} students, e.g. {foreign[0]}); "
+                             "use another --out, or --force to grade into it anyway")
     run_seed = int(seed) if seed is not None else int(info.get("run_seed", secrets.randbelow(2**31)))
     _write_run_info(out, {**info, "run_seed": run_seed, "reference": str(reference.resolve()),
                           "hidden_dir": hidden, "fingerprint": fingerprint, "partial": sorted(per_case)})
