@@ -63,6 +63,10 @@ def test_the_zip_holds_what_gradescope_runs_and_nothing_else(autograder):
     assert "nbval" in reqs and "pytest" in reqs and "playwright" not in reqs
     assert settings["partial"] == ["0.1", "0.2"] and settings["seed"] == 1234
     assert settings["exercises"] == {"0.1": 2.0, "0.2": 3.0}
+    with zipfile.ZipFile(autograder) as zf:
+        for script in ("setup.sh", "run_autograder"):
+            syntax = subprocess.run(["bash", "-n"], input=zf.read(script), capture_output=True)
+            assert syntax.returncode == 0, (script, syntax.stderr)
 
 
 def test_which_notebook_is_graded_and_who_submitted(tmp_path):
@@ -109,6 +113,11 @@ def test_an_empty_submission_gets_results_that_say_so(tmp_path, autograder):
     data = run()
     _valid_results(data)
     assert data["score"] == 0 and data["tests"] == [] and "00_welcome.ipynb" in data["output"]
+    (root / "submission" / "00_welcome.ipynb").write_text("{}")
+    (root / "source" / "reference" / "00_welcome.ipynb").unlink()  # the autograder itself breaks
+    data = run()
+    _valid_results(data)
+    assert data["score"] == 0 and "not because of your code" in data["output"]
 
 
 @pytest.mark.slow
