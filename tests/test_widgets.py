@@ -58,3 +58,59 @@ def test_static_image_shows_animated_artists(tmp_path):
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
     orange = (np.abs(r - 1.0) < 0.05) & (np.abs(g - 0.5) < 0.05) & (b < 0.1)
     assert orange.sum() > 50
+
+
+_IPYMPL_SCRIPT = r"""
+import io, json
+import matplotlib
+matplotlib.use("module://ipympl.backend_nbagg")
+import numpy as np
+from PIL import Image
+from course_lib.demos.welcome import DiscountDemo
+
+demo = DiscountDemo()
+canvas = demo.fig.canvas
+sent = []
+canvas.send = lambda content, buffers=None: sent.append((json.loads(content["data"]), buffers))
+box = demo.show()
+slider = box.children[0]
+frames = lambda: [b[0] for m, b in sent if m["type"] == "binary"]
+out = {"size": list(canvas._size), "fig_px": [float(x) for x in demo.fig.bbox.size],
+       "frames_at_show": len(frames())}
+slider.value = 0.9000000000000001   # the browser's echo of the default: nothing moved
+out["frames_after_echo"] = len(frames())
+slider.value = 0.95
+slider.value = 0.955
+out["frames_after_moves"] = len(frames())
+out["modes"] = sorted({m.get("mode") for m, b in sent if m["type"] == "image_mode"} - {None})
+out["diff_mode"] = canvas._current_image_mode
+imgs = [np.asarray(Image.open(io.BytesIO(bytes(f)))) for f in frames()]
+out["shapes"] = sorted({im.shape for im in imgs})
+out["opaque"] = all((im[..., 3] == 255).all() for im in imgs)
+demo.push(gamma=0.8)
+out["slider_after_push"] = slider.value
+out["readout_after_push"] = box.children[1].value
+print(json.dumps(out))
+"""
+
+
+def test_a_live_ipympl_canvas_paints_at_show_and_sends_whole_frames_only(tmp_path):
+    """ipympl's browser side paints frames through one <img>: a frame that comes before the
+    last one loaded replaces it. With *diff* frames the figure then stays blank or stale for
+    good (what left demos blank under Run All), so a live demo sends whole frames only, paints
+    its first one when shown, and does not repaint for the slider's echo of its own value."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _IPYMPL_SCRIPT], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["frames_at_show"] == 1 and out["size"] == out["fig_px"], out
+    assert out["frames_after_echo"] == 1, out
+    assert out["frames_after_moves"] == 3, out
+    assert out["modes"] in ([], ["full"]) and out["diff_mode"] == "full", out
+    h, w = round(out["fig_px"][1]), round(out["fig_px"][0])
+    assert out["shapes"] == [[h, w, 4]] and out["opaque"], out
+    assert out["slider_after_push"] == 0.8 and "γ = 0.800" in out["readout_after_push"], out
