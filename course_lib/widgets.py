@@ -37,7 +37,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["Slider", "LiveDemo", "time_updates", "COLUMN_WIDTH_PX"]
+__all__ = ["Slider", "LiveDemo", "time_updates", "fit_to_column", "distinguish_lines",
+           "COLUMN_WIDTH_PX", "COLORBLIND_SAFE"]
 
 COLUMN_WIDTH_PX = 780
 """Widest figure, in CSS pixels: a notebook's output column is 848 px wide in a 1280 px
@@ -152,6 +153,103 @@ def _whole_frames(canvas: Any) -> None:
     canvas.get_diff_image = get_diff_image
 
 
+COLORBLIND_SAFE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9",
+                   "#7F7F7F", "#000000", "#F0E442", "#999933")
+"""The colour cycle of every live demo (Okabe and Ito's palette, in the hue order of
+matplotlib's default: C0 blue, C1 orange, C2 green, C3 red, C4 purple...): colour-blind safe."""
+
+_EXTRA_DASHES = ["-.", (0, (1, 1.5)), (0, (6, 1.5, 1, 1.5, 1, 1.5)), (0, (8, 3)), (0, (3, 1, 1, 1))]
+_EXTRA_MARKERS = ["s", "^", "D", "v", "P"]
+
+
+def _cycle_colors_to(fig: plt.Figure, colors: tuple[str, ...]) -> None:
+    """Lines and texts keep "C1"-style colours as given and look them up when drawn; pin
+    them to ``colors`` (the patches and collections were converted when built)."""
+    import re
+
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
+
+    def pin(c: Any) -> Any:
+        if isinstance(c, str) and re.fullmatch(r"C\d+", c):
+            return colors[int(c[1:]) % len(colors)]
+        return c
+
+    for artist in fig.findobj(lambda a: isinstance(a, (Line2D, Text))):
+        artist.set_color(pin(artist.get_color()))
+        if isinstance(artist, Line2D):
+            artist.set_markerfacecolor(pin(artist.get_markerfacecolor()))
+            artist.set_markeredgecolor(pin(artist.get_markeredgecolor()))
+
+
+def distinguish_lines(fig: plt.Figure) -> None:
+    """Within each panel, give lines that a legend tells apart by colour a line style (or a
+    marker) of their own too, so the legend reads without colour. The first line of each
+    style keeps it; legends already drawn are updated."""
+    from matplotlib.lines import Line2D
+
+    def blank(m: Any) -> bool:
+        return m in (None, "", "None", " ", "none")
+
+    for ax in fig.axes:
+        lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        used_styles = {str(ln.get_linestyle()) for ln in ax.get_lines()}
+        used_markers = {str(ln.get_marker()) for ln in ax.get_lines()}
+        groups: dict[tuple, list[Line2D]] = {}
+        for ln in lines:
+            key = (str(ln.get_linestyle()), str(ln.get_marker()))
+            groups.setdefault(key, []).append(ln)
+        restyled = {}
+        for (style, marker), group in groups.items():
+            for ln in group[1:]:
+                if style in ("None", "none", " ", "") and not blank(marker):
+                    new = next((m for m in _EXTRA_MARKERS if m not in used_markers), "o")
+                    used_markers.add(new)
+                    ln.set_marker(new)
+                else:
+                    new = next((d for d in _EXTRA_DASHES if str(d) not in used_styles), ":")
+                    used_styles.add(str(new))
+                    ln.set_linestyle(new)
+                restyled[ln.get_label()] = ln
+        legend = ax.get_legend()
+        if legend is not None and restyled:
+            for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
+                src = restyled.get(text.get_text())
+                if src is not None and isinstance(handle, Line2D):
+                    handle.set_linestyle(src.get_linestyle())
+                    handle.set_marker(src.get_marker())
+
+
+def fit_to_column(fig: plt.Figure, max_px: float = COLUMN_WIDTH_PX) -> plt.Figure:
+    """Fit ``fig`` to ``max_px`` CSS pixels (at its dpi) so it never scrolls sideways.
+
+    A row of three or more panels that would shrink by more than a fifth becomes two rows
+    (the first half of the panels above, the rest below, each row's panels equally wide);
+    any other figure is narrowed and constrained layout re-packs its panels.
+    """
+    w, h = fig.get_size_inches()
+    max_w = max_px / fig.dpi
+    if w <= max_w + 1e-9:
+        return fig
+    panels = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
+    grids = {id(ax.get_subplotspec().get_gridspec()) for ax in panels}
+    if len(panels) >= 3 and len(grids) == 1 and w > 1.2 * max_w:
+        gs = panels[0].get_subplotspec().get_gridspec()
+        if gs.nrows == 1 and len(panels) == gs.ncols:
+            top = math.ceil(len(panels) / 2)
+            bottom = len(panels) - top
+            cols = top * bottom
+            grid = fig.add_gridspec(2, cols)
+            for i, ax in enumerate(panels):
+                row, k, n = (0, i, top) if i < top else (1, i - top, bottom)
+                span = cols // n
+                ax.set_subplotspec(grid[row, k * span:(k + 1) * span])
+            fig.set_size_inches(max_w, min(1.75 * h, 6.0))
+            return fig
+    fig.set_size_inches(max_w, h)
+    return fig
+
+
 class LiveDemo:
     """Base class: subclasses set ``sliders`` and implement ``build`` and ``update``.
 
@@ -177,9 +275,13 @@ class LiveDemo:
         self._readout = None
         self._quiet = False
         self._values: dict[str, Any] | None = None
-        with plt.ioff():
+        from cycler import cycler
+
+        with plt.ioff(), plt.rc_context({"axes.prop_cycle": cycler(color=COLORBLIND_SAFE)}):
             self.fig = plt.figure(figsize=self.figsize, dpi=self.dpi, layout="constrained")
-        self.build(self.fig)
+            self.build(self.fig)
+        _cycle_colors_to(self.fig, COLORBLIND_SAFE)
+        distinguish_lines(self.fig)
         self.fit_width()
         self.readout_text = self._apply(self.defaults())
         self.fig.canvas.mpl_connect("draw_event", self._on_draw)
@@ -217,29 +319,8 @@ class LiveDemo:
         return doc.replace("->", "shows").replace("gamma", "γ")
 
     def fit_width(self, max_px: float = COLUMN_WIDTH_PX) -> None:
-        """Fit the figure to ``max_px`` CSS pixels: three or more panels in a row become two
-        rows; otherwise the figure is narrowed (constrained layout re-packs the panels)."""
-        fig = self.fig
-        w, h = fig.get_size_inches()
-        max_w = max_px / fig.dpi
-        if w <= max_w + 1e-9:
-            return
-        panels = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
-        grids = {id(ax.get_subplotspec().get_gridspec()) for ax in panels}
-        if len(panels) >= 3 and len(grids) == 1:
-            gs = panels[0].get_subplotspec().get_gridspec()
-            if gs.nrows == 1 and len(panels) == gs.ncols:
-                top = math.ceil(len(panels) / 2)
-                bottom = len(panels) - top
-                cols = top * bottom
-                grid = fig.add_gridspec(2, cols)
-                for i, ax in enumerate(panels):
-                    row, k, n = (0, i, top) if i < top else (1, i - top, bottom)
-                    span = cols // n
-                    ax.set_subplotspec(grid[row, k * span:(k + 1) * span])
-                fig.set_size_inches(max_w, min(1.8 * h, 6.0))
-                return
-        fig.set_size_inches(max_w, h)
+        """Fit the figure to the notebook column (see :func:`fit_to_column`)."""
+        fit_to_column(self.fig, max_px)
 
     def _on_draw(self, _event: Any) -> None:
         # After any full draw: cache the static background, then paint the animated artists.

@@ -55,8 +55,13 @@ def test_static_image_shows_animated_artists(tmp_path):
 
     img = mpimg.imread(path)
     # the orange cumulative-weight curve (C1) is an animated artist: it must be in the image
+    from matplotlib.colors import to_rgb
+
+    from course_lib.widgets import COLORBLIND_SAFE
+
+    want = to_rgb(COLORBLIND_SAFE[1])
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    orange = (np.abs(r - 1.0) < 0.05) & (np.abs(g - 0.5) < 0.05) & (b < 0.1)
+    orange = (np.abs(r - want[0]) < 0.05) & (np.abs(g - want[1]) < 0.05) & (np.abs(b - want[2]) < 0.05)
     assert orange.sum() > 50
 
 
@@ -114,3 +119,14 @@ def test_a_live_ipympl_canvas_paints_at_show_and_sends_whole_frames_only(tmp_pat
     h, w = round(out["fig_px"][1]), round(out["fig_px"][0])
     assert out["shapes"] == [[h, w, 4]] and out["opaque"], out
     assert out["slider_after_push"] == 0.8 and "γ = 0.800" in out["readout_after_push"], out
+
+
+@pytest.mark.parametrize("name", sorted(DEMOS))
+def test_legend_entries_differ_in_line_style_or_marker_not_only_in_colour(name):
+    """Colour-blind readers tell a panel's curves apart by their style as well."""
+    course_lib.seed_everything(0)
+    demo = DEMOS[name]()
+    for k, ax in enumerate(demo.fig.axes):
+        styles = [(str(ln.get_linestyle()), str(ln.get_marker())) for ln in ax.get_lines()
+                  if not ln.get_label().startswith("_")]
+        assert len(styles) == len(set(styles)), (name, k, styles)
