@@ -576,7 +576,11 @@ class NotebookRun:
                                timeout=timeout * 1000)
         page.wait_for_function("(path) => window.__btPanel(path).context.isReady", arg=self.path,
                                timeout=timeout * 1000)
-        page.wait_for_timeout(1000)  # let JupyterLab settle (a notebook it rewrites turns dirty now)
+        # JupyterLab writes the kernel's language_info into the notebook once the kernel is
+        # connected: a notebook stored otherwise turns modified then
+        page.wait_for_function("(path) => window.__btPanel(path).sessionContext.kernelDisplayStatus"
+                               " === 'idle'", arg=self.path, timeout=timeout * 1000)
+        page.wait_for_timeout(1000)
         self.dirty_on_open = self.dirty()
         return self
 
