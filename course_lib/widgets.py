@@ -132,7 +132,10 @@ def _readout_html(text: str) -> str:
     parts = [html.escape(p) for p in text.split("; ")]
     spans = [f'<span style="white-space:nowrap">{p}{";" if i < len(parts) - 1 else ""}</span>'
              for i, p in enumerate(parts)]
-    return f'<code class="cl-demo-readout">{" ".join(spans)}</code>'
+    # the notebook's text font with figures of equal width: it fits more than a code font, and
+    # the line does not jitter while a slider moves
+    return ('<code class="cl-demo-readout" style="font-family: var(--jp-content-font-family); '
+            f'font-variant-numeric: tabular-nums">{" ".join(spans)}</code>')
 
 
 def _whole_frames(canvas: Any) -> None:

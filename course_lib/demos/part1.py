@@ -297,8 +297,8 @@ class GradientPathologyDemo(LiveDemo):
         cond = sv[-1, 0] / sv[-1, 1] if sv[-1, 1] > 0 else math.inf
         note = f"  [{int(bad_g.sum() + bad.sum())} points flagged]" if bad_g.any() or bad.any() else ""
         closed = self.grid["sv_closed"][i, T - 1, 0]
-        return (f"T = {T}, gain {self.gains[i]:.2f}: ‖∂J/∂a_0‖ / ‖∂J/∂a_T-1‖ = {ratio:.2g}, "
-                f"condition number of the product = {cond:.2g}, closed-loop σ_max = {closed:.2g}{note}")
+        return (f"T = {T}, gain {self.gains[i]:.2f}: ‖∂J/∂a_0‖ / ‖∂J/∂a_T-1‖ = {ratio:.2g}; "
+                f"condition number {cond:.2g}; closed-loop σ_max = {closed:.2g}{note}")
 
 
 def _precomputed_mpc_demo() -> MPCEpisodeDemo:

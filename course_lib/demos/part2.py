@@ -196,8 +196,7 @@ class CompoundingDemo(LiveDemo):
             else float("nan")
         slopes = ", ".join(f"{name} {s:.2f}" for name, s in (("in T", s_t), ("in ε", s_e)) if np.isfinite(s))
         return (f"T = {T}, ε = {eps:.2g} (εT = {eps * T:.2g}): gap {gap:.3g} steps off "
-                f"(toy {toy_T[T - 1]:.3g}, "
-                f"small-εT approximation {approx_T[T - 1]:.3g}; "
+                f"(toy {toy_T[T - 1]:.3g}, small-εT {approx_T[T - 1]:.3g}, "
                 f"model alone {self.cum[-1, T - 1]:.2g}); local slopes: {slopes or 'none (the gap is 0)'}")
 
 
@@ -265,10 +264,9 @@ class ModelErrorDemo(LiveDemo):
         ref_slope = compounding.loglog_slope(ts, ts * (ts + 1) / 2)
         off = np.flatnonzero(self.mean[i] > self.tol)
         nearest = "" if round(float(n)) == self.n_grid[i] else f" (nearest fitted: {self.n_grid[i]:.0f})"
-        return (f"N = {float(n):.0f}{nearest} transitions: one-step error ε₁ = {eps1:.4f}; summed error over "
-                f"T = {T} steps C = {cum[T - 1]:.3g} (ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}); fitted "
-                f"slope of log C over T = {self.fit_from}..{T}: {slope:.2f} (that of T(T+1)/2: "
-                f"{ref_slope:.2f}); mean error passes {self.tol} at step "
+        return (f"N = {float(n):.0f}{nearest} transitions: ε₁ = {eps1:.4f}; C({T}) = {cum[T - 1]:.3g} "
+                f"(ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}); slope of log C {slope:.2f} "
+                f"(T(T+1)/2: {ref_slope:.2f}); error > {self.tol} from step "
                 f"{off[0] + 1 if len(off) else 'never'}")
 
 
@@ -353,10 +351,9 @@ class BranchedDemo(LiveDemo):
         xy, off = self._sampled(eps, k)
         self.dots_on.set_data(*xy[~off].T)
         self.dots_off.set_data(*xy[off].T)
-        return (f"k = {k}, ε = {eps:.2g}: {T} model steps as {T / k:.3g} branches of {k} → gap "
-                f"{by_k[k - 1]:.3g} (εT(k+1)/2 = {eps * T * (k + 1) / 2:.3g}); one rollout of {T} steps → "
-                f"{long_gap[-1]:.3g} (εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}); shown: {off.mean():.0%} of "
-                f"the model states are off")
+        return (f"k = {k}, ε = {eps:.2g}: {T / k:.3g} branches of {k} → gap "
+                f"{by_k[k - 1]:.3g} (εT(k+1)/2 = {eps * T * (k + 1) / 2:.3g}); one rollout of {T} → "
+                f"{long_gap[-1]:.3g} ({eps * T * (T + 1) / 2:.3g}); {off.mean():.0%} of states off")
 
 
 def _estimator_image() -> EstimatorVarianceDemo:

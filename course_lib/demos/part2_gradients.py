@@ -112,7 +112,7 @@ class EstimatorVarianceDemo(LiveDemo):
             ts = self.T[self.fit_from:T + 1]
             slope, icpt = np.polyfit(ts, np.log(self.var_pw[ts]), 1)
             self.fit_line.set_data(ts, np.exp(icpt + slope * ts))
-            return text + (f"fitted slope of log Var (T = {self.fit_from}..{T}) = {slope:.2f} per step, "
+            return text + (f"slope of log Var (T = {self.fit_from}..{T}) {slope:.2f} per step, "
                            f"2λ = {2 * self.lam:.2f}")
         self.fit_line.set_data([], [])
         return text + f"(the fit of log Var starts at T = {self.fit_from + 2}); 2λ = {2 * self.lam:.2f}"
@@ -163,10 +163,9 @@ class PerStepVarianceDemo(LiveDemo):
             lr_line.set_data(t_lr, np.exp(c_lr) * t_lr**p_lr)
             marks.set_data([T, T], [self.var_pw[T], self.var_lr[T]])
         ratio = self.var_pw[T] / self.var_lr[T]
-        return (f"T = {T}: Var[likelihood ratio] = {self.var_lr[T]:.3g} ~ T^{p_lr:.2f} (fit T = "
-                f"{self.fit_lr_from}..{T}); Var[pathwise] = {self.var_pw[T]:.3g} ~ e^({r_pw:.2f} T) (fit T = "
-                f"{self.fit_pw_from}..{T}; 2λ = {2 * self.lam:.2f}); "
-                f"pathwise / likelihood ratio = {ratio:.2g}")
+        return (f"T = {T}: Var[LR] = {self.var_lr[T]:.3g} ~ T^{p_lr:.2f}; "
+                f"Var[pathwise] = {self.var_pw[T]:.3g} ~ e^({r_pw:.2f} T) (2λ = {2 * self.lam:.2f}); "
+                f"ratio {ratio:.2g}")
 
 
 def plot_gradient_spread(spread: estimators.GradientSpread, fit_from: int = 5) -> plt.Figure:
