@@ -178,7 +178,23 @@ def _cycle_colors_to(fig: plt.Figure, colors: tuple[str, ...]) -> None:
             return colors[int(c[1:]) % len(colors)]
         return c
 
-    for artist in fig.findobj(lambda a: isinstance(a, (Line2D, Text))):
+    from matplotlib.collections import Collection
+
+    def pin_all(c: Any) -> Any:
+        if isinstance(c, str):
+            return pin(c)
+        if isinstance(c, (list, tuple)) and any(isinstance(x, str) for x in c):
+            return [pin(x) for x in c]
+        return c
+
+    for artist in fig.findobj(lambda a: isinstance(a, (Line2D, Text, Collection))):
+        if isinstance(artist, Collection):  # keeps its colours as given, re-read on some changes
+            for attr, setter in (("_original_edgecolor", artist.set_edgecolor),
+                                 ("_original_facecolor", artist.set_facecolor)):
+                given = getattr(artist, attr, None)
+                if pin_all(given) is not given:
+                    setter(pin_all(given))
+            continue
         artist.set_color(pin(artist.get_color()))
         if isinstance(artist, Line2D):
             artist.set_markerfacecolor(pin(artist.get_markerfacecolor()))
