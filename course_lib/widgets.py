@@ -37,7 +37,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["Slider", "LiveDemo", "time_updates", "fit_to_column", "distinguish_lines",
+__all__ = ["Slider", "LiveDemo", "time_updates", "fit_to_column", "fit_open_figures",
+           "install_column_fit", "distinguish_lines",
            "COLUMN_WIDTH_PX", "COLORBLIND_SAFE"]
 
 COLUMN_WIDTH_PX = 780
@@ -80,10 +81,10 @@ class Slider:
         desc = self.description or name
         style = {"description_width": "initial"}
         layout = w.Layout(width="430px", max_width="100%")
-        if self.log:
+        if self.log:  # ".2~r": two significant digits, no exponent (1100, 0.005), as ``clean``
             return w.FloatLogSlider(value=self.value, base=10, min=self.min, max=self.max,
                                     step=self.step, description=desc, style=style,
-                                    layout=layout, continuous_update=True, readout_format=".2g")
+                                    layout=layout, continuous_update=True, readout_format=".2~r")
         kind = w.IntSlider if self.is_int else w.FloatSlider
         cast = int if kind is w.IntSlider else float
         return kind(value=cast(self.value), min=cast(self.min), max=cast(self.max),
@@ -247,7 +248,8 @@ def fit_to_column(fig: plt.Figure, max_px: float = COLUMN_WIDTH_PX) -> plt.Figur
     any other figure is narrowed and constrained layout re-packs its panels.
     """
     w, h = fig.get_size_inches()
-    max_w = max_px / fig.dpi
+    # CSS pixels: ipympl multiplies the dpi by the screen's device pixel ratio
+    max_w = max_px * getattr(fig.canvas, "device_pixel_ratio", 1) / fig.dpi
     if w <= max_w + 1e-9:
         return fig
     panels = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
@@ -267,6 +269,39 @@ def fit_to_column(fig: plt.Figure, max_px: float = COLUMN_WIDTH_PX) -> plt.Figur
             return fig
     fig.set_size_inches(max_w, h)
     return fig
+
+
+def fit_open_figures(max_px: float = COLUMN_WIDTH_PX) -> None:
+    """Fit every open pyplot figure to the notebook column (see :func:`install_column_fit`)."""
+    from matplotlib._pylab_helpers import Gcf
+
+    for manager in Gcf.get_all_fig_managers():
+        fit_to_column(manager.canvas.figure, max_px)
+
+
+def install_column_fit() -> None:
+    """In a notebook: after every cell, fit the figures it made to the notebook column.
+
+    ipympl shows a figure at the end of its cell and sizes the browser's canvas when the view
+    reports that it is ready, so a figure narrowed here shows narrowed. ``import course_lib``
+    installs this once per kernel.
+    """
+    import sys
+
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipykernel
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_course_lib_column_fit", False):
+        return
+
+    def after_cell(*_args: Any) -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            fit_open_figures()
+
+    shell.events.register("post_execute", after_cell)
+    shell._course_lib_column_fit = True
 
 
 class LiveDemo:

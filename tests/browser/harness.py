@@ -412,6 +412,7 @@ _SLIDER_JS = """([demo, slider]) => {
   const shown = box ? box.querySelector('.widget-readout') : null;
   return {
     raw: api ? Number(api.get(true)) : Number(handle.getAttribute('aria-valuetext')),
+    step: api ? Number(api.options.step) : NaN,
     min: api ? Number(api.options.range.min) : Number(handle.getAttribute('aria-valuemin')),
     max: api ? Number(api.options.range.max) : Number(handle.getAttribute('aria-valuemax')),
     shown: shown ? (shown.textContent || shown.value || '').trim() : '',
@@ -737,11 +738,14 @@ class NotebookRun:
         pixels of the figure differ from before (0: no frame was lost on the way)."""
         before = self.slider_state(demo, slider)
         png_before = self.figure_png(demo)
-        there, back = (("ArrowLeft", "ArrowRight") if before["raw"] >= before["max"] - 1e-9
-                       else ("ArrowRight", "ArrowLeft"))
+        step = before["step"] if math.isfinite(before["step"]) and before["step"] > 0 else 0.0
+        room_right = (before["max"] - before["raw"]) / step if step else 0.0
+        room_left = (before["raw"] - before["min"]) / step if step else 0.0
+        there, back = ("ArrowRight", "ArrowLeft") if room_right >= room_left else ("ArrowLeft", "ArrowRight")
+        n = 2 if max(room_right, room_left) >= 2 - 1e-6 else 1
         handle = self.page.locator(f'[data-bt-demo="{demo}"] [data-bt-slider="{slider}"]')
         handle.focus()
-        for key in (there, there, back, back):
+        for key in (there,) * n + (back,) * n:
             self.page.keyboard.press(key)
         with contextlib.suppress(Exception):
             self.page.wait_for_function(
@@ -817,6 +821,10 @@ def readout_shows_value(readout: str, state: dict, old_readout: str) -> bool:
     if shown:  # the slider's own display tells which of linear/log it is
         v_shown, step = shown[0]
         candidates = [v for v in candidates if abs(v - v_shown) <= step * 0.51 + 1e-12] or candidates
+        # a log slider shows (and the demo uses) its value rounded: 1100 for 10**3.05
+        for x, x_step in _printed_numbers(readout):
+            if abs(x - v_shown) <= 0.5 * max(step, x_step) * (1 + 1e-6) + 1e-12 * max(1.0, abs(v_shown)):
+                return True
     for v in candidates:
         for x, step in _printed_numbers(readout):
             if abs(x - v) <= step * 0.5 * (1 + 1e-6) + 1e-12 * max(1.0, abs(v)):
