@@ -33,6 +33,10 @@ SEED_COLORS = ("C0", "C1", "C2", "C4", "C5")
 class BPTTHorizonDemo(LiveDemo):
     """Slider T -> real return while training at horizon T, its gradient norms, and return vs T."""
 
+    alt = ("Three panels for backpropagation through time with horizon T: the real return of each "
+           "seed over training against MPC's, the gradient norms over training on a log scale, and "
+           "the final return of every trained horizon.")
+
     sliders = {"T": Slider(5, 200, 5, 50, "horizon T")}
     figsize = (8.4, 3.3)
     g_low, g_high = 1e-3, 1e12

@@ -116,6 +116,10 @@ def _local_slope(f, x: float, lo: float, hi: float) -> float:
 class CompoundingDemo(LiveDemo):
     """Sliders T and eps -> real vs model trajectories, gap vs T and gap vs eps (log-log)."""
 
+    alt = ("Three panels: real and model rollouts of the pendulum's height with the model's mistakes"
+           " marked; the gap between model and reality against the rollout horizon T; and the gap "
+           "against the model error ε, both on log scales.")
+
     sliders = {"T": Slider(1, 60, 1, 20, "rollout horizon T"),
                "eps": Slider(-4, -0.5, 0.05, 0.005, "model error ε", log=True)}
     figsize = (12.0, 3.5)
@@ -204,6 +208,9 @@ class ModelErrorDemo(LiveDemo):
     """Sliders N (data) and T -> the learned model's own error after t steps, its sum over T steps
     with the fitted log-log slope, and how both shrink with more data (committed sweep)."""
 
+    alt = ("Three panels for a model trained on N transitions: its error at each step of a rollout, "
+           "the summed error up to T with the εT(T+1)/2 line, and both against N on log scales.")
+
     sliders = {"n": Slider(2, 4, 0.05, 1000, "random transitions N", log=True),
                "T": Slider(4, 60, 1, 20, "fit the sum up to T")}
     figsize = (8.4, 3.3)
@@ -272,6 +279,10 @@ class ModelErrorDemo(LiveDemo):
 
 class BranchedDemo(LiveDemo):
     """Sliders k and eps -> gap of T/k branches of k steps vs one T-step rollout, and the states."""
+
+    alt = ("Three panels: the gap of branched rollouts against the number of model steps, the gap "
+           "against the branch length k compared with one long rollout, and a scatter of model "
+           "states on and off track.")
 
     sliders = {"k": Slider(1, 15, 1, 5, "branch length k"),
                "eps": Slider(-3, -0.5, 0.05, 0.01, "model error ε", log=True)}

@@ -68,6 +68,9 @@ def growth_rates(T: np.ndarray, var: np.ndarray) -> tuple[float, float]:
 class EstimatorVarianceDemo(LiveDemo):
     """Slider T -> Var of both estimators through T logistic-map steps, and their spread at T."""
 
+    alt = ("Two panels: the variance of the pathwise and likelihood-ratio gradient estimators "
+           "against the horizon T on a log scale, and histograms of both estimates at the chosen T.")
+
     sliders = {"T": Slider(1, 30, 1, 15, "horizon T")}
     figsize = (9.5, 3.3)
     fit_from = 5
@@ -120,6 +123,10 @@ class EstimatorVarianceDemo(LiveDemo):
 
 class PerStepVarianceDemo(LiveDemo):
     """Slider T -> both variances when every step's noise depends on the parameter, with fits up to T."""
+
+    alt = ("Two log-scale panels of the variance of the two gradient estimators against the horizon "
+           "T when every step's noise depends on the parameter, with fitted power-law and "
+           "exponential curves.")
 
     sliders = {"T": Slider(4, 30, 1, 20, "horizon T")}
     figsize = (10.0, 3.4)

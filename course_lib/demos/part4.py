@@ -72,6 +72,10 @@ class SRDemo(LiveDemo):
     ``data`` is what :func:`sr_demo_data` returns.
     """
 
+    alt = ("Left, a maze coloured by the successor measure of the chosen state (where its discounted"
+           " future is spent); right, that mass against the distance from the state, with the "
+           "geometric profile of a walker that moves away every step.")
+
     sliders = {
         "gamma": Slider(0.5, 0.99, 0.01, 0.9, "discount γ"),
         "state": Slider(0, 46, 1, 15, "state s (index)"),  # the 47 free cells; 15 is the start
@@ -150,6 +154,9 @@ class GPIDemo(LiveDemo):
 
     ``data`` is what :func:`gpi_demo_data` returns (computed with the student's ``gpi_action``).
     """
+
+    alt = ("Left, the maze with the action GPI picks in each cell, coloured by its value on the new "
+           "task; right, bars of the average value of each base policy and of GPI.")
 
     gamma = GPI_GAMMA
     sliders = {
