@@ -81,10 +81,11 @@ class Slider:
         desc = self.description or name
         style = {"description_width": "initial"}
         layout = w.Layout(width="430px", max_width="100%")
-        if self.log:  # ".2~r": two significant digits, no exponent (1100, 0.005), as ``clean``
+        if self.log:  # two significant digits, as ``clean``: 0.005 (".2g"), 1100 (".2r", no exponent)
+            fmt = ".2r" if 10.0**self.max >= 100 else ".2g"
             return w.FloatLogSlider(value=self.value, base=10, min=self.min, max=self.max,
                                     step=self.step, description=desc, style=style,
-                                    layout=layout, continuous_update=True, readout_format=".2~r")
+                                    layout=layout, continuous_update=True, readout_format=fmt)
         kind = w.IntSlider if self.is_int else w.FloatSlider
         cast = int if kind is w.IntSlider else float
         return kind(value=cast(self.value), min=cast(self.min), max=cast(self.max),

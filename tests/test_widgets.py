@@ -130,3 +130,13 @@ def test_legend_entries_differ_in_line_style_or_marker_not_only_in_colour(name):
         styles = [(str(ln.get_linestyle()), str(ln.get_marker())) for ln in ax.get_lines()
                   if not ln.get_label().startswith("_")]
         assert len(styles) == len(set(styles)), (name, k, styles)
+
+
+def test_log_sliders_show_and_pass_the_rounded_value():
+    """The ε slider shows 0.005 where the text says 0.005 (not 0.00501), and the demo gets 0.005."""
+    from course_lib.widgets import Slider
+
+    eps = Slider(-4, -0.5, 0.05, 0.005, "model error ε", log=True)
+    n = Slider(2, 4, 0.05, 1000, "random transitions N", log=True)
+    assert eps.clean(10**-2.3) == 0.005 and n.clean(10**3.05) == 1100
+    assert eps.make("eps").readout_format == ".2g" and n.make("n").readout_format == ".2r"
