@@ -92,6 +92,11 @@ out["diff_mode"] = canvas._current_image_mode
 imgs = [np.asarray(Image.open(io.BytesIO(bytes(f)))) for f in frames()]
 out["shapes"] = sorted({im.shape for im in imgs})
 out["opaque"] = all((im[..., 3] == 255).all() for im in imgs)
+draws = []
+canvas.mpl_connect("draw_event", lambda e: draws.append(1))
+canvas.handle_event({"type": "draw"})   # the browser asks for a frame: resent, not re-rendered
+out["frames_after_request"] = len(frames())
+out["full_draws_for_request"] = len(draws)
 demo.push(gamma=0.8)
 out["slider_after_push"] = slider.value
 out["readout_after_push"] = box.children[1].value
@@ -118,6 +123,7 @@ def test_a_live_ipympl_canvas_paints_at_show_and_sends_whole_frames_only(tmp_pat
     assert out["modes"] in ([], ["full"]) and out["diff_mode"] == "full", out
     h, w = round(out["fig_px"][1]), round(out["fig_px"][0])
     assert out["shapes"] == [[h, w, 4]] and out["opaque"], out
+    assert out["frames_after_request"] == 4 and out["full_draws_for_request"] == 0, out
     assert out["slider_after_push"] == 0.8 and "γ = 0.800" in out["readout_after_push"], out
 
 
