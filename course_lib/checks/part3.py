@@ -1,13 +1,16 @@
-"""Checks for 03_dyna_mve_mbpo: Dyna-Q planning, the mixed batch, the MVE target, the SAC soft
-target and MBPO's branched rollouts.
+"""Checks for 03_dyna_mve_mbpo: Dyna-Q planning (3.1), MBPO's branched rollouts (3.2), the mixed
+batch (3.3), the MVE target (3.4) and MBPO's learning step, assembled from them (3.5).
 
-Expected answers come from ``course_lib/data/answers`` (``ck.answer``); 3.5's check tests the
-rollouts' properties on a toy ensemble instead (which member a row used is readable from it).
+Expected answers come from ``course_lib/data/answers`` (``ck.answer``); the checks of 3.2 and 3.5
+test properties on toy models instead (which member, and which model version, made a row is
+readable from it).
 The toy systems here are also the inputs of the hidden checks, so they are module-level and
 picklable.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -72,7 +75,7 @@ def dyna_q_planning_update(ck: Checker) -> None:
     ck.close(got, want, case=case, atol=1e-3, tensor=False, hint=HINT_PAIRS)
 
 
-# -- 3.2 the mixed real/model batch ------------------------------------------------------------
+# -- 3.3 the mixed real/model batch ------------------------------------------------------------
 
 def _id_buffer(ids: np.ndarray) -> ReplayBuffer:
     """A buffer whose transition number i is written into every field (to trace rows back)."""
@@ -102,7 +105,7 @@ def _batch_ids(ck: Checker, batch, case: str, batch_size: int) -> np.ndarray:
     return ids
 
 
-@exercise("3.2", "mbpo_mixed_batch")
+@exercise("3.3", "mbpo_mixed_batch")
 def mbpo_mixed_batch(ck: Checker) -> None:
     """``mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator) -> Batch``:
     int(batch_size * real_ratio) real rows, the rest from the model buffer."""
@@ -136,7 +139,7 @@ def mbpo_mixed_batch(ck: Checker) -> None:
             problem="two generators with different seeds drew the same real rows.", hint=hint)
 
 
-# -- 3.3 the MVE target -----------------------------------------------------------------------
+# -- 3.4 the MVE target -----------------------------------------------------------------------
 
 def _toy_model(s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return 0.9 * s + a, s.sum(-1) - 0.1 * a[:, 0] ** 2
@@ -160,7 +163,7 @@ class _QuadraticCritic:
         return self.scale * (s**2).sum(-1) + self.weight * a.sum(-1)
 
 
-@exercise("3.3", "mve_target")
+@exercise("3.4", "mve_target")
 def mve_target(ck: Checker) -> None:
     """``mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> (B,)``."""
     gen = torch.Generator().manual_seed(33)
@@ -177,28 +180,7 @@ def mve_target(ck: Checker) -> None:
                       "(k = 1..H-1) gets gamma**k; bootstrap with gamma**H * q_value(s_H, policy(s_H)).")
 
 
-# -- 3.4 the SAC soft target ------------------------------------------------------------------
-
-@exercise("3.4", "sac_soft_target")
-def sac_soft_target(ck: Checker) -> None:
-    """``sac_soft_target(rew (B,), done (B,), next_q (2, B), next_log_prob (B,), alpha, gamma) -> (B,)``."""
-    gen = torch.Generator().manual_seed(34)
-    b = 12
-    rew, logp = torch.randn(b, generator=gen), torch.randn(b, generator=gen)
-    q = torch.randn(2, b, generator=gen) * 3
-    done = (torch.rand(b, generator=gen) < 0.3).float()
-    cases = {"12 transitions, some terminal": (rew, done, q, logp, 0.2, 0.99),
-             "alpha = 0: the clipped double-Q target": (rew, torch.zeros(b), q, logp, 0.0, 0.99),
-             "alpha as a 0-d tensor, gamma = 0.9": (rew, torch.zeros(b), q, logp, torch.tensor(0.5), 0.9),
-             "every transition terminal: y = r": (rew, torch.ones(b), q, logp, 0.2, 0.99)}
-    for case, args in cases.items():
-        got = ck.call(*args, case=case)
-        ck.close(got, ck.answer(case), case=case, atol=1e-5, tensor=True,
-                 hint="y = r + gamma * (1 - done) * (min over the two critics of next_q "
-                      "- alpha * next_log_prob); next_q has shape (2, B).")
-
-
-# -- 3.5 MBPO's branched rollouts -------------------------------------------------------------
+# -- 3.2 MBPO's branched rollouts -------------------------------------------------------------
 
 class _ToyEnsemble:
     """Deterministic members m = 0..E-1: next state decay * s + a + m, reward m + 0.1 s_0.
@@ -285,7 +267,7 @@ def check_rollout(ck: Checker, real: ReplayBuffer, ensemble: _ToyEnsemble, polic
                 hint="member = torch.randint(E, (B,), generator=generator) for each step.")
 
 
-@exercise("3.5", "mbpo_branched_rollout")
+@exercise("3.2", "mbpo_branched_rollout")
 def mbpo_branched_rollout(ck: Checker) -> None:
     """``mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator)
     -> int``: k model steps from n_starts real states, a random member per row, into the model buffer."""
@@ -294,3 +276,111 @@ def mbpo_branched_rollout(ck: Checker) -> None:
                          "a single rollout of k = 6 steps": (1, 6)}.items():
         check_rollout(ck, real, _ToyEnsemble(), _rollout_policy, n, k, torch.Generator().manual_seed(1),
                       case=case)
+
+
+# -- 3.5 MBPO's learning step, assembled ----------------------------------------------------
+
+class _VersionedModel:
+    """A model whose predictions say which ``fit()`` made them: member m of version v predicts
+    next state 0.5 s + a + m and reward -(1000 + 100 v + m) (model rows have rewards <= -1000)."""
+
+    def __init__(self, n_members: int = 3):
+        self.n_members, self.version = int(n_members), 0
+
+    def fit(self) -> None:
+        self.version += 1
+
+    def predict(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = torch.arange(self.n_members, dtype=obs.dtype).reshape(-1, 1, 1)
+        rew = -(1000.0 + 100.0 * self.version + m[:, :, 0]).expand(-1, obs.shape[0])
+        return 0.5 * obs + act + m, rew
+
+
+class _Echo:
+    """An ``update`` that learns nothing and returns the batch it was given."""
+
+    def __call__(self, batch: Batch) -> Batch:
+        return batch
+
+
+def _old_rollouts(n: int = 200) -> ReplayBuffer:
+    """A model buffer holding rollouts of an earlier refit: rewards -5000 - i."""
+    buf = ReplayBuffer(n, 3, 1)
+    i = torch.arange(n, dtype=torch.float32)
+    buf.add(torch.stack([i, -i, i], 1), torch.zeros(n, 1), -5000.0 - i, torch.stack([i, i, -i], 1),
+            torch.zeros(n))
+    return buf
+
+
+HINT_LEARN = ("every config.model_every steps model.fit(); every config.rollout_every steps your "
+              "mbpo_branched_rollout(real_buffer, model.predict, policy, model_buffer, "
+              "config.rollout_starts, k, generator) with k = mbpo.rollout_length(t, config.k_schedule); then "
+              "config.updates_per_step times update(mbpo_mixed_batch(real_buffer, model_buffer, "
+              "config.sac.batch_size, config.real_ratio, generator)); return the updates' outputs.")
+
+
+def check_learn(ck: Checker, t: int, config, prefilled: bool, *, case: str) -> None:
+    """Call the student's learning step once at real step t and check what it did."""
+    from course_lib.mbpo import rollout_length
+
+    real = _id_buffer(np.arange(1, 151))
+    fit_due, roll_due = t % config.model_every == 0, t % config.rollout_every == 0
+    k, n = rollout_length(t, config.k_schedule), config.rollout_starts
+    model_buf = _old_rollouts() if prefilled else _SharedBuffer(n * k + 64, 3, 1)
+    out = ck.call(t, real, model_buf, _VersionedModel(), _rollout_policy, _Echo(), config,
+                  torch.Generator().manual_seed(t), case=case)
+    G, B = config.updates_per_step, config.sac.batch_size
+    ck.true(isinstance(out, list) and len(out) == G and all(isinstance(b, Batch) for b in out), case=case,
+            problem=f"expected a list of the {G} outputs of update (here each returns its batch), got "
+                    f"{type(out).__name__}" + (f" of length {len(out)}" if isinstance(out, list) else "")
+                    + ".",
+            hint=HINT_LEARN)
+    n_real = int(B * config.real_ratio) if (roll_due or prefilled) else B
+    for b in out:
+        got = int((b.rew > 0).sum())
+        why = (" The batches are all real: was the model buffer still empty when you updated? At a rollout "
+               "step, roll out before the updates." if got == B and n_real < B else "")
+        ck.true(len(b) == B and got == n_real, case=case, hint=HINT_LEARN,
+                problem=f"a batch has {len(b)} rows, {got} of them real; expected {B} rows, "
+                        f"int(batch_size * real_ratio) = {n_real} real.{why}")
+    if prefilled:
+        rew = torch.cat([b.rew for b in out])
+        fresh = rew[(rew <= -1000) & (rew > -5000)]
+        ck.true(roll_due or len(fresh) == 0, case=case,
+                problem=f"t = {t} is not a rollout step (rollout_every = {config.rollout_every}), but the "
+                        "batches contain new model rows.", hint=HINT_LEARN)
+        return
+    data = model_buf.all()
+    want = n * k if roll_due else 0
+    ck.true(len(model_buf) == want, case=case,
+            problem=f"the model buffer holds {len(model_buf)} transitions after step t = {t}; expected "
+                    + (f"rollout_starts * k = {n} * {k} = {want} (k = rollout_length(t, k_schedule))"
+                       if roll_due else f"none (t is not a multiple of rollout_every = "
+                                        f"{config.rollout_every})")
+                    + ".", hint=HINT_LEARN)
+    if want:
+        version = (-data.rew - 1000) // 100
+        problem = ("the rollouts used the model as it was before this step's refit: call model.fit() first."
+                   if fit_due else f"the model was refitted at t = {t}, which is not a refit step "
+                   f"(model_every = {config.model_every}).")
+        ck.true(bool((version == int(fit_due)).all()), case=case, problem=problem, hint=HINT_LEARN)
+
+
+@exercise("3.5", "mbpo_learn")
+def mbpo_learn(ck: Checker) -> None:
+    """``mbpo_learn(t, real_buffer, model_buffer, model, policy, update, config, generator) -> list``:
+    refit when due, roll out when due (k from the schedule), then G updates on mixed batches."""
+    from course_lib.mbpo import MBPOConfig
+    from course_lib.sac import SACConfig
+
+    config = MBPOConfig(model_every=100, rollout_every=50, rollout_starts=16, k_schedule=(1, 3, 100, 300),
+                        updates_per_step=3, real_ratio=0.25, sac=SACConfig(batch_size=32))
+    cases = {
+        "t = 200: refit, then rollouts of k = 2 steps, then 3 updates": (200, config, False),
+        "t = 250: rollouts with the current model (no refit), then 3 updates": (250, config, False),
+        "t = 120: neither refit nor rollouts, 3 updates on the old model buffer": (120, config, True),
+        "t = 300, G = 5, real ratio 0.5: refit, rollouts of k = 3, 5 updates":
+            (300, dataclasses.replace(config, updates_per_step=5, real_ratio=0.5), False),
+    }
+    for case, (t, cfg, prefilled) in cases.items():
+        check_learn(ck, t, cfg, prefilled, case=case)
