@@ -8,17 +8,17 @@ The system view of the lecture has four boxes and one loop:
            `----------------------------- policy -----------'     mixed batches, real ratio
 
 :func:`model_accelerated_rl` is that loop. At every real step it acts and stores the step, then
-hands everything else to ``learn`` (Exercise 3.4 of the notebook, which assembles MBPO):
+hands everything else to ``learn`` (Exercise 3.5 of the notebook, which assembles MBPO):
 
     learn(t, real_buffer, model_buffer, model, policy, update, config, generator) -> list
         every ``config.model_every`` steps ``model.fit()``; every ``config.rollout_every`` steps
-        ``branched_rollout`` (Exercise 3.5) of k = rollout_length(t, config.k_schedule) steps from
+        ``branched_rollout`` (Exercise 3.2) of k = rollout_length(t, config.k_schedule) steps from
         ``config.rollout_starts`` real states, through ``model.predict``; then
-        ``config.updates_per_step`` times ``update(mixed_batch(...))`` (Exercise 3.2); returns
+        ``config.updates_per_step`` times ``update(mixed_batch(...))`` (Exercise 3.3); returns
         what the updates returned.
 
 The learner's critic target can be the notebook's too: :func:`mve_value_target` turns Exercise
-3.3's ``mve_target`` into SAC's ``value_target`` (with H = 1 it is SAC's soft target).
+3.4's ``mve_target`` into SAC's ``value_target`` (with H = 1 it is SAC's soft target).
 ``model.predict(obs (B, o), act (B, a))`` returns every elite's prediction, next_obs (E, B, o) and
 rew (E, B). Faults injected into the model for experiments are a separate argument
 (:class:`ModelFaults`), never part of the algorithm's :class:`MBPOConfig`.
@@ -188,7 +188,7 @@ class FiniteReplayBuffer(ReplayBuffer):
 
 
 def mve_value_target(mve_target: Callable) -> ValueTarget:
-    """SAC's ``value_target`` from an MVE target (Exercise 3.3) with H = 1, the one-step target.
+    """SAC's ``value_target`` from an MVE target (Exercise 3.4) with H = 1, the one-step target.
 
     y = mve_target(r, s', model_step, policy, soft_q, gamma, 1) = r + gamma soft_q(s', pi(s')), and
     y = r at terminal transitions. H = 1 never calls the model (``model_step`` is None).
@@ -228,7 +228,7 @@ def model_accelerated_rl(env, agent: SAC, ensemble: DynamicsEnsemble | None, con
     if model is None:
         learn = _sac_learn
     elif learn is None:
-        raise ValueError("learn: expected a function (Exercise 3.4) for MBPO's learning step, got None")
+        raise ValueError("learn: expected a function (Exercise 3.5) for MBPO's learning step, got None")
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     for t in tqdm(range(1, cfg.total_steps + 1), desc="MBPO" if model else "SAC", disable=not progress):
@@ -272,8 +272,8 @@ def run(config: MBPOConfig, seed: int, *, learn: Callable | None, value_target: 
         faults: ModelFaults = ModelFaults(), progress: bool = True) -> RunLog:
     """Train MBPO (or plain SAC if ``config.use_model`` is False) on Pendulum-v1 from ``seed``.
 
-    ``learn`` is MBPO's learning step (Exercise 3.4; unused without a model), ``value_target`` the
-    critics' target (:func:`mve_value_target` of Exercise 3.3's, or SAC's own). Runs on one CPU
+    ``learn`` is MBPO's learning step (Exercise 3.5; unused without a model), ``value_target`` the
+    critics' target (:func:`mve_value_target` of Exercise 3.4's, or SAC's own). Runs on one CPU
     thread (restored afterwards): for networks this small, more threads only add synchronisation,
     and one thread makes a seed's run reproducible.
     """

@@ -96,10 +96,8 @@ def rollout_error(model_predict: Callable, policy: Callable, real_buffer: Replay
 def steps_to_threshold(steps: list[int], returns: list[float], threshold: float = -200.0) -> int | None:
     """First evaluation step from which every later evaluation is >= threshold (None: never)."""
     below = [i for i, r in enumerate(returns) if not r >= threshold]
-    if not below:
-        return steps[0] if steps else None
-    first = below[-1] + 1
-    return steps[first] if first < len(steps) else None
+    first = below[-1] + 1 if below else 0
+    return int(steps[first]) if first < len(steps) else None
 
 
 def load_sweep(name: str = "part3_mbpo_sweep") -> dict:

@@ -11,7 +11,7 @@ alpha, one ``torch.optim.Adam`` per part. One :meth:`SAC.update` on a batch (s, 
     4. targets:     Qbar_j <- (1 - tau) Qbar_j + tau Q_j   (Polyak averaging)
 
 The target y is a replaceable piece (``value_target``): the notebook's MBPO passes its own, built
-from Exercise 3.3's ``mve_target`` (with H = 1 it is the soft target above). Shapes: a batch of B
+from Exercise 3.4's ``mve_target`` (with H = 1 it is the soft target above). Shapes: a batch of B
 transitions, observations (B, o), actions (B, a), rewards and dones (B,).
 
 Two speed choices, named, neither changing the algorithm: the two critics run as one batched

@@ -214,8 +214,8 @@ def _learn_with(*, fit=True, roll=True, k_fixed=None, updates_first=False, extra
             model.fit()
         if roll and (every_step or t % config.rollout_every == 0):
             k = k_fixed or mbpo.rollout_length(t, config.k_schedule)
-            ref.mbpo_branched_rollout(real_buffer, model.predict, policy, model_buffer, config.rollout_starts, k,
-                                      generator)
+            ref.mbpo_branched_rollout(real_buffer, model.predict, policy, model_buffer, config.rollout_starts,
+                                      k, generator)
         if not updates_first:
             out = [update(batch()) for _ in range(config.updates_per_step + extra_updates)]
         return out

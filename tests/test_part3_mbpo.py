@@ -53,7 +53,10 @@ def test_the_model_buffer_drops_non_finite_predictions_whoever_rolls_the_model_o
     assert len(out) == 25
 
 
-def _model(faults: mbpo.ModelFaults = mbpo.ModelFaults(), sample: bool = False) -> mbpo.LearnedModel:
+NO_FAULTS = mbpo.ModelFaults()
+
+
+def _model(faults: mbpo.ModelFaults = NO_FAULTS, sample: bool = False) -> mbpo.LearnedModel:
     cfg = EnsembleConfig(n_members=4, n_elites=3, hidden=8, n_layers=2)
     ensemble = DynamicsEnsemble(3, 1, cfg, torch.Generator().manual_seed(0))
     ensemble.elites = torch.tensor([2, 0, 3])
@@ -72,7 +75,8 @@ def test_the_model_predicts_with_every_elites_mean_or_a_sample_of_its_gaussian()
     want_next, want_rew = model.ensemble.predict(obs, act)
     elites = model.ensemble.elites
     assert next_all.shape == (3, 5, 3) and rew_all.shape == (3, 5)
-    assert torch.allclose(next_all, want_next[elites], atol=1e-6) and torch.allclose(rew_all, want_rew[elites])
+    assert torch.allclose(next_all, want_next[elites], atol=1e-6)
+    assert torch.allclose(rew_all, want_rew[elites])
     sampled, _ = _model(sample=True).predict(obs, act)
     assert sampled.shape == (3, 5, 3) and not torch.allclose(sampled, next_all)
 
@@ -96,8 +100,8 @@ def test_a_model_fitted_once_never_trains_again():
     weights = [p.clone() for p in model.ensemble.parameters()]
     model.real = _buffer(50, -0.7)
     model.fit()
-    assert len(model.fits) == 2 and all(torch.equal(a, b) for a, b in zip(weights, model.ensemble.parameters(),
-                                                                           strict=True))
+    assert len(model.fits) == 2
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.ensemble.parameters(), strict=True))
 
 
 def test_rollout_error_is_zero_for_the_true_model_and_compounds_for_a_wrong_one():
@@ -151,9 +155,11 @@ def test_the_loop_runs_end_to_end_and_logs_every_box():
 
 
 def test_rollouts_every_step_fill_the_model_buffer_every_step():
-    log = mbpo.run(dataclasses.replace(TINY, rollout_every=1, rollout_starts=4), seed=0, progress=False, **PIECES)
+    config = dataclasses.replace(TINY, rollout_every=1, rollout_starts=4)
+    log = mbpo.run(config, seed=0, progress=False, **PIECES)
     assert len(log.model_mse) == 3  # refits still every 100 steps
-    assert log.buffer_sizes[-1][1] == sum(4 * mbpo.rollout_length(t, TINY.k_schedule) for t in range(100, 301))
+    rolled = sum(4 * mbpo.rollout_length(t, TINY.k_schedule) for t in range(100, 301))
+    assert log.buffer_sizes[-1][1] == rolled
 
 
 def test_without_a_model_it_is_plain_sac():
@@ -173,3 +179,46 @@ def test_a_diverging_model_stops_training_cleanly_with_a_clear_message():
 def test_mbpo_needs_a_learning_step():
     with pytest.raises(ValueError, match="learn"):
         mbpo.run(TINY, seed=0, progress=False, learn=None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mbpo_beats_sac_at_one_update_per_step_at_the_class_budget(seed):
+    """Science: the notebook's live run. 1250 real steps of the class-sized MBPO (the exercises'
+    references) against SAC at its usual one update per real step, same seed and evaluation."""
+    budget = dataclasses.replace(mbpo.MBPOConfig(), total_steps=1250, eval_every=1250)
+    with_model = mbpo.run(budget, seed, progress=False, **PIECES)
+    sac_g1 = mbpo.run(dataclasses.replace(budget, use_model=False, updates_per_step=1), seed, progress=False,
+                      learn=None)
+    assert with_model.stopped is None and with_model.steps == sac_g1.steps == [1250]
+    assert with_model.returns[-1] > sac_g1.returns[-1] + 500, (with_model.returns, sac_g1.returns)
+
+
+def _reach(sweep: dict, name: str) -> np.ndarray:
+    """Real steps until each seed's return stays >= -200 (inf: never within the run)."""
+    return np.array([np.inf if x is None else x for x in sweep["steps_to_threshold"][name].values()])
+
+
+def _final(sweep: dict, name: str, until: int = 2000) -> np.ndarray:
+    return mbpo_tools.curves(sweep, name, until)[1][:, -1]
+
+
+def test_the_committed_sweep_shows_what_the_notebook_says():
+    """The notebook's claims about the fair comparison, k, and model bias, as the sweep measured them."""
+    sweep = mbpo_tools.load_sweep()
+    assert sweep["seeds"] == [0, 1, 2] and "scripts/part3_sweep.py mbpo" in sweep["command"]
+    # SAC at one update per real step is far behind SAC at ten, on every seed
+    assert np.all(_reach(sweep, "sac_g1") >= 3 * _reach(sweep, "sac_g10"))
+    # at the same update ratio the model buys no clear gain: neither needs less than half the other's steps
+    for g in (10, 20):
+        mbpo_steps, sac_steps = _reach(sweep, f"mbpo_g{g}").mean(), _reach(sweep, f"sac_g{g}").mean()
+        assert 0.5 * sac_steps < mbpo_steps < 2 * sac_steps, (g, mbpo_steps, sac_steps)
+    # k: with the refitted model k = 25 is no worse than k = 1; with a model fitted once it is worse on
+    # average, and its 25th simulated transitions are far worse than its first
+    assert _final(sweep, "k25").mean() >= _final(sweep, "k1").mean() - 20
+    assert _final(sweep, "fit_once_k25").mean() < _final(sweep, "fit_once_k1").mean() - 50
+    step_error = np.array([r["step_error"] for r in sweep["runs"]["fit_once_k25"].values()]).mean((0, 1))
+    assert step_error[-1] > 3 * step_error[0]
+    # model bias: a model wrong about the motor makes MBPO worse than SAC at the same G, which never sees it
+    for level in ("torque0.5", "torque1.0"):
+        assert _final(sweep, level).mean() < _final(sweep, "sac_g10").mean() - 300

@@ -171,7 +171,8 @@ def branched_rollout_unseen_ensembles(ck: HiddenChecker) -> None:
 def mbpo_learn_unseen_schedules(ck: HiddenChecker) -> None:
     """Fresh refit and rollout periods, rollout counts, k schedules, update counts and real ratios."""
     every = int(ck.rng.integers(3, 8)) * 10
-    config = MBPOConfig(model_every=2 * every, rollout_every=every, rollout_starts=int(ck.rng.integers(5, 30)),
+    config = MBPOConfig(model_every=2 * every, rollout_every=every,
+                        rollout_starts=int(ck.rng.integers(5, 30)),
                         k_schedule=(1, int(ck.rng.integers(2, 6)), 2 * every, 6 * every),
                         updates_per_step=int(ck.rng.integers(1, 7)),
                         real_ratio=round(float(ck.rng.uniform(0.1, 0.9)), 2),
