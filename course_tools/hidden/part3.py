@@ -4,7 +4,7 @@ checks skip.
 Never shipped to students and never run in their kernel: the grader plans the calls here, the
 kernel only receives the argument lists, and the judge replays the answers through these bodies.
 Inputs are picklable with the handout alone (``course_lib`` functions, ``course_lib.checks.toys``
-and the toy systems of ``course_lib.checks.part3``).
+and the toy systems of ``course_lib.checks.part3`` and ``course_lib.checks.part3_mbpo``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ from course_lib.checks.part3 import (
     _batch_ids,
     _id_buffer,
     _QuadraticCritic,
-    _real_buffer,
-    _rollout_policy,
     _toy_model,
     _toy_policy,
+    check_untouched,
+)
+from course_lib.checks.part3_mbpo import (
+    _real_buffer,
+    _rollout_policy,
     _ToyEnsemble,
     check_learn,
     check_rollout,
-    check_untouched,
 )
 from course_lib.checks.toys import LinearPolicy, LinearSystem
 from course_lib.mbpo import MBPOConfig, rollout_length
