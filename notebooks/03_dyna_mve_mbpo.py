@@ -566,6 +566,12 @@ display(Markdown(mbpo_tools.settings_table(mbpo.MBPOConfig())))
 # Success: the check passes at a refit step, a rollout step, a step with neither, and with
 # other $G$ and $\rho$; it reads which model made each simulated row, how many there are, and
 # each batch's real share. Then your MBPO trains below, with your `mve_target` as SAC's target.
+#
+# <details><summary>Hint</summary>
+#
+# Two `if`s on `t`, then a list of `update(...)` calls. Refit before you roll out, and roll out
+# before you update: at a rollout step, the updates should already see the new rollouts.
+# </details>
 
 # %% tags=["solution:3.5"]
 def mbpo_learn(t, real_buffer, model_buffer, model, policy, update, config, generator):
