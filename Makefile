@@ -41,7 +41,6 @@ student: setup  ## write the student handout into student/ (keeps a student's ed
 data: setup  ## rebuild course_lib/data (visible-check answers, demos' precomputed results)
 	$(PY) -m course_tools data
 
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # The browser tests drive Debian's Chromium through Playwright (which never downloads a browser
@@ -58,9 +57,8 @@ chromium:  ## install Debian's Chromium for the browser tests, if missing (apt-g
 	  echo "no $(CHROMIUM) and no apt-get: browser tests skipped (set CHROMIUM=/path/to/chromium)"; \
 	fi
 
-lab: setup student  ## open the student handout (and only it) in JupyterLab on 127.0.0.1
-	$(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=student $(ROOT_FLAG) \
-	  student/00_welcome.ipynb
+lab: setup  ## write the student handout and open it (and only it) in JupyterLab on 127.0.0.1
+	$(PY) -m course_tools lab --out student
 
 test: setup chromium  ## lint + unit tests + notebooks under nbval + grader + site + browser tests
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,8 @@
-"""Part 1 numbers: one CEM planning call, one BPTT update, and the MPC swing-up itself.
+"""Part 1 numbers: one CEM planning call, one BPTT update, the MPC swing-up itself, and the notebook
+top to bottom in both versions (instructor: solutions in; student: every exercise a stub, so every
+demo falls back to its precomputed result).
 
-The planners take the exercises' pieces as arguments: here, the instructor's references.
+The planner is the exercises' code: here, the instructor's references.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import time
 
 import numpy as np
 
-from benchmarks.core import Row, repeat_ms
+from benchmarks.core import ROOT, Row, repeat_ms
 
 GROUP = "part1"
 
@@ -23,8 +25,7 @@ def _cem_call_rows() -> list[Row]:
     cfg = planning.MBRLConfig()
     model = dynamics.DynamicsEnsemble(3, 1, cfg.model, torch.Generator().manual_seed(0))
     step = planning.frozen_mean_step(model)
-    planner = planning.cem_planner(ref.random_shooting_scores, ref.cem_refit, cfg.planner,
-                                   torch.Generator().manual_seed(0))
+    planner = planning.as_planner(ref.cem_plan, cfg.planner, torch.Generator().manual_seed(0))
     obs, plan = torch.zeros(3), torch.zeros(cfg.planner.horizon, 1)
     p = cfg.planner
     shape = f"H={p.horizon}, N={p.n_candidates}, {p.n_iters} iters, {cfg.model.n_members}x{cfg.model.hidden}"
@@ -50,9 +51,7 @@ def _bptt_row() -> Row:
 
 
 def _swing_up_row() -> Row:
-    import torch
-
-    from course_lib import envs, planning
+    from course_lib import envs, planning, utils
     from course_tools.references import part1 as ref
 
     cfg = planning.MBRLConfig()
@@ -60,8 +59,7 @@ def _swing_up_row() -> Row:
     for seed in (0, 1, 2):
         t0 = time.perf_counter()
         env, _ = envs.make_pendulum(seed=seed)
-        planner = planning.cem_planner(ref.random_shooting_scores, ref.cem_refit, cfg.planner,
-                                       torch.Generator().manual_seed(seed))
+        planner = planning.as_planner(ref.cem_plan, cfg.planner, utils.torch_generator(seed + 2))
         result = planning.mbrl_v15(env, cfg, planner, seed=seed, progress=False)
         returns = planning.evaluate_mpc(planner, planning.frozen_mean_step(result.final_model()))
         means.append(float(returns.mean()))
@@ -72,12 +70,39 @@ def _swing_up_row() -> Row:
                + f"; {np.mean(seconds):.0f} s per seed (train + 5 eval episodes)")
 
 
+NOTEBOOK = ROOT / "notebooks" / "01_mpc_and_backprop.ipynb"
+
+
+def _notebook_rows() -> list[Row]:
+    """01 top to bottom in a fresh kernel: the instructor version, then the student version."""
+    import nbclient
+
+    from course_tools import authoring
+
+    rows = []
+    for version in ("instructor", "student"):
+        nb = authoring.read_notebook(NOTEBOOK)
+        nb = authoring.make_student(nb) if version == "student" else nb
+        client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", allow_errors=True,
+                                         resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+        t0 = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - t0
+        errors = [c for c in nb.cells
+                  if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
+        checks = sum("exercise:" in " ".join(c.metadata.get("tags", [])) for c in errors)
+        rows.append(Row(GROUP, f"01_mpc_and_backprop top to bottom, {version} version", seconds, "s",
+                        "≤ 60 s", f"{len(errors)} cells raised ({checks} of them check cells)"))
+    return rows
+
+
 def rows() -> list[Row]:
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the notebook does (tiny tensors: one thread is faster)
     try:
-        return [*_cem_call_rows(), _bptt_row(), _swing_up_row()]
+        out = [*_cem_call_rows(), _bptt_row(), _swing_up_row()]
     finally:
         torch.set_num_threads(threads)
+    return out + _notebook_rows()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,14 +43,55 @@ def repeat_ms(fn: Callable[[], object], n: int = 30, warmup: int = 3) -> dict[st
     return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95))}
 
 
-def run_notebook_seconds(path: Path, timeout: int = 1200) -> float:
-    """Execute a notebook top to bottom in a fresh kernel (its folder as cwd); wall seconds."""
+class PeakMemory:
+    """Samples the resident memory (RSS) of this process's descendants (a kernel and whatever it
+    starts) every ``interval`` seconds in a thread; ``peak`` is the largest sum seen, in bytes.
+    Shared pages count once per process, so the figure errs on the safe side for sizing a pod."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in me.children(recursive=True):
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_notebook(path: Path, timeout: int = 1200) -> tuple[float, int]:
+    """Execute a notebook top to bottom in a fresh kernel (its folder as cwd): (wall seconds,
+    peak RSS in bytes of the kernel and its children)."""
     import nbclient
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.perf_counter()
-    client.execute()
-    return time.perf_counter() - t0
+    with PeakMemory() as memory:
+        t0 = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - t0
+    return seconds, memory.peak
+
+
+def run_notebook_seconds(path: Path, timeout: int = 1200) -> float:
+    """Execute a notebook top to bottom in a fresh kernel (its folder as cwd); wall seconds."""
+    return run_notebook(path, timeout)[0]

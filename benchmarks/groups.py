@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from benchmarks.core import ROOT, Row, run_notebook_seconds
+from benchmarks.core import ROOT, Row, run_notebook
 
 
 def notebooks() -> list[Row]:
-    """Every instructor notebook, top to bottom, in a fresh kernel."""
-    rows = []
+    """Every instructor notebook, top to bottom, in a fresh kernel: its time, and the peak memory
+    of the kernel and its children (what a JupyterHub pod must hold; README "pod sizes")."""
+    rows, memory = [], []
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        seconds = run_notebook_seconds(path)
+        seconds, peak = run_notebook(path)
         budget = "" if path.name.startswith("00") else ("≤ 90 s" if path.name.startswith("03") else "≤ 60 s")
         rows.append(Row("notebooks", f"{path.stem}: top to bottom", seconds, "s", budget))
-    return rows
+        memory.append(Row("notebooks", f"{path.stem}: peak memory (kernel + children)", peak / 2**20, "MB",
+                          "", "RSS sampled every 50 ms"))
+    return rows + memory
 
 
 def demos() -> list[Row]:

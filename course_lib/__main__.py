@@ -1,7 +1,9 @@
-"""``python -m course_lib student|grade|validate|data``: the instructor's command, under its old name.
+"""``python -m course_lib lab|student|grade|validate|data``: the instructor's command, under its old name.
 
 The instructor tools live in ``course_tools``, which students do not get; this alias exists only
-in the instructor's copy of the course (the handout leaves it out).
+in the instructor's copy of the course. The handout gets a student-only ``__main__.py`` instead
+(``course_tools.handout.STUDENT_MAIN``), whose ``python -m course_lib lab`` opens the handout.
+Here ``lab`` writes (or refreshes) the handout in ``student/`` and opens it, like ``make lab``.
 """
 
 import sys

@@ -10,9 +10,11 @@ positive, the Bayes-optimal classifier is C = p^pi / (p^pi + p), so its odds
 C / (1 - C) = exp(logit) equal p^pi(s_f | s_t, a_t) / p(s_f). This is the Monte-Carlo version
 of C-learning (Eysenbach, Salakhutdinov and Levine, 2021): positives come from the offset
 Delta ~ Geometric(1 - gamma) along the logged trajectories. The classifier takes gamma as an
-input, so one network serves every horizon.
+input, so one network serves every horizon. Its positives are futures that the logging policy
+really reached, so it models that policy only (on-policy); ``clearning_td`` has the TD version,
+which learns from transitions and can model another policy.
 
-Turning the logits into that ratio is Exercise 4.5: the functions below that need it take it as
+Turning the logits into that ratio is Exercise 4.4: the functions below that need it take it as
 an argument, ``density_ratio(logits (B,), neg_per_pos) -> (B,)``, and the notebook passes yours.
 
 Also here: the grid histograms and total-variation distance used to compare a predicted
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from course_lib import dynamics
-from course_lib.pointmass import PointMass, future_states
+from course_lib.pointmass import PointMass, future_states, random_policy
 from course_lib.utils import one_thread
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "FutureClassifier",
     "sample_pairs",
     "classifier_loss",
+    "classifier_from_state",
     "train_classifier",
     "classifier_grid_density",
     "future_histogram",
@@ -121,6 +124,13 @@ def classifier_loss(logit_pos: torch.Tensor, logit_neg: torch.Tensor) -> torch.T
     return nn.functional.softplus(-logit_pos).mean() + nn.functional.softplus(logit_neg).mean()
 
 
+def classifier_from_state(state: dict, config: CLearningConfig) -> FutureClassifier:
+    """A :class:`FutureClassifier` with the weights ``state`` (a ``state_dict``, e.g. precomputed)."""
+    clf = FutureClassifier(config)
+    clf.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+    return clf
+
+
 def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearningConfig,
                      generator: torch.Generator) -> tuple[FutureClassifier, list[float]]:
     """Fit a :class:`FutureClassifier` to logged trajectories (N, T + 1, 2) and (N, T, 2).
@@ -155,7 +165,7 @@ def train_classifier(states: torch.Tensor, actions: torch.Tensor, config: CLearn
 
 DensityRatio = Callable[[torch.Tensor, float], torch.Tensor]
 """``density_ratio(logits (B,), neg_per_pos) -> (B,)``: p^pi(s_f | s, a) / p(s_f) from the
-classifier's logits, trained with ``neg_per_pos`` negatives per positive (Exercise 4.5)."""
+classifier's logits, trained with ``neg_per_pos`` negatives per positive (Exercise 4.4)."""
 
 
 def _cell_points(n_bins: int, sub: int) -> torch.Tensor:
@@ -186,14 +196,16 @@ def classifier_grid_density(clf: FutureClassifier, density_ratio: DensityRatio, 
 
 
 def future_histogram(step_fn: Callable, s: torch.Tensor, a: torch.Tensor, gamma: float, n_samples: int,
-                     generator: torch.Generator, n_bins: int = 20) -> np.ndarray:
+                     generator: torch.Generator, n_bins: int = 20, policy=random_policy) -> np.ndarray:
     """Monte-Carlo estimate of p^pi(s_f | s, a) on the grid: ``histogram`` of ``n_samples`` futures.
 
-    ``step_fn(s, a, generator) -> s'`` is the environment's step or a learned model's. s, a: (2,).
+    ``step_fn(s, a, generator) -> s'`` is the environment's step or a learned model's; after a,
+    the point follows ``policy`` (the random one by default). s, a: (2,).
     Returns (n_bins, n_bins) cell probabilities (x along axis 0).
     """
     with one_thread():
-        futures = future_states(step_fn, s.expand(n_samples, 2), a.expand(n_samples, 2), gamma, generator)
+        futures = future_states(step_fn, s.expand(n_samples, 2), a.expand(n_samples, 2), gamma, generator,
+                                policy=policy)
     return histogram(futures, n_bins)
 
 
@@ -238,25 +250,30 @@ def model_step_fn(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor, tor
     return step
 
 
-def future_prediction_errors(env: PointMass, clf: FutureClassifier, density_ratio: DensityRatio,
-                             model_step: Callable, queries: torch.Tensor, actions: torch.Tensor,
+def future_prediction_errors(env: PointMass, classifiers: dict[str, FutureClassifier],
+                             density_ratio: DensityRatio, model_step: Callable | None,
+                             queries: torch.Tensor, actions: torch.Tensor,
                              gammas: tuple[float, ...], n_samples: int, generator: torch.Generator,
-                             n_bins: int = 20) -> dict[str, np.ndarray]:
+                             n_bins: int = 20, policy=random_policy) -> dict[str, np.ndarray]:
     """TV distance to a Monte-Carlo estimate of p^pi(s_f | s, a), per gamma (rows) and query (cols).
 
-    Compares the classifier (its logits turned into densities by ``density_ratio``, see
-    :func:`classifier_grid_density`), rollouts of a one-step model, and a second independent Monte-Carlo
-    estimate of the same size (the noise floor). queries, actions: (Q, 2).
-    Returns {"classifier", "one-step model", "MC noise floor"} -> (len(gammas), Q) arrays.
+    Compares each classifier (its logits turned into densities by ``density_ratio``, see
+    :func:`classifier_grid_density`), rollouts of a one-step model (unless ``model_step`` is
+    None), and a second independent Monte-Carlo estimate of the same size (the noise floor).
+    After a, the point follows ``policy``. queries, actions: (Q, 2). Returns {name of each
+    classifier, "one-step model", "MC noise floor"} -> (len(gammas), Q) arrays.
     """
-    names = ("classifier", "one-step model", "MC noise floor")
+    names = [*classifiers, "MC noise floor"] + (["one-step model"] if model_step is not None else [])
     out = {k: np.zeros((len(gammas), len(queries))) for k in names}
     for i, gamma in enumerate(gammas):
         for j, (s, a) in enumerate(zip(queries, actions, strict=True)):
-            truth, again, model = (future_histogram(step, s, a, gamma, n_samples, generator, n_bins)
-                                   for step in (env.step, env.step, model_step))
-            clf_p, _ = classifier_grid_density(clf, density_ratio, s, a, gamma, env, n_bins)
-            out["classifier"][i, j] = total_variation(clf_p, truth)
-            out["one-step model"][i, j] = total_variation(model, truth)
+            truth, again = (future_histogram(env.step, s, a, gamma, n_samples, generator, n_bins, policy)
+                            for _ in range(2))
             out["MC noise floor"][i, j] = total_variation(again, truth)
+            if model_step is not None:
+                model = future_histogram(model_step, s, a, gamma, n_samples, generator, n_bins, policy)
+                out["one-step model"][i, j] = total_variation(model, truth)
+            for name, clf in classifiers.items():
+                clf_p, _ = classifier_grid_density(clf, density_ratio, s, a, gamma, env, n_bins)
+                out[name][i, j] = total_variation(clf_p, truth)
     return out

@@ -35,7 +35,7 @@ _TAG = "__course_data__"
 
 
 def _array_to_json(arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, order="C", copy=True)  # (ascontiguousarray would make a 0-d array 1-d)
     little = arr.astype(arr.dtype.newbyteorder("<"))
     return {"dtype": little.dtype.str, "shape": list(arr.shape),
             "data": base64.b64encode(little.tobytes()).decode("ascii")}
@@ -46,7 +46,7 @@ def _array_from_json(d: dict) -> np.ndarray:
     if dtype.kind not in "biufc":
         raise ValueError(f"course data: unsupported dtype {dtype}")
     raw = base64.b64decode(d["data"])
-    return np.frombuffer(raw, dtype=dtype).reshape(d["shape"]).astype(dtype.newbyteorder("="))
+    return np.frombuffer(raw, dtype=dtype).reshape(tuple(d["shape"])).astype(dtype.newbyteorder("="))
 
 
 def encode(x: Any) -> Any:

@@ -4,12 +4,14 @@ MBRL v2.0 (lecture part 1) trains a policy pi_theta by differentiating the model
 
     J(theta) = sum_{t=0}^{T-1} r_hat(s_t, a_t),  a_t = pi_theta(s_t),  s_{t+1} = f_hat(s_t, a_t)
 
-through time (BPTT). By the chain rule the gradient for the action at step t is
+through time (BPTT). By the chain rule, dJ/dtheta = sum_t dJ/da_t dpi/dtheta(s_t), where
 
-    dJ/da_t = dr_t/da_t + (df/da_t)^T lambda_{t+1},   lambda_t = dr_t/ds_t + (df/ds_t)^T lambda_{t+1},
+    dJ/da_t = dr/da_t + sum_{k>t} (dr_k/ds_k) Ã_{k-1} ... Ã_{t+1} (df/da)(s_t, a_t),
+    Ã_j = df/ds(s_j, a_j) + df/da(s_j, a_j) dpi/ds(s_j),   dr_k/ds_k = dr/ds + dr/da dpi/ds:
 
-so every reward k > t reaches a_t through the product of Jacobians
-prod_{j=t+1}^{k-1} ds_{j+1}/ds_j. Long products of Jacobians explode or vanish, like the
+every reward k > t reaches a_t through the product of *closed-loop* Jacobians Ã (the policy
+reacts to every state it is moved to). For an open-loop action sequence dpi/ds = 0 and Ã_j is
+the model's own ds_{j+1}/ds_j. Long products of Jacobians explode or vanish, like the
 gradients of an RNN trained with BPTT, and unlike an LSTM we cannot choose the recurrence:
 f_hat has to match the real dynamics.
 
@@ -17,8 +19,9 @@ A *step function* maps ``obs (N, O), act (N, A) -> (next_obs (N, O), reward (N,)
 learned model's ``mean_step`` or the true ``envs.pendulum_step``. Everything is batched.
 
 Two pieces are yours, written in the notebook and passed in as arguments: ``gradient``
-(Exercise 1.3: ``gradient(step, obs (O,), actions (T, A)) -> dJ/da (T, A)`` by BPTT) and
-``product`` (Exercise 1.4: ``product(jacobians (T, S, S)) -> (S, S)``, the Jacobian of T steps).
+(Exercise 1.4: ``gradient(step, obs (O,), actions (T, A)) -> dJ/da (T, A)`` by BPTT) and
+``product`` (Exercise 1.5: ``product(ds (T, S, S), da (T, S, A), dpi (T, A, S)) -> (S, S)``,
+the closed-loop Jacobian of T steps, Ã_{T-1} ... Ã_0).
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ from torch import nn
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 GradientFn = Callable[[StepFn, torch.Tensor, torch.Tensor], torch.Tensor]
-"""``gradient(step, obs (O,), actions (T, A)) -> dJ/da (T, A)`` of the open-loop return (Exercise 1.3)."""
-ProductFn = Callable[[torch.Tensor], torch.Tensor]
-"""``product(jacobians (T, S, S)) -> (S, S)``: A_{T-1} ... A_0, the Jacobian of T steps (Exercise 1.4)."""
+"""``gradient(step, obs (O,), actions (T, A)) -> dJ/da (T, A)`` of the open-loop return (Exercise 1.4)."""
+ProductFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``product(ds (T, S, S), da (T, S, A), dpi (T, A, S)) -> (S, S)``: Ã_{T-1} ... Ã_0 (Exercise 1.5)."""
 
 __all__ = [
     "GradientFn",
@@ -42,6 +45,7 @@ __all__ = [
     "step_jacobians",
     "singular_values",
     "product_singular_values",
+    "hessian",
     "hessian_condition_number",
     "clip_for_log",
     "MLPPolicy",
@@ -49,8 +53,13 @@ __all__ = [
     "BPTTLog",
     "policy_return",
     "policy_action_gradients",
+    "policy_action_gradient",
+    "closed_loop_jacobians",
+    "chain_rule_action_gradients",
     "train_policy_bptt",
     "evaluate_policy",
+    "HORIZON_SWEEP",
+    "load_horizon_sweep",
 ]
 
 
@@ -82,34 +91,38 @@ def singular_values(matrices: torch.Tensor) -> torch.Tensor:
     return torch.where(finite[..., None], sv, torch.full_like(sv, float("inf")))
 
 
-def product_singular_values(product: ProductFn, jacobians: torch.Tensor) -> torch.Tensor:
-    """Singular values (largest first) of every partial product P_k = A_{k-1} ... A_0, k = 1..T.
+def product_singular_values(product: ProductFn, ds: torch.Tensor, da: torch.Tensor | None = None,
+                            dpi: torch.Tensor | None = None) -> torch.Tensor:
+    """Singular values (largest first) of every partial product P_k = Ã_{k-1} ... Ã_0, k = 1..T.
 
-    jacobians: (T, S, S) -> (T, S). ``product(jacobians[:k])`` (Exercise 1.4) computes P_k, once
-    per k. An SVD cannot resolve sigma_min below ~1e-16 sigma_max, so for 2 x 2 Jacobians the
-    smaller value is |det P_k| / sigma_max with det P_k = prod_j det A_j, which stays accurate
-    however ill-conditioned the product gets.
+    ds (T, S, S), da (T, S, A), dpi (T, A, S): the closed-loop Jacobians Ã_j = ds_j + da_j dpi_j;
+    without ``da``/``dpi`` the loop is open (Ã_j = ds_j). ``product(ds[:k], da[:k], dpi[:k])``
+    (Exercise 1.5) computes P_k, once per k. Returns (T, S). An SVD cannot resolve sigma_min below
+    ~1e-16 sigma_max, so for 2 x 2 Jacobians the smaller value is |det P_k| / sigma_max with
+    det P_k = prod_j det Ã_j, which stays accurate however ill-conditioned the product gets.
     """
-    t_max, s = jacobians.shape[0], jacobians.shape[-1]
+    t_max, s = ds.shape[0], ds.shape[-1]
+    if da is None or dpi is None:
+        da, dpi = torch.zeros(t_max, s, 1, dtype=ds.dtype), torch.zeros(t_max, 1, s, dtype=ds.dtype)
     if t_max == 0:
-        return torch.zeros(0, s, dtype=jacobians.dtype)
-    products = torch.stack([torch.as_tensor(product(jacobians[:k]), dtype=jacobians.dtype).reshape(s, s)
+        return torch.zeros(0, s, dtype=ds.dtype)
+    products = torch.stack([torch.as_tensor(product(ds[:k], da[:k], dpi[:k]), dtype=ds.dtype).reshape(s, s)
                             for k in range(1, t_max + 1)])
     sv = singular_values(products)
     if s == 2:
-        det = torch.cumprod(torch.linalg.det(jacobians).abs(), dim=0)
+        det = torch.cumprod(torch.linalg.det(ds + da @ dpi).abs(), dim=0)
         sv = torch.stack([sv[:, 0], det / sv[:, 0]], dim=-1)
         sv = torch.where(torch.isfinite(sv[:, :1]), sv, torch.full_like(sv, float("inf")))
     return sv
 
 
-def hessian_condition_number(gradient: GradientFn, step: StepFn, obs: torch.Tensor,
-                             actions: torch.Tensor, eps: float = 1e-5) -> float:
-    """|lambda|_max / |lambda|_min of the Hessian d^2 J / da^2 over the action sequence (T, A).
+def hessian(gradient: GradientFn, step: StepFn, obs: torch.Tensor, actions: torch.Tensor,
+            eps: float = 1e-5) -> torch.Tensor:
+    """The Hessian d^2 J / da^2 over the action sequence (T, A), flattened: (T A, T A).
 
-    The Hessian is the derivative of the gradient: its column i is the central difference
-    (g(a + eps e_i) - g(a - eps e_i)) / (2 eps) of ``gradient(step, obs, a)`` (Exercise 1.3),
-    symmetrised. Pass float64 tensors (obs (O,), actions (T, A)).
+    It is the derivative of the gradient: its column i is the central difference
+    (g(a + eps e_i) - g(a - eps e_i)) / (2 eps) of ``gradient(step, obs, a)`` (Exercise 1.4),
+    symmetrised; 2 T A gradient calls. Pass float64 tensors (obs (O,), actions (T, A)).
     """
     a = actions.detach().reshape(-1)
     cols = []
@@ -120,7 +133,13 @@ def hessian_condition_number(gradient: GradientFn, step: StepFn, obs: torch.Tens
                                     dtype=a.dtype).reshape(-1) for d in (e, -e))
         cols.append((up - down) / (2 * eps))
     hess = torch.stack(cols, dim=1)
-    eig = torch.linalg.eigvalsh(0.5 * (hess + hess.T)).abs()
+    return 0.5 * (hess + hess.T)
+
+
+def hessian_condition_number(gradient: GradientFn, step: StepFn, obs: torch.Tensor,
+                             actions: torch.Tensor, eps: float = 1e-5) -> float:
+    """|lambda|_max / |lambda|_min of the Hessian d^2 J / da^2 (:func:`hessian`) at ``actions`` (T, A)."""
+    eig = torch.linalg.eigvalsh(hessian(gradient, step, obs, actions, eps)).abs()
     return float(eig.max() / eig.min().clamp_min(torch.finfo(eig.dtype).tiny))
 
 
@@ -208,16 +227,70 @@ def policy_action_gradients(policy: nn.Module, step: StepFn, obs0: torch.Tensor,
     return per_step.detach().numpy(), float(theta_norm)
 
 
+def policy_action_gradient(policy: nn.Module, step: StepFn, obs0: torch.Tensor, horizon: int) -> torch.Tensor:
+    """dJ/da_t of a policy's rollout by autograd, the policy reacting after the nudge: (T, A).
+
+    a_t = pi(s_t) + delta_t from obs0 (O,); the derivative of J at delta = 0.
+    """
+    delta = torch.zeros(horizon, 1, dtype=obs0.dtype, requires_grad=True)
+    s, total = obs0.reshape(1, -1), 0.0
+    for t in range(horizon):
+        s, r = step(s, policy(s) + delta[t])
+        total = total + r.sum()
+    return torch.autograd.grad(total, delta)[0]
+
+
+def closed_loop_jacobians(policy: nn.Module, step: StepFn, obs0: torch.Tensor, horizon: int) -> dict:
+    """Every Jacobian of the chain rule along a policy's rollout from obs0 (O,), T = ``horizon`` steps.
+
+    Returns ``ds`` (T, O, O) = df/ds, ``da`` (T, O, A) = df/da, ``dpi`` (T, A, O) = dpi/ds,
+    ``rs`` (T, O) = dr/ds and ``ra`` (T, A) = dr/da, at the visited states and the policy's actions.
+    """
+    states, s = [], obs0.detach().reshape(1, -1)
+    with torch.no_grad():
+        for _ in range(horizon):
+            states.append(s)
+            s, _ = step(s, policy(s))
+    states = torch.cat(states)
+    x = states.clone().requires_grad_(True)
+    acts = policy(x)
+    dpi = torch.stack([torch.autograd.grad(acts[:, i].sum(), x, retain_graph=True)[0]
+                       for i in range(acts.shape[1])], dim=1)  # (T, A, O): each row depends on its own state
+    ds, da, rs, ra = step_jacobians(step, states, acts.detach())
+    return {"ds": ds, "da": da, "dpi": dpi, "rs": rs, "ra": ra}
+
+
+def chain_rule_action_gradients(product: ProductFn, jac: dict) -> torch.Tensor:
+    """dJ/da_t by the chain rule of the module docstring, with ``product`` (Exercise 1.5): (T, A).
+
+    dJ/da_t = dr/da_t + sum_{k>t} (dr/ds_k + dr/da_k dpi_k) Ã_{k-1} ... Ã_{t+1} df/da_t, with the
+    Jacobians ``jac`` of :func:`closed_loop_jacobians` (pass ``dpi`` = 0 for an open-loop sequence).
+    """
+    ds, da, dpi, rs, ra = (jac[k] for k in ("ds", "da", "dpi", "rs", "ra"))
+    horizon, out = ds.shape[0], []
+    for t in range(horizon):
+        g = ra[t].clone()
+        for k in range(t + 1, horizon):
+            chain = torch.as_tensor(product(ds[t + 1:k], da[t + 1:k], dpi[t + 1:k]), dtype=ds.dtype)
+            g = g + (rs[k] + ra[k] @ dpi[k]) @ chain @ da[t]
+        out.append(g)
+    return torch.stack(out)
+
+
 def train_policy_bptt(policy: nn.Module, step: StepFn, start_obs: torch.Tensor, cfg: BPTTConfig,
-                      generator: torch.Generator) -> BPTTLog:
+                      generator: torch.Generator, callback: Callable[[int, nn.Module], None] | None = None
+                      ) -> BPTTLog:
     """MBRL v2.0: gradient ascent on the model return J(theta) through T steps (BPTT).
 
     start_obs: (M, O) real observations to start imagined rollouts from. A step whose loss
     or gradient is not finite is skipped (and logged), so training never crashes.
+    ``callback(i, policy)`` runs before update i and once more after the last (i = n_updates).
     """
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     log = BPTTLog()
-    for _ in range(cfg.n_updates):
+    for i in range(cfg.n_updates):
+        if callback is not None:
+            callback(i, policy)
         idx = torch.randint(start_obs.shape[0], (cfg.batch_size,), generator=generator)
         j = policy_return(policy, step, start_obs[idx], cfg.horizon).mean()
         opt.zero_grad()
@@ -227,7 +300,21 @@ def train_policy_bptt(policy: nn.Module, step: StepFn, start_obs: torch.Tensor, 
         log.grad_norm.append(float(norm))
         if torch.isfinite(norm) and torch.isfinite(j):
             opt.step()
+    if callback is not None:
+        callback(cfg.n_updates, policy)
     return log
+
+
+HORIZON_SWEEP = "part1_bptt_horizons.json"
+"""The committed BPTT-horizon sweep (``scripts/part1_bptt_horizons.py``), in ``course_lib/data``."""
+
+
+def load_horizon_sweep() -> dict:
+    """The BPTT-horizon sweep: ``horizons`` (H,), ``objective`` and ``grad_norm`` (S, H, U) per update,
+    ``real_return`` (S, H, E, 5) every ``eval_updates``, ``mpc_return`` (S, 5), and its ``command``."""
+    from course_lib import datafiles
+
+    return datafiles.load(HORIZON_SWEEP)
 
 
 def evaluate_policy(policy: nn.Module, seeds: list[int]) -> np.ndarray:

@@ -12,11 +12,13 @@ A *step function* is anything with the signature ``step(obs (N, O), act (N, A)) 
 (next_obs (N, O), reward (N,))``: a learned model's ``mean_step`` or the true
 ``envs.pendulum_step_obs``. Planners take it as an argument; models never import planners.
 
-The planners are built from the pieces you write in the notebook, passed as arguments:
-``score`` (Exercise 1.1, the predicted return J of every candidate sequence) and ``refit``
-(Exercise 1.2, the CEM update). ``cem_planner(score, refit, cfg, generator)`` makes the
+The planners are what you write in the notebook: ``score`` (Exercise 1.1, the predicted
+return J of every candidate sequence), ``refit`` (Exercise 1.2, the CEM update) and the CEM
+loop itself, ``plan(step, obs, init_mean, cfg, generator)`` (Exercise 1.3), which calls the
+other two. ``as_planner(plan, cfg, generator)`` fixes its settings and makes the
 :data:`Planner` that the MPC loop (``run_mpc_episode``, ``evaluate_mpc``, ``mbrl_v15``) calls
-at every real step; any function with that signature (your own CEM loop, say) plugs in.
+at every real step; any function with that signature plugs in. ``random_shooting`` (one round
+of uniform samples, scored by your ``score``) is the baseline CEM is compared with.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ RefitFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.
 """``refit(samples (N, H, A), scores (N,), n_elite) -> (mean (H, A), std (H, A))`` (Exercise 1.2)."""
 Planner = Callable[[StepFn, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 """``planner(step, obs (O,), init_mean (H, A) or None) -> plan (H, A)``: what MPC calls every step."""
+PlanFn = Callable[[StepFn, torch.Tensor, "torch.Tensor | None", "CEMConfig", torch.Generator], torch.Tensor]
+"""``plan(step, obs (O,), init_mean (H, A) or None, cfg, generator) -> (H, A)``: CEM (Exercise 1.3)."""
 
 __all__ = [
     "CEMConfig",
@@ -47,11 +51,11 @@ __all__ = [
     "ScoreFn",
     "RefitFn",
     "Planner",
+    "PlanFn",
     "frozen_mean_step",
     "predicted_trajectory",
     "random_shooting",
-    "cem_plan",
-    "cem_planner",
+    "as_planner",
     "run_mpc_episode",
     "EVAL_SEEDS",
     "evaluate_mpc",
@@ -83,6 +87,8 @@ class CEMConfig:
     """Smallest action (Pendulum: -2 N m)."""
     high: float = 2.0
     """Largest action."""
+    act_dim: int = 1
+    """Action dimension A (Pendulum: 1)."""
 
 
 def _scores(score: ScoreFn, step: StepFn, obs: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -93,20 +99,6 @@ def _scores(score: ScoreFn, step: StepFn, obs: torch.Tensor, candidates: torch.T
         raise ValueError(f"score: expected scores of shape ({n},) for candidates of shape "
                          f"{tuple(candidates.shape)}, got {tuple(out.shape)}")
     return torch.nan_to_num(out, nan=-float("inf"))
-
-
-def _refit(refit: RefitFn, samples: torch.Tensor, scores: torch.Tensor, n_elite: int
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``refit(samples, scores, n_elite)`` as two float tensors shaped like one sample (H, A)."""
-    out = refit(samples, scores, n_elite)
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise ValueError(f"refit: expected a pair (mean, std), got {type(out).__name__}")
-    mean, std = (torch.as_tensor(x).detach().float() for x in out)
-    for name, x in (("mean", mean), ("std", std)):
-        if x.shape != samples.shape[1:]:
-            raise ValueError(f"refit: expected a {name} of shape {tuple(samples.shape[1:])}, "
-                             f"got {tuple(x.shape)}")
-    return mean, std
 
 
 def predicted_trajectory(step: StepFn, obs: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
@@ -121,66 +113,35 @@ def predicted_trajectory(step: StepFn, obs: torch.Tensor, plan: torch.Tensor) ->
 
 
 def random_shooting(score: ScoreFn, step: StepFn, obs: torch.Tensor, cfg: CEMConfig,
-                    generator: torch.Generator, act_dim: int = 1) -> torch.Tensor:
+                    generator: torch.Generator) -> torch.Tensor:
     """Random shooting: N uniformly random sequences, scored by ``score``; returns the best (H, A).
 
     ``score(step, obs (O,), candidates (N, H, A)) -> (N,)`` is the predicted return of each
     candidate (Exercise 1.1).
     """
-    u = torch.rand(cfg.n_candidates, cfg.horizon, act_dim, generator=generator)
+    u = torch.rand(cfg.n_candidates, cfg.horizon, cfg.act_dim, generator=generator)
     candidates = cfg.low + (cfg.high - cfg.low) * u
     with torch.no_grad():
         scores = _scores(score, step, obs.detach().float(), candidates)
     return candidates[scores.argmax()]
 
 
-def cem_plan(
-    score: ScoreFn,
-    refit: RefitFn,
-    step: StepFn,
-    obs: torch.Tensor,
-    cfg: CEMConfig,
-    generator: torch.Generator,
-    init_mean: torch.Tensor | None = None,
-    act_dim: int = 1,
-) -> torch.Tensor:
-    """Cross-entropy method over action sequences from one state; returns the plan (H, A).
+def as_planner(plan: PlanFn, cfg: CEMConfig, generator: torch.Generator) -> Planner:
+    """The :data:`Planner` MPC calls at every step: your ``plan`` (Exercise 1.3), settings fixed.
 
-    Sample N sequences from N(mean, std^2) clipped to [low, high], score them with
-    ``score(step, obs, samples)`` (Exercise 1.1), refit mean and std to the elites with
-    ``refit(samples, scores, n_elite)`` (Exercise 1.2), smooth, and repeat ``n_iters`` times.
-    ``init_mean`` (H, A) warm-starts the search (MPC passes the previous plan, shifted by one).
-    The best sequence seen is returned. obs: (O,).
+    ``plan(step, obs (O,), init_mean (H, A) or None, cfg, generator) -> (H, A)``. The adapter
+    only fixes the last two arguments and checks what comes back (a float tensor (H, A)).
     """
-    obs = obs.detach().float().reshape(-1)
-    h, n = cfg.horizon, cfg.n_candidates
-    mean = torch.zeros(h, act_dim) if init_mean is None else init_mean.detach().float().clone()
-    if mean.shape != (h, act_dim):
-        raise ValueError(f"init_mean: expected shape ({h}, {act_dim}), got {tuple(mean.shape)}")
-    std = torch.full((h, act_dim), cfg.init_std)
-    best, best_score = mean.clamp(cfg.low, cfg.high), -float("inf")
-    with torch.no_grad():
-        for _ in range(cfg.n_iters):
-            noise = torch.randn(n, h, act_dim, generator=generator)
-            samples = (mean + std * noise).clamp(cfg.low, cfg.high)
-            samples[0] = mean.clamp(cfg.low, cfg.high)  # always re-score the current mean
-            scores = _scores(score, step, obs, samples)
-            i = int(scores.argmax())
-            if scores[i] > best_score:
-                best, best_score = samples[i].clone(), float(scores[i])
-            new_mean, new_std = _refit(refit, samples, scores, cfg.n_elite)
-            mean = cfg.alpha * mean + (1 - cfg.alpha) * new_mean
-            std = (cfg.alpha * std + (1 - cfg.alpha) * new_std).clamp_min(cfg.min_std)
-    return best
+    shape = (cfg.horizon, cfg.act_dim)
 
+    def planner(step: StepFn, obs: torch.Tensor, init_mean: torch.Tensor | None = None) -> torch.Tensor:
+        out = torch.as_tensor(plan(step, obs.detach().float().reshape(-1), init_mean, cfg, generator))
+        if out.shape != shape:
+            raise ValueError(f"plan: expected a plan of shape {shape} (horizon, action dim), "
+                             f"got {tuple(out.shape)}")
+        return out.detach().float()
 
-def cem_planner(score: ScoreFn, refit: RefitFn, cfg: CEMConfig, generator: torch.Generator,
-                act_dim: int = 1) -> Planner:
-    """The :data:`Planner` MPC uses: :func:`cem_plan` with your ``score`` and ``refit``."""
-    def plan(step: StepFn, obs: torch.Tensor, init_mean: torch.Tensor | None = None) -> torch.Tensor:
-        return cem_plan(score, refit, step, obs, cfg, generator, init_mean, act_dim)
-
-    return plan
+    return planner
 
 
 @dataclass
@@ -376,7 +337,7 @@ def mbrl_v15(
 
     1. collect ``random_steps`` transitions with random torques and fit the ensemble;
     2. run ``mpc_episodes`` real MPC episodes (``run_mpc_episode`` with ``planner``, e.g.
-       ``cem_planner(score, refit, cfg.planner, generator)``); every ``refit_every`` MPC steps,
+       ``as_planner(cem_plan, cfg.planner, generator)``); every ``refit_every`` MPC steps,
        refit the model on all the data and plan with the new one from then on.
     Uses ``random_steps + 200 * mpc_episodes`` real steps. ``callback(t, log)`` runs after
     every MPC step (live plots).

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PointMass", "random_policy", "random_trajectories", "geometric_offsets", "future_states"]
+__all__ = ["PointMass", "random_policy", "drift_policy", "random_trajectories", "geometric_offsets",
+           "future_states"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,12 @@ def random_policy(s: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(s.shape, generator=generator, dtype=s.dtype) * 2 - 1
 
 
+def drift_policy(s: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A policy that drifts right: a = (0.6, 0) + U([-0.4, 0.4]^2), i.e. a_x in [0.2, 1]. Returns (B, 2)."""
+    a = (torch.rand(s.shape, generator=generator, dtype=s.dtype) * 2 - 1) * 0.4
+    return a + torch.tensor([0.6, 0.0], dtype=s.dtype)
+
+
 def random_trajectories(env: PointMass, s0: torch.Tensor, horizon: int, generator: torch.Generator
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Trajectories of the random policy from s0 (N, 2).
@@ -103,13 +110,13 @@ def geometric_offsets(n: int, gamma: float, generator: torch.Generator) -> torch
 
 
 def future_states(step_fn, s: torch.Tensor, a: torch.Tensor, gamma: float, generator: torch.Generator,
-                  max_steps: int = 400) -> torch.Tensor:
+                  max_steps: int = 400, policy=random_policy) -> torch.Tensor:
     """Monte-Carlo samples of s_f ~ p^pi(s_f | s, a) = sum_{k>=1} (1-gamma) gamma^(k-1) p(s_{t+k} | s, a).
 
     ``step_fn(s, a, generator) -> s'`` is the true environment or a learned one-step model.
     s, a: (N, 2), one sample per row (repeat a query to get many samples). Each row draws its
-    own offset Delta (truncated at ``max_steps``), takes a first, then follows the random
-    policy, and returns s_{t+Delta}. Returns (N, 2).
+    own offset Delta (truncated at ``max_steps``), takes a first, then follows ``policy(s,
+    generator) -> a`` (the random policy by default), and returns s_{t+Delta}. Returns (N, 2).
     """
     delta = geometric_offsets(s.shape[0], gamma, generator).clamp_max(max_steps)
     order = torch.argsort(delta, descending=True)  # rows still running form a prefix
@@ -122,5 +129,5 @@ def future_states(step_fn, s: torch.Tensor, a: torch.Tensor, gamma: float, gener
         done = delta_sorted[:alive] == k
         out[order[:alive][done]] = cur[done]
         if k < int(delta_sorted[0]):
-            cur = step_fn(cur, random_policy(cur, generator), generator)
+            cur = step_fn(cur, policy(cur, generator), generator)
     return out

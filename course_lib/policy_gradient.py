@@ -7,6 +7,8 @@ policy in the real environment and compare the return the model promised with th
 
 REINFORCE with reward-to-go and a per-step batch-mean baseline:
     grad J ~ (1/N) sum_i sum_t grad log pi(a_it | s_it) (G_it - b_t),  G_it = sum_{t'>=t} gamma^(t'-t) r_it'.
+Its surrogate loss is Exercise 2.3: :func:`train_in_model` takes it as an argument
+(:data:`LossFn`), and :func:`v25_over_seeds` repeats the whole loop for several data seeds.
 """
 
 from __future__ import annotations
@@ -28,15 +30,21 @@ __all__ = [
     "pendulum_starts",
     "GaussianPolicy",
     "simulate",
-    "reinforce_loss",
+    "LossFn",
     "PGConfig",
     "PGLog",
     "train_in_model",
     "model_vs_real_returns",
     "real_step",
+    "SeedsConfig",
+    "SeedRuns",
+    "v25_over_seeds",
 ]
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+LossFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+"""REINFORCE's surrogate loss ``(log_prob (B, H), rew (B, H), gamma) -> scalar`` (Exercise 2.3):
+its gradient is minus the REINFORCE estimate (up to the factor 1/(B H))."""
 
 
 @dataclass(frozen=True)
@@ -138,38 +146,21 @@ def simulate(step: StepFn, policy: GaussianPolicy, obs0: torch.Tensor, horizon: 
     return torch.stack(obs, 1), torch.stack(acts, 1), torch.stack(rews, 1)
 
 
-def reinforce_loss(policy: GaussianPolicy, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor,
-                   gamma: float) -> torch.Tensor:
-    """Surrogate loss whose gradient is minus the REINFORCE estimate.
-
-    -(1/(B H)) sum_{i,t} log pi(a_it | s_it) A_it, A = reward-to-go minus its batch mean at each
-    step t, scaled to unit variance. obs (B, H, 3), act (B, H, 1), rew (B, H).
-    """
-    t = torch.arange(rew.shape[1])
-    lag = t[None, :] - t[:, None]  # lag[t, t'] = t' - t
-    discount = torch.where(lag >= 0, float(gamma) ** lag.clamp(min=0).to(rew.dtype), 0.0)
-    g = rew @ discount.T  # reward-to-go: g[i, t] = sum_{t' >= t} gamma^(t' - t) r[i, t']
-    adv = g - g.mean(0, keepdim=True)
-    adv = adv / (adv.std() + 1e-8)
-    logp = policy.log_prob(obs.reshape(-1, obs.shape[-1]), act.reshape(-1, act.shape[-1]))
-    return -(logp * adv.reshape(-1)).mean()
-
-
 @dataclass(frozen=True)
 class PGConfig:
     """REINFORCE inside the learned model."""
 
     horizon: int = 100
     """Length H of every model rollout (long: half a Pendulum episode)."""
-    n_rollouts: int = 128
+    n_rollouts: int = 64
     """Model rollouts per policy update."""
-    n_iters: int = 100
+    n_iters: int = 60
     """Policy updates."""
     lr: float = 1e-2
     """Adam learning rate."""
     gamma: float = 0.99
     """Discount of the reward-to-go."""
-    eval_every: int = 20
+    eval_every: int = 10
     """Iterations between evaluations of the mean policy in the model and in reality."""
     eval_starts: int = 64
     """Start states of each evaluation (the same ones every time)."""
@@ -189,11 +180,13 @@ class PGLog:
     """Mean return over eval_horizon steps the mean policy gets in the real Pendulum."""
 
 
-def train_in_model(model_step: StepFn, policy: GaussianPolicy, config: PGConfig,
+def train_in_model(model_step: StepFn, policy: GaussianPolicy, reinforce_loss: LossFn, config: PGConfig,
                    generator: torch.Generator, *, progress: bool = False) -> PGLog:
     """MBRL v2.5: REINFORCE on rollouts of length H sampled only from ``model_step``.
 
-    The real dynamics are used only to *evaluate* the policy (logged), never to train it.
+    Every update: n_rollouts start states, H steps of the policy in the model, the log-probability
+    of every action taken, ``reinforce_loss(log_prob (B, H), rew (B, H), gamma)`` (Exercise 2.3),
+    one Adam step. The real dynamics are used only to *evaluate* the policy (logged), never to train it.
     """
     from tqdm.auto import tqdm
 
@@ -210,7 +203,8 @@ def train_in_model(model_step: StepFn, policy: GaussianPolicy, config: PGConfig,
                 break
             obs, act, rew = simulate(model_step, policy, pendulum_starts(config.n_rollouts, generator),
                                     config.horizon, generator)
-            loss = reinforce_loss(policy, obs, act, rew, config.gamma)
+            log_prob = policy.log_prob(obs.reshape(-1, obs.shape[-1]), act.reshape(-1, act.shape[-1]))
+            loss = reinforce_loss(log_prob.reshape(rew.shape), rew, config.gamma)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -227,3 +221,68 @@ def model_vs_real_returns(model_step: StepFn, policy: GaussianPolicy, obs0: torc
         model_rew = simulate(model_step, policy, obs0, horizon)[2]
         real_rew = simulate(real_step, policy, obs0, horizon)[2]
     return model_rew.cumsum(1).numpy(), real_rew.cumsum(1).numpy()
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    """MBRL v2.5 repeated on several data sets: only the random transitions change."""
+
+    data_seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)
+    """Seeds of the random-torque data (and of the model's initialisation)."""
+    n_transitions: int = 300
+    """Real transitions per data set."""
+    policy_seed: int = 1
+    """Seed of the policy's initialisation and of REINFORCE's sampling: the same for every data set."""
+    pg: PGConfig = PGConfig()
+    """REINFORCE inside each model."""
+    n_starts: int = 128
+    """Start states of the step-by-step comparison of promise and reality."""
+    horizon: int = 200
+    """Steps of that comparison (a full Pendulum episode)."""
+
+
+@dataclass
+class SeedRuns:
+    """Promise and reality of MBRL v2.5, one row per data seed."""
+
+    data_seeds: np.ndarray
+    """(S,) the data seeds."""
+    iteration: np.ndarray
+    """(K,) policy updates at which the mean policy was evaluated."""
+    model_return: np.ndarray
+    """(S, K) return over eval_horizon steps the model promises, at each evaluation."""
+    real_return: np.ndarray
+    """(S, K) return the real pendulum gives, at each evaluation."""
+    promised: np.ndarray
+    """(2, S, horizon) mean cumulative return of the first h steps in the model; [0] before, [1] after."""
+    real: np.ndarray
+    """(2, S, horizon) the same in the real pendulum."""
+    gap: np.ndarray
+    """(2, S, horizon) mean over start states of |model - real| cumulative return."""
+
+
+def v25_over_seeds(reinforce_loss: LossFn, config: SeedsConfig = SeedsConfig(), *,
+                   progress: bool = False) -> SeedRuns:
+    """For each data seed: fit a model to ``n_transitions`` random transitions, train the same
+    initial policy in it with ``reinforce_loss`` (Exercise 2.3), and compare, from the same start
+    states, the return the model promises with the real one, before and after training."""
+    import copy
+
+    obs0 = pendulum_starts(config.n_starts, torch.Generator().manual_seed(2024))
+    runs = []
+    for seed in config.data_seeds:
+        model, _, _ = fit_pendulum_model(ModelDataConfig(n_transitions=config.n_transitions, seed=seed))
+        gen = torch.Generator().manual_seed(config.policy_seed)
+        policy = GaussianPolicy(generator=gen)
+        initial = copy.deepcopy(policy)
+        log = train_in_model(model.mean_step, policy, reinforce_loss, config.pg, gen, progress=progress)
+        runs.append((log, [model_vs_real_returns(model.mean_step, pi, obs0, config.horizon)
+                           for pi in (initial, policy)]))
+    curves = np.array([cs for _, cs in runs])  # (S, 2 policies, 2 worlds, B, horizon)
+    return SeedRuns(
+        data_seeds=np.array(config.data_seeds), iteration=np.array(runs[0][0].iteration),
+        model_return=np.array([log.model_return for log, _ in runs]),
+        real_return=np.array([log.real_return for log, _ in runs]),
+        promised=curves[:, :, 0].mean(-2).transpose(1, 0, 2),
+        real=curves[:, :, 1].mean(-2).transpose(1, 0, 2),
+        gap=np.abs(curves[:, :, 0] - curves[:, :, 1]).mean(-2).transpose(1, 0, 2))

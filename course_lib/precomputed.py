@@ -7,13 +7,13 @@ way). While your function is still the stub, the notebook cannot run it; the dem
 the result the instructor's solution produced, shipped in ``course_lib/data/precomputed``, and
 says in one line which exercise would make it your own::
 
-    planner = planning.cem_planner(random_shooting_scores, cem_refit, cfg.planner, generator)
+    planner = planning.as_planner(cem_plan, cfg.planner, generator)  # the student's CEM planner
     result = precomputed.run_or_load("part1_mbrl_v15", lambda: planning.mbrl_v15(env, cfg, planner, seed=0))
 
-prints, while ``random_shooting_scores`` is unfinished::
+prints, while ``cem_plan`` is unfinished (or a function it calls, which the line then names)::
 
-    Showing precomputed results: finish Exercise 1.1 (`random_shooting_scores`) to run this
-    with your own code.
+    Showing precomputed results: finish Exercise 1.3 (`cem_plan`) to run this with your
+    own code.
 
 How the data gets there: the instructor's tools run the *instructor* notebooks (solutions
 filled in) with ``COURSE_PRECOMPUTE_OUT`` set, and every ``run_or_load`` saves what it computed

@@ -6,20 +6,23 @@ the chain never ends, every row of P^pi sums to 1, and the state reward r(s) = 1
 goal counts one arrival per visit. With that convention the three routes to V^pi below
 (exact SR, TD-learned SR, and plain policy evaluation) describe the same quantity.
 
-Notation (lecture): the successor representation of state s_t under pi is the discounted
-distribution of the states that follow it,
+Conventions (the course's; Dayan 1993 and Barreto et al. 2017 scale differently, see below).
+The successor representation of a state-action pair under pi is the discounted distribution
+of the states that follow it, the present one included:
 
-    mu_i(s_t) = (1 - gamma) sum_{t' >= t} gamma^(t' - t) p(s_t' = i | s_t),
+    mu(s, a)_i = (1 - gamma) sum_{k >= 0} gamma^k p(s_{t+k} = i | s_t = s, a_t = a),
 
-stacked into a matrix M (n, n) with rows mu(s). It obeys mu(s_t) = (1 - gamma) e_{s_t}
-+ gamma E[mu(s_t+1)], i.e. M = (1 - gamma) I + gamma P^pi M, and V^pi is an average of r under
-mu, rescaled. With features phi (n, d), the successor features are psi = M phi: a reward
-r = phi w is then evaluated by psi w, without relearning.
+and mu(s) = sum_a pi(a | s) mu(s, a). Stacked into M (n, n) with rows mu(s), it obeys
+M = (1 - gamma) I + gamma P^pi M, so M = (1 - gamma)(I - gamma P^pi)^-1 (``sr_matrix``): every row
+sums to 1. Dayan's (1993) M_D = (I - gamma P^pi)^-1 = M / (1 - gamma) counts discounted visits.
+With state features phi (n, d) the successor features are psi(s, a) = mu(s, a)^T phi (d,); they
+obey psi(s, a) = (1 - gamma) phi(s) + gamma E[psi(s', a')], and a reward r = phi w has
+Q(s, a) = psi(s, a)^T w / (1 - gamma). Barreto et al.'s psi_B, built from features
+phi(s, a, s') of transitions, is ours divided by (1 - gamma) when phi(s, a, s') = phi(s).
 
-The notebook's exercises are the pieces of this module: the exact SR (Exercise 4.1), its TD
-update (4.2), the value read off the SR (4.3) and GPI's action choice (4.4). Each algorithm
-below that needs one of them takes it as an argument (``learn_sr_td(td_update, ...)``,
-``successor_features(sr, ...)``); the notebook passes the function you wrote.
+The notebook's exercises are pieces of this module's algorithms: the TD update of psi
+(Exercise 4.1), the regression for w (4.2) and GPI's action choice (4.3). An algorithm that
+needs one takes it as an argument (``learn_psi_td(td_update, ...)``); the notebook passes yours.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ __all__ = [
     "LANDMARKS",
     "landmark_features",
     "policy_transition",
-    "learn_sr_td",
+    "sr_matrix",
+    "learn_psi_td",
     "TDLog",
     "policy_evaluation",
     "sr_state_action",
     "successor_features",
+    "observe_rewards",
     "policy_table",
     "greedy_policy",
     "optimal_policy",
@@ -163,46 +168,61 @@ def _check_gamma(gamma: float) -> None:
         raise ValueError(f"gamma: expected a number in [0, 1), got {gamma!r}")
 
 
+def sr_matrix(P_pi: np.ndarray, gamma: float) -> np.ndarray:
+    """The exact SR M = (1 - gamma)(I - gamma P^pi)^-1. P_pi (n, n) -> M (n, n); rows sum to 1."""
+    _check_gamma(gamma)
+    n = P_pi.shape[0]
+    return (1.0 - gamma) * np.linalg.solve(np.eye(n) - gamma * P_pi, np.eye(n))
+
+
 @dataclass
 class TDLog:
-    """Max-abs error of the TD-learned SR against the exact matrix during learning."""
+    """Max-abs error of TD-learned successor features against the exact ones during learning."""
 
     sweeps: list[int]
     """Sweep numbers at which the error was recorded."""
     max_abs_error: list[float]
-    """max_ij |M_td - M_exact| at those sweeps."""
+    """max |psi_td - psi_exact| at those sweeps."""
 
 
-TDUpdate = Callable[[np.ndarray, np.ndarray, np.ndarray, float, float], np.ndarray]
-"""``td_update(M (n, n), s (B,), s_next (B,), gamma, alpha) -> new M (n, n)``: one batched TD(0)
-step of the SR on the rows ``s`` (Exercise 4.2)."""
+PsiTDUpdate = Callable[..., np.ndarray]
+"""``td_update(psi (n, A, d), phi (n, d), s, a, s_next, a_next (B,), gamma, alpha) -> new psi``:
+one batched TD(0) step of the successor features on the pairs (s, a) (Exercise 4.1)."""
 
 
-def learn_sr_td(td_update: TDUpdate, P_pi: np.ndarray, gamma: float, n_sweeps: int,
-                rng: np.random.Generator, *, alpha0: float = 1.0, decay: float = 1.0,
-                M_exact: np.ndarray | None = None, log_every: int = 50) -> tuple[np.ndarray, TDLog]:
-    """TD-learn the SR from sampled transitions: each sweep samples s' ~ P^pi(s, .) for every s.
+def _sample_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One index per row of ``probs`` (B, m), by inverse-CDF sampling. -> (B,) int."""
+    cdf = np.cumsum(probs, axis=1)
+    cdf[:, -1] = 1.0
+    return (rng.random((len(probs), 1)) > cdf).sum(axis=1)
 
-    Every sweep applies ``td_update`` once to all n rows (the sampled pairs (s, s')). The step
-    size alpha_k = alpha0 / (1 + k (1 - gamma))^decay decays with the sweep number k
-    (Robbins-Monro for 0.5 < decay <= 1). Starts from M = 0. Returns M (n, n) and a
-    :class:`TDLog` (filled only when ``M_exact`` is given).
+
+def learn_psi_td(td_update: PsiTDUpdate, P: np.ndarray, pi: np.ndarray, phi: np.ndarray, gamma: float,
+                 n_sweeps: int, rng: np.random.Generator, *, alpha0: float = 1.0, decay: float = 1.0,
+                 psi_exact: np.ndarray | None = None, log_every: int = 50) -> tuple[np.ndarray, TDLog]:
+    """TD-learn psi^pi (n, A, d) from sampled transitions, starting from psi = 0.
+
+    Each sweep takes every pair (s, a) once, samples s' ~ P[s, a] and a' ~ pi(s') and applies
+    ``td_update`` to the whole batch (n A transitions). The step size alpha_k = alpha0 /
+    (1 + k (1 - gamma))^decay decays with the sweep number k (Robbins-Monro for 0.5 < decay <= 1).
+    P (n, A, n), pi (n, A), phi (n, d). With phi = I (one-hot features) psi is the SR mu(s, a).
+    Returns psi and a :class:`TDLog` (filled only when ``psi_exact`` is given).
     """
     _check_gamma(gamma)
-    n = P_pi.shape[0]
-    states = np.arange(n)
-    cdf = np.cumsum(P_pi, axis=1)
-    cdf[:, -1] = 1.0
-    M = np.zeros((n, n))
+    n, n_act = pi.shape
+    s = np.repeat(np.arange(n), n_act)
+    a = np.tile(np.arange(n_act), n)
+    psi = np.zeros((n, n_act, phi.shape[1]))
     log = TDLog([], [])
     for k in range(n_sweeps):
-        s_next = (rng.random((n, 1)) > cdf).sum(axis=1)  # inverse-CDF sampling, one per state
+        s_next = _sample_rows(P[s, a], rng)
+        a_next = _sample_rows(pi[s_next], rng)
         alpha = alpha0 / (1.0 + k * (1.0 - gamma)) ** decay
-        M = np.asarray(td_update(M, states, s_next, gamma, alpha), dtype=float)
-        if M_exact is not None and (k % log_every == 0 or k == n_sweeps - 1):
+        psi = np.asarray(td_update(psi, phi, s, a, s_next, a_next, gamma, alpha), dtype=float)
+        if psi_exact is not None and (k % log_every == 0 or k == n_sweeps - 1):
             log.sweeps.append(k + 1)
-            log.max_abs_error.append(float(np.abs(M - M_exact).max()))
-    return M, log
+            log.max_abs_error.append(float(np.abs(psi - psi_exact).max()))
+    return psi, log
 
 
 def policy_evaluation(P_pi: np.ndarray, r: np.ndarray, gamma: float, tol: float = 1e-12,
@@ -224,18 +244,31 @@ def sr_state_action(P: np.ndarray, M: np.ndarray, gamma: float) -> np.ndarray:
     return (1.0 - gamma) * np.eye(n)[:, None, :] + gamma * np.einsum("sat,tj->saj", P, M)
 
 
-SR = Callable[[np.ndarray, float], np.ndarray]
-"""``sr(P_pi (n, n), gamma) -> M (n, n)``: the SR matrix of a policy's chain (Exercise 4.1)."""
-
-
-def successor_features(sr: SR, P: np.ndarray, pi: np.ndarray, phi: np.ndarray, gamma: float) -> np.ndarray:
-    """psi^pi(s, a) = mu^pi(s, a)^T phi, with the state SR M = ``sr(P^pi, gamma)``.
+def successor_features(P: np.ndarray, pi: np.ndarray, phi: np.ndarray, gamma: float) -> np.ndarray:
+    """The exact psi^pi(s, a) = mu^pi(s, a)^T phi, from the state SR ``sr_matrix(P^pi, gamma)``.
 
     P (n, A, n), pi (n, A), phi (n, d) -> psi (n, A, d). The action-value of a reward
     r = phi w is Q^pi(s, a) = psi^pi(s, a) . w / (1 - gamma).
     """
-    M = np.asarray(sr(policy_transition(P, pi), gamma), dtype=float)
+    M = sr_matrix(policy_transition(P, pi), gamma)
     return sr_state_action(P, M, gamma) @ phi
+
+
+def observe_rewards(chain: MazeChain, phi: np.ndarray, w: np.ndarray, n_steps: int, noise: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Wander the maze with the uniformly random policy and log (phi(s_t), r_t) on a new task.
+
+    Starts at the start cell; r_t = phi(s_t) . w + noise * N(0, 1) (what an agent sees, not w).
+    Returns features (n_steps, d) and rewards (n_steps,).
+    """
+    n_act = chain.P.shape[1]
+    states = np.empty(n_steps, dtype=int)
+    s = chain.start
+    for t in range(n_steps):
+        states[t] = s
+        s = int(_sample_rows(chain.P[s, rng.integers(n_act)][None], rng)[0])
+    feats = phi[states]
+    return feats, feats @ w + noise * rng.standard_normal(n_steps)
 
 
 def policy_table(actions: np.ndarray, n_actions: int) -> np.ndarray:

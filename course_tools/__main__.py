@@ -6,6 +6,13 @@
     python -m course_tools sources                        # each notebook's reviewable .py script
     python -m course_tools grade --reference notebooks/01_mpc_and_backprop.ipynb \
         submissions/part1/ --out grades/part1 --jobs 2
+    python -m course_tools gradebook --out grades/part1 --roster roster.csv --due 2025-03-07T23:59-08:00
+    python -m course_tools report grades/part1            # pass rates, failed cases, integrity flags
+    python -m course_tools gradescope --reference notebooks/01_mpc_and_backprop.ipynb --out ag1.zip
+    python -m course_tools canvas collect submissions.zip --roster roster.csv --into submissions/part1
+    python -m course_tools canvas export --roster roster.csv --assignment "Part 1 (123)=grades/part1" \
+        --out canvas.csv
+    python -m course_tools lab                            # write the handout, open JupyterLab on it
 
 ``python -m course_lib ...`` is the same command (kept for scripts written for version 1).
 """
@@ -25,6 +32,15 @@ def _cmd_student(args: argparse.Namespace) -> int:
         print(line)
     print(f"publish {args.out}/ as it is; keep notebooks/ and course_tools/ to yourself")
     return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from course_lib import _lab
+    from course_tools import handout
+
+    for line in handout.write_handout(args.out):
+        print(line)
+    return _lab.launch(args.out, port=args.port, browser=not args.no_browser, dry_run=args.dry_run)
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -109,7 +125,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
     return _run_grading(args, lambda **common: grading.grade(
         args.reference, args.submissions, args.out, resume=args.resume, hidden_dir=args.hidden,
-        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb, **common))
+        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb,
+        partial=args.partial, **common))
 
 
 def _cmd_regrade(args: argparse.Namespace) -> int:
@@ -146,6 +163,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     p.add_argument("--out", required=True, help="output folder (a student's edits are kept)")
     p.set_defaults(func=_cmd_student)
 
+    p = sub.add_parser("lab", help="write (or refresh) the student handout and open it in JupyterLab "
+                                   "(what `make lab` does, on any OS)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "student"),
+                   help="the handout folder (default: student/; a student's edits are kept)")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="write the handout, print the command only")
+    p.set_defaults(func=_cmd_lab)
+
     p = sub.add_parser("data", help="rebuild course_lib/data: visible-check answers and the "
                                     "precomputed results of the demos")
     p.add_argument("notebooks", nargs="*", help="instructor notebooks to run (default: all)")
@@ -179,6 +205,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
                         "(default: the one --out used before, else a fresh random one)")
     p.add_argument("--max-submission-mb", type=float, default=32,
                    help="larger submission files are not read (default 32)")
+    p.add_argument("--partial", default=None,
+                   help="grade these exercises per case: 'all', 'none' or ids like '1.2,1.3' "
+                        "(default: the check cells tagged 'partial')")
     p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser("regrade", help="grade named students of an output folder again (keeps history)")
@@ -187,6 +216,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     _grading_options(p)
     p.set_defaults(func=_cmd_regrade)
 
+    from course_tools.lms.cli import register
+
+    register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -5,7 +5,8 @@ An instructor notebook marks each exercise with cell tags (never cell numbers):
 * the **answer cell** is tagged ``solution:<id>``; the code between ``# BEGIN SOLUTION``
   and ``# END SOLUTION`` is the solution;
 * the **check cell** right after it is tagged ``exercise:<id>`` and ``points:<n>`` and
-  calls one function of :mod:`course_lib.checks`.
+  calls one function of :mod:`course_lib.checks`; an extra ``partial`` tag there splits the
+  exercise's points over its cases, visible and hidden (default: all or nothing).
 
 The student version replaces each solution block by a stub that raises
 ``NotImplementedError`` naming the exercise, drops cells tagged ``instructor-only``,
@@ -43,6 +44,8 @@ __all__ = [
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 INSTRUCTOR_ONLY = "instructor-only"
+PARTIAL = "partial"
+"""Tag of a check cell whose exercise earns points per case passed (visible and hidden)."""
 _ID = re.compile(r"^[0-9]+(\.[0-9]+)*[a-z]?$")
 
 
@@ -60,6 +63,8 @@ class Exercise:
     """Index (in ``nb.cells``) of the answer cell tagged ``solution:<id>``."""
     check_cell: int
     """Index of the check cell tagged ``exercise:<id>``."""
+    partial: bool = False
+    """True when its check cell is tagged ``partial``: points are split over the cases."""
 
 
 def read_notebook(path: str | Path) -> NotebookNode:
@@ -113,6 +118,8 @@ def validate(nb: NotebookNode) -> list[str]:
             if sid in solutions:
                 problems.append(f"cell {i}: exercise {sid} has a second answer cell")
             solutions[sid] = i
+        if PARTIAL in tags(cell) and cid is None:
+            problems.append(f"cell {i}: the '{PARTIAL}' tag belongs on a check cell ('exercise:<id>')")
         if cid is not None:
             if not _ID.match(cid):
                 problems.append(f"cell {i}: exercise id {cid!r} is not like '1.2'")
@@ -151,7 +158,7 @@ def exercises(nb: NotebookNode) -> dict[str, Exercise]:
         cid = tag_value(cell, "exercise")
         if cid is not None:
             pts = float(tag_value(cell, "points"))  # validated above
-            found[cid] = Exercise(cid, pts, answer_cells[cid], i)
+            found[cid] = Exercise(cid, pts, answer_cells[cid], i, PARTIAL in tags(cell))
     return found
 
 

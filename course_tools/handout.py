@@ -6,9 +6,11 @@
       README.md            how to install and work through the course (for students)
       pyproject.toml       `pip install -e .`: the package and what the notebooks need at run time
       environment.yml      conda and Binder (repo2docker) install the same
+      hub/Dockerfile       a Zero-to-JupyterHub single-user image of the handout (and .dockerignore)
       00_welcome.ipynb ... the student notebooks (solutions replaced by stubs)
       assets/              the images the notebooks show
-      course_lib/          the package the notebooks import, with its data
+      course_lib/          the package the notebooks import, with its data, and its student-only
+                           __main__.py: ``python -m course_lib lab`` opens the handout in JupyterLab
 
 It holds no reference solution, no hidden check and no instructor tool: ``course_lib`` never
 imports ``course_tools`` (a test says so), and its visible checks compare with answers shipped
@@ -63,6 +65,19 @@ def copy_package(dest: Path) -> Path:
     return target
 
 
+STUDENT_MAIN = '''"""``python -m course_lib lab``: open this course in JupyterLab (Linux, macOS, Windows)."""
+
+import sys
+
+from course_lib._lab import main
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+"""The handout's ``course_lib/__main__.py``: the student command only (the instructor's alias,
+which imports ``course_tools``, never ships)."""
+
+
 def _pyproject() -> str:
     deps = "\n".join(f'    "{d}",' for d in runtime_dependencies())
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -102,10 +117,45 @@ dependencies:
   - python=3.11
   - pip
   - pip:
-      - --extra-index-url https://download.pytorch.org/whl/cpu
+      - --extra-index-url {TORCH_CPU_INDEX}
 {deps}
       - -e .
 """
+
+
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+HUB_IMAGE = "quay.io/jupyter/minimal-notebook:python-3.11"
+"""The Jupyter Docker Stacks image the hub image starts from (it runs jupyterhub-singleuser)."""
+
+
+def _dockerfile() -> str:
+    return f"""# A Zero-to-JupyterHub single-user image of this handout (notebooks, course_lib, images), and
+# nothing else: no solutions, no hidden checks, no grader. Build it from the handout's folder:
+#   docker build -f hub/Dockerfile -t REGISTRY/mbpl-course:TAG .
+# then set singleuser.image in the hub's config.yaml (the course README shows the lines).
+FROM {HUB_IMAGE}
+COPY --chown=root:root . /srv/course
+USER root
+RUN chmod -R a+rX /srv/course && mkdir -p /usr/local/bin/before-notebook.d && \\
+    cp /srv/course/hub/course-start.sh /usr/local/bin/before-notebook.d/10-course.sh && \\
+    chmod 0755 /usr/local/bin/before-notebook.d/10-course.sh
+USER ${{NB_UID}}
+# the same packages as environment.yml: the handout's pyproject.toml, torch's CPU build
+RUN python -m pip install --no-cache-dir --extra-index-url {TORCH_CPU_INDEX} /srv/course
+ENV COURSE_DIR=/srv/course
+"""
+
+
+HUB_START = """#!/bin/bash
+# Runs when a user's server starts (Jupyter Docker Stacks' before-notebook.d): copies the
+# notebooks and images into ~/course, never overwriting a student's own copy. The package
+# itself is installed in the image, so an updated image brings its new version.
+mkdir -p "${HOME}/course"
+cp -n /srv/course/*.ipynb "${HOME}/course/" 2>/dev/null || true
+cp -rn /srv/course/assets "${HOME}/course/" 2>/dev/null || true
+"""
+
+DOCKERIGNORE = ".venv/\n**/__pycache__/\n**/.ipynb_checkpoints/\n*.egg-info/\n.git/\n"
 
 
 def _readme(notebooks: list[Path]) -> str:
@@ -127,7 +177,7 @@ With Python 3.10 or newer:
 ```bash
 python -m venv .venv && source .venv/bin/activate      # Windows: .venv\\Scripts\\activate
 pip install --extra-index-url https://download.pytorch.org/whl/cpu -e .
-jupyter lab 00_welcome.ipynb
+python -m course_lib lab             # opens JupyterLab here, at 00_welcome.ipynb (or: jupyter lab)
 ```
 
 The extra index gives the CPU build of torch (a few hundred MB instead of several GB); leave
@@ -165,17 +215,23 @@ def write_handout(out: str | Path, notebooks: str | Path = NOTEBOOKS) -> list[st
     paths = sorted(source.glob("*.ipynb")) if source.is_dir() else [source]
     report = authoring.write_student_versions(source, out, rewrite=[ASSET_LINK])
     copy_package(out)
+    (out / "course_lib" / "__main__.py").write_text(STUDENT_MAIN, encoding="utf-8")
     report.append(f"package {out / 'course_lib'}")
     assets = out / "assets"
     if assets.exists():
         shutil.rmtree(assets)
     shutil.copytree(ASSETS, assets, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     report.append(f"images  {assets} ({sum(1 for _ in assets.iterdir())} files)")
+    (out / "hub").mkdir(exist_ok=True)
     for name, text in [("pyproject.toml", _pyproject()), ("environment.yml", _environment_yml()),
                        ("README.md", _readme(paths)), (".gitignore", ".venv/\n__pycache__/\n"
-                                                      ".ipynb_checkpoints/\n*.egg-info/\n")]:
-        (out / name).write_text(text, encoding="utf-8")
-    report.append(f"install {out / 'pyproject.toml'}, {out / 'environment.yml'}, {out / 'README.md'}")
+                                                      ".ipynb_checkpoints/\n*.egg-info/\n"),
+                       ("hub/Dockerfile", _dockerfile()), ("hub/course-start.sh", HUB_START),
+                       (".dockerignore", DOCKERIGNORE)]:
+        (out / name).write_text(text, encoding="utf-8", newline="\n")
+    (out / "hub" / "course-start.sh").chmod(0o755)
+    report.append(f"install {out / 'pyproject.toml'}, {out / 'environment.yml'}, {out / 'README.md'}, "
+                  f"{out / 'hub' / 'Dockerfile'}")
     return report
 
 
@@ -213,6 +269,7 @@ class GradingRuntime:
         helpers.mkdir(parents=True)
         shutil.copyfile(here / "record.py", helpers / "course_grader_record.py")
         shutil.copyfile(here / "plugin.py", helpers / "course_grader_plugin.py")
+        shutil.copyfile(here / "cases.py", helpers / "course_grader_cases.py")
         if package is None:
             copy_package(folder / "package")
             parent = folder / "package"

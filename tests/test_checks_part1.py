@@ -97,7 +97,59 @@ def _refit_first_k(samples, scores, n_elite):
     return elite.mean(0), elite.std(0)
 
 
-# -- 1.3 pathwise gradient w.r.t. the action sequence -------------------------------------------
+# -- 1.3 the CEM planner -----------------------------------------------------------------------
+
+
+def _cem(step, obs, init_mean, cfg, generator, *, refit=True, sign=1.0, iters=None, clip=True,
+         warm=True, out="best"):
+    """CEM with switches that make the plausible mistakes (the defaults are a right answer)."""
+    shape = (cfg.horizon, cfg.act_dim)
+    mean = init_mean.clone() if (init_mean is not None and warm) else torch.zeros(shape)
+    std = torch.full(shape, cfg.init_std)
+    best, best_score = mean.clamp(cfg.low, cfg.high), -float("inf")
+    for _ in range(cfg.n_iters if iters is None else iters):
+        samples = mean + std * torch.randn(cfg.n_candidates, *shape, generator=generator)
+        samples = samples.clamp(cfg.low, cfg.high) if clip else samples
+        scores = sign * ref.random_shooting_scores(step, obs, samples)
+        i = int(scores.argmax())
+        if scores[i] > best_score:
+            best, best_score = samples[i], float(scores[i])
+        if refit:
+            new_mean, new_std = ref.cem_refit(samples, scores, cfg.n_elite)
+            mean = cfg.alpha * mean + (1 - cfg.alpha) * new_mean
+            std = (cfg.alpha * std + (1 - cfg.alpha) * new_std).clamp_min(cfg.min_std)
+    return {"best": best, "mean": mean.clamp(cfg.low, cfg.high), "first": best[0]}[out]
+
+
+def _plan_returns_the_final_mean(step, obs, init_mean, cfg, generator):  # also right
+    return _cem(step, obs, init_mean, cfg, generator, out="mean")
+
+
+def _plan_minimises(step, obs, init_mean, cfg, generator):
+    return _cem(step, obs, init_mean, cfg, generator, sign=-1.0)
+
+
+def _plan_never_refits(step, obs, init_mean, cfg, generator):
+    return _cem(step, obs, init_mean, cfg, generator, refit=False)
+
+
+def _plan_one_iteration(step, obs, init_mean, cfg, generator):
+    return _cem(step, obs, init_mean, cfg, generator, iters=1)
+
+
+def _plan_ignores_the_warm_start(step, obs, init_mean, cfg, generator):
+    return _cem(step, obs, init_mean, cfg, generator, warm=False)
+
+
+def _plan_not_clipped(step, obs, init_mean, cfg, generator):
+    return _cem(step, obs, init_mean, cfg, generator, clip=False)
+
+
+def _plan_first_action_only(step, obs, init_mean, cfg, generator):
+    return _cem(step, obs, init_mean, cfg, generator, out="first")
+
+
+# -- 1.4 pathwise gradient w.r.t. the action sequence -------------------------------------------
 
 
 def _grad_right(step, obs, actions):
@@ -135,39 +187,43 @@ def _grad_returns_j(step, obs, actions):
     return ref.random_shooting_scores(step, obs, actions[None])[0]
 
 
-# -- 1.4 Jacobian product ----------------------------------------------------------------------
+# -- 1.5 closed-loop Jacobian product ---------------------------------------------------------
 
 
-def _product_right(jacobians):
-    p = torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
-    for a in jacobians:
-        p = a @ p
+def _product_right(ds, da, dpi):
+    p = torch.eye(ds.shape[-1], dtype=ds.dtype)
+    for t in range(len(ds)):
+        p = (ds[t] + da[t] @ dpi[t]) @ p
     return p
 
 
-def _product_reversed(jacobians):
-    p = torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
-    for a in jacobians:
-        p = p @ a
+def _product_reversed(ds, da, dpi):
+    p = torch.eye(ds.shape[-1], dtype=ds.dtype)
+    for t in range(len(ds)):
+        p = p @ (ds[t] + da[t] @ dpi[t])
     return p
 
 
-def _product_elementwise(jacobians):
-    return jacobians.prod(0) if len(jacobians) else torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
+def _product_open_loop(ds, da, dpi):
+    return ref.closed_loop_product(ds, torch.zeros_like(da), dpi)
 
 
-def _product_reduce_crashes_on_empty(jacobians):
+def _product_feedback_outside(ds, da, dpi):
+    return ref.closed_loop_product(ds, torch.zeros_like(da), dpi) + (da @ dpi).sum(0)
+
+
+def _product_crashes_on_empty(ds, da, dpi):
     import functools
 
-    return functools.reduce(lambda p, a: a @ p, jacobians)
+    return functools.reduce(lambda p, m: m @ p, ds + da @ dpi)
 
 
-def _product_transposed(jacobians):
-    return _product_right(jacobians).T
+def _product_transposed(ds, da, dpi):
+    return _product_right(ds, da, dpi).T
 
 
-def _product_sum(jacobians):
-    return jacobians.sum(0) + torch.eye(jacobians.shape[-1], dtype=jacobians.dtype)
+def _product_elementwise(ds, da, dpi):
+    return (ds + da @ dpi).prod(0) if len(ds) else torch.eye(ds.shape[-1], dtype=ds.dtype)
 
 
 # exercise id -> (a correct answer, wrong answers); tests/test_checks_all.py uses this table.
@@ -177,20 +233,25 @@ CASES = {
              _scores_nan, _scores_last_reward_only]),
     "1.2": (ref.cem_refit,
             [_refit_worst, _refit_all_samples, _refit_variance, _refit_wrong_axis, _refit_first_k]),
-    "1.3": (ref.action_sequence_gradient,
+    "1.3": (ref.cem_plan,
+            [_plan_minimises, _plan_never_refits, _plan_one_iteration, _plan_ignores_the_warm_start,
+             _plan_not_clipped, _plan_first_action_only]),
+    "1.4": (ref.action_sequence_gradient,
             [_grad_detached_state, _grad_last_reward_only, _grad_of_cost, _grad_returns_j]),
-    "1.4": (ref.jacobian_product,
-            [_product_reversed, _product_elementwise, _product_reduce_crashes_on_empty, _product_sum,
-             _product_transposed]),
+    "1.5": (ref.closed_loop_product,
+            [_product_reversed, _product_open_loop, _product_feedback_outside, _product_crashes_on_empty,
+             _product_transposed, _product_elementwise]),
 }
 
 
 def test_the_notebook_style_answers_pass_too(capsys):
     checks.random_shooting_scores(_scores_right)
     checks.action_sequence_gradient(_grad_right)
-    checks.jacobian_product(_product_right)
+    checks.closed_loop_product(_product_right)
     checks.cem_refit(_refit_unbiased_std)  # either std convention is accepted
-    assert capsys.readouterr().out.count("passed") == 4
+    checks.cem_plan(_cem)
+    checks.cem_plan(_plan_returns_the_final_mean)  # the last mean is a fine plan too
+    assert capsys.readouterr().out.count("passed") == 6
 
 
 @pytest.mark.parametrize("wrong, expected", [
@@ -219,12 +280,32 @@ def test_gradient_and_product_messages():
     with pytest.raises(checks.CheckFailed, match="expected an output of shape"):
         checks.action_sequence_gradient(_grad_returns_j)
     with pytest.raises(checks.CheckFailed, match="on the \\*left\\*"):
-        checks.jacobian_product(_product_reversed)
+        checks.closed_loop_product(_product_reversed)
+    with pytest.raises(checks.CheckFailed, match=r"closed loop: [\s\S]*da\[t\] @ dpi\[t\]"):
+        checks.closed_loop_product(_product_open_loop)
     with pytest.raises(checks.CheckFailed, match=r"T = 0[\s\S]*raised TypeError"):
-        checks.jacobian_product(_product_reduce_crashes_on_empty)
+        checks.closed_loop_product(_product_crashes_on_empty)
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (_plan_minimises, "away from the best plan"),
+    (_plan_one_iteration, "away from the best plan"),
+    (_plan_ignores_the_warm_start, "warm start"),
+    (_plan_not_clipped, "leaves the action bounds"),
+    (_plan_first_action_only, "expected a plan of shape (6, 1)"),
+])
+def test_cem_plan_messages_say_what_is_wrong(wrong, expected):
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.cem_plan(wrong)
+    assert expected in str(info.value) and "Exercise 1.3" in str(info.value)
 
 
 def test_numpy_answers_are_accepted_where_no_gradient_is_needed(capsys):
-    checks.jacobian_product(lambda j: np.linalg.multi_dot([np.eye(j.shape[-1]), *j.numpy()[::-1]])
-                            if len(j) > 1 else (j.numpy()[0] if len(j) else np.eye(j.shape[-1])))
-    assert "Exercise 1.4 passed" in capsys.readouterr().out
+    def numpy_product(ds, da, dpi):
+        closed = (ds + da @ dpi).numpy()
+        return np.linalg.multi_dot([np.eye(ds.shape[-1]), np.eye(ds.shape[-1]), *closed[::-1]])
+
+    checks.closed_loop_product(numpy_product)
+    checks.cem_plan(lambda *args: _cem(*args).numpy().astype(np.float64))
+    out = capsys.readouterr().out
+    assert "Exercise 1.5 passed" in out and "Exercise 1.3 passed" in out

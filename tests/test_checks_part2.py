@@ -63,36 +63,124 @@ def _pw_not_detached(f, mu, sigma, eps):
     return g
 
 
-# -- 2.3 compounding gap -----------------------------------------------------------------
-def _gap_approximation(T, eps):
-    return np.asarray(eps) * T * (T + 1) / 2
+# -- 2.3 REINFORCE loss -------------------------------------------------------------------
+def _to_go(rew, gamma):
+    out, running = torch.zeros_like(rew), torch.zeros_like(rew[:, 0])
+    for t in reversed(range(rew.shape[1])):
+        running = rew[:, t] + gamma * running
+        out[:, t] = running
+    return out
 
 
+def _pg_no_baseline(log_prob, rew, gamma):
+    return -(log_prob * _to_go(rew, gamma)).mean()
+
+
+def _pg_one_baseline_for_all_steps(log_prob, rew, gamma):
+    g = _to_go(rew, gamma)
+    return -(log_prob * (g - g.mean())).mean()
+
+
+def _pg_full_return(log_prob, rew, gamma):
+    disc = gamma ** torch.arange(rew.shape[1], dtype=rew.dtype)
+    g = (rew * disc).sum(1, keepdim=True).expand_as(rew)
+    return -(log_prob * (g - g.mean(0, keepdim=True))).mean()
+
+
+def _pg_ignores_gamma(log_prob, rew, gamma):
+    return ref.reinforce_loss(log_prob, rew, 1.0)
+
+
+def _pg_discount_from_zero(log_prob, rew, gamma):
+    disc = gamma ** torch.arange(rew.shape[1], dtype=rew.dtype)
+    g = (rew * disc).flip(1).cumsum(1).flip(1)  # sum_{t' >= t} gamma^t' r_t'
+    return -(log_prob * (g - g.mean(0, keepdim=True))).mean()
+
+
+def _pg_reward_so_far(log_prob, rew, gamma):
+    g = rew.cumsum(1)
+    return -(log_prob * (g - g.mean(0, keepdim=True))).mean()
+
+
+def _pg_wrong_sign(log_prob, rew, gamma):
+    return -ref.reinforce_loss(log_prob, rew, gamma)
+
+
+def _pg_sum_not_mean(log_prob, rew, gamma):
+    return ref.reinforce_loss(log_prob, rew, gamma) * rew.numel()
+
+
+def _pg_detached(log_prob, rew, gamma):
+    return ref.reinforce_loss(log_prob.detach(), rew, gamma)
+
+
+def _pg_normalised(log_prob, rew, gamma):
+    g = _to_go(rew, gamma)
+    adv = g - g.mean(0, keepdim=True)
+    return -(log_prob * adv / (adv.std() + 1e-8)).mean()
+
+
+# -- 2.4 tightrope gap -------------------------------------------------------------------
+def _gap_pair(exact_fn):
+    def fn(T, eps):
+        eps = np.asarray(eps, dtype=float)
+        return exact_fn(T, eps), eps * T * (T + 1) / 2
+    fn.__name__ = exact_fn.__name__
+    return fn
+
+
+def _gap_approximation_twice(T, eps):
+    eps = np.asarray(eps, dtype=float)
+    return eps * T * (T + 1) / 2, eps * T * (T + 1) / 2
+
+
+@_gap_pair
 def _gap_off_by_one(T, eps):
     t = np.arange(0, T)
-    return (1 - (1 - np.asarray(eps)[..., None]) ** t).sum(-1)
+    return (1 - (1 - eps[..., None]) ** t).sum(-1)
 
 
+@_gap_pair
 def _gap_closed_form_divides_by_eps(T, eps):
-    eps = np.asarray(eps, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return T - (1 - eps) * (1 - (1 - eps) ** T) / eps
 
 
+@_gap_pair
 def _gap_counts_steps_on_track(T, eps):
     t = np.arange(1, T + 1)
-    return ((1 - np.asarray(eps)[..., None]) ** t).sum(-1)
+    return ((1 - eps[..., None]) ** t).sum(-1)
 
 
+@_gap_pair
 def _gap_only_the_last_step(T, eps):
-    return 1 - (1 - np.asarray(eps, dtype=float)) ** T
+    return 1 - (1 - eps) ** T
 
 
+@_gap_pair
 def _gap_flattens(T, eps):
-    return ref.compounding_gap(T, np.ravel(eps))
+    return ref.tightrope_gap(T, np.ravel(eps))[0]
 
 
-# -- 2.4 branched rollouts ---------------------------------------------------------------
+def _gap_approx_t_squared(T, eps):
+    return ref.tightrope_gap(T, eps)[0], np.asarray(eps) * T**2 / 2
+
+
+def _gap_saturation_as_approx(T, eps):
+    eps = np.asarray(eps, dtype=float)
+    return ref.tightrope_gap(T, eps)[0], T - (1 - eps) / np.maximum(eps, 1e-300)
+
+
+def _gap_swapped(T, eps):
+    exact, approx = ref.tightrope_gap(T, eps)
+    return approx, exact
+
+
+def _gap_only_exact(T, eps):
+    return ref.tightrope_gap(T, eps)[0]
+
+
+# -- 2.5 branched rollouts ---------------------------------------------------------------
 def _roll(obs, step_fn, policy, k):
     out = [obs]
     for _ in range(k):
@@ -143,10 +231,15 @@ CASES = {
              _lr_is_pathwise, _lr_forgot_f, _lr_nan]),
     "2.2": (ref.reparam_grad,
             [_pw_wrt_eps, _pw_returns_f, _pw_finite_difference, _pw_not_detached, _pw_is_likelihood_ratio]),
-    "2.3": (ref.compounding_gap,
-            [_gap_approximation, _gap_off_by_one, _gap_closed_form_divides_by_eps, _gap_counts_steps_on_track,
-             _gap_only_the_last_step, _gap_flattens]),
-    "2.4": (ref.branched_rollouts,
+    "2.3": (ref.reinforce_loss,
+            [_pg_no_baseline, _pg_one_baseline_for_all_steps, _pg_full_return, _pg_ignores_gamma,
+             _pg_discount_from_zero, _pg_reward_so_far, _pg_wrong_sign, _pg_sum_not_mean, _pg_detached,
+             _pg_normalised]),
+    "2.4": (ref.tightrope_gap,
+            [_gap_approximation_twice, _gap_off_by_one, _gap_closed_form_divides_by_eps,
+             _gap_counts_steps_on_track, _gap_only_the_last_step, _gap_flattens, _gap_approx_t_squared,
+             _gap_saturation_as_approx, _gap_swapped, _gap_only_exact]),
+    "2.5": (ref.branched_rollouts,
             [_br_starts_at_t0, _br_one_trajectory, _br_drops_start, _br_global_rng, _br_zero_action,
              _br_perturbs_start, _br_one_start_for_all]),
 }
@@ -170,11 +263,24 @@ def test_reparam_messages_point_at_mu_and_detach():
         checks.reparam_grad(_pw_not_detached)
 
 
-def test_compounding_gap_messages():
+def test_reinforce_loss_messages():
+    with pytest.raises(checks.CheckFailed, match="requires_grad is False"):
+        checks.reinforce_loss(_pg_detached)
+    with pytest.raises(checks.CheckFailed, match="mean over the batch at the same step"):
+        checks.reinforce_loss(_pg_no_baseline)
+    with pytest.raises(checks.CheckFailed, match="minus sign"):
+        checks.reinforce_loss(_pg_wrong_sign)
+
+
+def test_tightrope_gap_messages():
     with pytest.raises(checks.CheckFailed, match="NaN or inf"):
-        checks.compounding_gap(_gap_closed_form_divides_by_eps)
-    with pytest.raises(checks.CheckFailed, match="largest difference"):
-        checks.compounding_gap(_gap_approximation)
+        checks.tightrope_gap(_gap_closed_form_divides_by_eps)
+    with pytest.raises(checks.CheckFailed, match=r"\(exact\)"):
+        checks.tightrope_gap(_gap_approximation_twice)
+    with pytest.raises(checks.CheckFailed, match=r"\(small eps T\)"):
+        checks.tightrope_gap(_gap_approx_t_squared)
+    with pytest.raises(checks.CheckFailed, match="expected a tuple"):
+        checks.tightrope_gap(_gap_only_exact)
 
 
 @pytest.mark.parametrize("wrong, expected", [

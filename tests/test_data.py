@@ -84,6 +84,11 @@ def test_data_files_round_trip(value, tmp_path):
         assert list(back) == list(value)
 
 
+def test_zero_dimensional_arrays_keep_their_shape():
+    assert datafiles.loads(datafiles.dumps(np.array(3.0))).shape == ()
+    assert datafiles.loads(datafiles.dumps(torch.tensor(2.5))).shape == torch.Size([])
+
+
 def test_data_files_refuse_what_is_not_plain_data(tmp_path):
     with pytest.raises(TypeError):
         datafiles.save(tmp_path / "x.json", torch.nn.Linear(2, 2))

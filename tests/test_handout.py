@@ -1,9 +1,11 @@
 """The student handout is complete, self-contained, and holds nothing of the instructor's.
 
-The fast tests build it in a temp folder and look at what is there. The slow one installs it
-with pip in a fresh virtual environment (torch from the local CPU wheel when there is one, so
-nothing multi-GB is downloaded), checks that no grader or development tool came with it, and
-runs every student notebook there: only the check cells of unfinished exercises may fail.
+The fast tests build it in a temp folder and look at what is there. The slow one creates a
+fresh virtual environment from exactly what the handout's install files say (the pip list of
+``environment.yml``, which Binder's repo2docker installs; the hub image's ``hub/Dockerfile``
+installs the same packages), with torch from the local CPU wheel when there is one (nothing
+multi-GB is downloaded), checks that no grader or development tool came with it, and runs every
+student notebook there: only the check cells of unfinished exercises may fail.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ def built(tmp_path_factory):
 def test_the_handout_holds_notebooks_package_data_images_and_install_files(built):
     out, _ = built
     names = {p.name for p in out.iterdir()}
-    assert {"README.md", "pyproject.toml", "environment.yml", "course_lib", "assets"} <= names
+    assert {"README.md", "pyproject.toml", "environment.yml", "course_lib", "assets", "hub",
+            ".dockerignore"} <= names
     assert sorted(p.name for p in out.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
     assert (out / "course_lib" / "__init__.py").is_file()
     assert (out / "course_lib" / "data" / "answers").is_dir()
-    assert not (out / "course_lib" / "__main__.py").exists()
+    # the student's `python -m course_lib lab`, never the instructor's alias
+    assert (out / "course_lib" / "__main__.py").read_text() == handout.STUDENT_MAIN
+    assert "binder" not in names and "Dockerfile" not in names  # repo2docker reads the root environment.yml
     assert not list(out.rglob("__pycache__"))
 
 
@@ -96,7 +101,38 @@ def test_a_students_edits_survive_a_new_handout(built, tmp_path):
     assert "my notes" in mine.read_text()
 
 
+def _environment_pip(handout_dir: Path) -> list[str]:
+    """The pip lines of the handout's environment.yml (what conda and repo2docker install)."""
+    lines = (handout_dir / "environment.yml").read_text().splitlines()
+    start = lines.index("  - pip:")
+    return [line.split("- ", 1)[1] for line in lines[start + 1:] if line.startswith("      - ")]
+
+
+def _dockerfile_pip(handout_dir: Path) -> list[str]:
+    """The arguments of the hub image's `pip install` (the handout copied to /srv/course)."""
+    run = next(line for line in (handout_dir / "hub" / "Dockerfile").read_text().splitlines()
+               if line.startswith("RUN python -m pip install"))
+    return [a for a in run.split()[5:] if a != "--no-cache-dir"]
+
+
+def test_binder_and_the_hub_image_install_the_same_packages_from_the_handout_only(built):
+    out, _ = built
+    env = _environment_pip(out)
+    assert env[0] == "--extra-index-url https://download.pytorch.org/whl/cpu" and env[-1] == "-e ."
+    assert env[1:-1] == handout.runtime_dependencies()
+    cpu = "https://download.pytorch.org/whl/cpu"
+    assert _dockerfile_pip(out) == ["--extra-index-url", cpu, "/srv/course"]
+    docker = (out / "hub" / "Dockerfile").read_text()
+    assert "COPY --chown=root:root . /srv/course" in docker and "FROM quay.io/jupyter/" in docker
+    assert ".venv/" in (out / ".dockerignore").read_text()
+    assert os.access(out / "hub" / "course-start.sh", os.X_OK)
+    assert "cp -n" in (out / "hub" / "course-start.sh").read_text()  # never overwrites a student's copy
+
+
 def _pip_install_handout(venv: Path, handout_dir: Path) -> None:
+    """A fresh venv from exactly the pip list of the handout's environment.yml (its PyTorch index
+    line aside: torch is installed first from the machine's own wheel, so nothing is downloaded
+    from PyTorch's index, which CI machines may not reach)."""
     py = venv / "bin" / "python"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(py), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
@@ -104,8 +140,13 @@ def _pip_install_handout(venv: Path, handout_dir: Path) -> None:
                      if line.startswith("torch=="))
     # the machine's own torch first (as a student with torch already installed); no download
     subprocess.run([*pip, "--no-deps", "--no-index", torch_pin], check=False)
-    # the handout's README adds PyTorch's CPU index for students; here torch is already there
-    subprocess.run([*pip, str(handout_dir)], check=True, timeout=1800)
+    args = []
+    for line in _environment_pip(handout_dir):  # "-e ." is the handout itself, as for conda
+        if line == "-e .":
+            args += ["-e", str(handout_dir)]
+        elif not line.startswith("--extra-index-url"):  # where torch comes from: it is already here
+            args.append(line)
+    subprocess.run([*pip, *args], check=True, timeout=1800)
 
 
 @pytest.mark.slow
@@ -119,6 +160,10 @@ def test_the_handout_installs_in_a_fresh_venv_and_its_notebooks_run_there(built,
     installed = {p["name"].lower() for p in json.loads(listed)}
     assert not (installed & DEV_TOOLS), sorted(installed & DEV_TOOLS)
     assert {"torch", "jupyterlab", "ipympl", "course-lib"} <= installed
+    lab = subprocess.run([str(py), "-m", "course_lib", "lab", "--dry-run"], cwd=tmp_path,
+                         capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert lab.returncode == 0 and f"--ServerApp.root_dir={out.resolve()}" in lab.stdout, lab.stderr
     code = r"""
 import json, sys, nbformat, nbclient
 path = sys.argv[1]

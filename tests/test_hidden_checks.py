@@ -41,6 +41,13 @@ def _run_hidden(spec, hs, fn, seed) -> None:
         hs.body(ck)
 
 
+def _copy(x):
+    """A deep copy; a tensor with a graph (a loss) becomes a fresh non-leaf that requires grad."""
+    if getattr(x, "grad_fn", None) is not None:
+        return x.detach().clone().requires_grad_(True).clone()
+    return copy.deepcopy(x)
+
+
 def _hardcoded(ex_id):
     """A function right on exactly the visible check's inputs, and memorised everywhere else."""
     from course_lib.checks._recordable import CONTAINERS
@@ -54,7 +61,7 @@ def _hardcoded(ex_id):
         key, outputs = codec.fingerprint(args, kwargs), record.empty_containers(args, kwargs)
         out = ref(*args, **kwargs)
         filled = [(k, tag, CONTAINERS[tag].dump(c)) for k, tag, c in outputs]
-        memo.setdefault(key, (copy.deepcopy(out), filled))
+        memo.setdefault(key, (_copy(out), filled))
         return out
 
     with contextlib.redirect_stdout(io.StringIO()), _GlobalRngs():
@@ -67,7 +74,7 @@ def _hardcoded(ex_id):
         for k, tag, dumped in filled:
             if k in outputs:
                 CONTAINERS[tag].fill(outputs[k], dumped)
-        return copy.deepcopy(out)
+        return _copy(out)
 
     return hardcoded
 

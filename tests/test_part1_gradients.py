@@ -1,6 +1,7 @@
-"""Gradients through a model: autograd vs finite differences and the chain rule, and the
-claims of the notebook: early actions get huge gradients, Jacobian products explode or vanish,
-the optimisation's condition number grows with T. The exercises' pieces are the references."""
+"""Gradients through a model: autograd vs finite differences and the chain rule (open and closed
+loop), and the claims of the notebook: early actions get huge gradients, Jacobian products explode
+or vanish open loop and shrink when a stabilising policy closes the loop, the optimisation's
+condition number grows with T. The exercises' pieces are the references."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from course_lib import envs, gradients
 from course_lib.demos import part1
 from course_tools.references import part1 as ref
 
-GRADIENT, PRODUCT = ref.action_sequence_gradient, ref.jacobian_product
+GRADIENT, PRODUCT = ref.action_sequence_gradient, ref.closed_loop_product
+
+
+def _open(ds):
+    """An open-loop product: no action reacts (da, dpi = 0)."""
+    t, s = ds.shape[0], ds.shape[-1]
+    return PRODUCT(ds, torch.zeros(t, s, 1, dtype=ds.dtype), torch.zeros(t, 1, s, dtype=ds.dtype))
 
 
 def _return(step, s0, actions):
@@ -60,23 +67,49 @@ def test_step_jacobians_match_jacrev_and_the_chain_rule_gives_the_autograd_gradi
         j_s, j_a = jac(states[t], a[t])
         assert torch.allclose(ds[t], j_s) and torch.allclose(da[t], j_a)
     for h in (1, 5, 12):
-        chain = torch.stack([ra[t] + sum(rs[k] @ PRODUCT(ds[t + 1:k]) @ da[t] for k in range(t + 1, h))
+        chain = torch.stack([ra[t] + sum(rs[k] @ _open(ds[t + 1:k]) @ da[t] for k in range(t + 1, h))
                              for t in range(h)])
         assert torch.allclose(chain, GRADIENT(envs.pendulum_step, s0, a[:h]), atol=1e-12)
+        jac = {"ds": ds[:h], "da": da[:h], "dpi": torch.zeros(h, 1, 2, dtype=torch.float64), "rs": rs[:h],
+               "ra": ra[:h]}
+        assert torch.allclose(gradients.chain_rule_action_gradients(PRODUCT, jac), chain, atol=1e-12)
+
+
+def test_the_policy_formula_with_closed_loop_products_is_autograds_gradient():
+    """The notebook's policy formula: dJ/da_t through products of A + B K, latest on the left."""
+    policy = gradients.MLPPolicy(2, 1, hidden=8, generator=torch.Generator().manual_seed(3)).double()
+    s0 = torch.tensor([2.0, -0.5], dtype=torch.float64)
+    jac = gradients.closed_loop_jacobians(policy, envs.pendulum_step, s0, 15)
+    x = s0[None]
+    for t in range(15):  # dpi is the policy's own Jacobian at the states it visits
+        assert torch.allclose(jac["dpi"][t], torch.func.jacrev(policy)(x)[0, :, 0], atol=1e-10)
+        x, _ = envs.pendulum_step(x, policy(x).detach())
+    want = gradients.policy_action_gradient(policy, envs.pendulum_step, s0, 15)
+    got = gradients.chain_rule_action_gradients(PRODUCT, jac)
+    assert torch.allclose(got, want, atol=1e-10)
+    open_loop = gradients.chain_rule_action_gradients(PRODUCT, {**jac, "dpi": torch.zeros_like(jac["dpi"])})
+    assert (open_loop - want).abs().max() > 1e-2 * want.abs().max()  # the feedback term matters
 
 
 def test_jacobian_products_order_and_the_singular_values_of_every_prefix():
     g = torch.Generator().manual_seed(1)
     jac = torch.randn(6, 2, 2, generator=g, dtype=torch.float64)
     want = jac[5] @ jac[4] @ jac[3] @ jac[2] @ jac[1] @ jac[0]
-    assert torch.allclose(PRODUCT(jac), want)
-    assert torch.equal(PRODUCT(jac[:0]), torch.eye(2, dtype=torch.float64))
-    prefixes = torch.stack([PRODUCT(jac[:k]) for k in range(1, 7)])
+    assert torch.allclose(_open(jac), want)
+    assert torch.equal(_open(jac[:0]), torch.eye(2, dtype=torch.float64))
+    b, k = torch.randn(6, 2, 1, generator=g, dtype=torch.float64), torch.randn(6, 1, 2, generator=g,
+                                                                                 dtype=torch.float64)
+    closed = jac + b @ k
+    want = closed[5] @ closed[4] @ closed[3] @ closed[2] @ closed[1] @ closed[0]
+    assert torch.allclose(PRODUCT(jac, b, k), want)
+    assert torch.allclose(gradients.product_singular_values(PRODUCT, jac, b, k)[-1],
+                          torch.linalg.svdvals(PRODUCT(jac, b, k)), rtol=1e-8)
+    prefixes = torch.stack([_open(jac[:k]) for k in range(1, 7)])
     sv = gradients.product_singular_values(PRODUCT, jac)
     assert torch.allclose(sv, torch.linalg.svdvals(prefixes), rtol=1e-8)
     jac3 = torch.randn(4, 3, 3, generator=g, dtype=torch.float64)
     sv3 = gradients.product_singular_values(PRODUCT, jac3)
-    assert torch.allclose(sv3[-1], torch.linalg.svdvals(PRODUCT(jac3)))
+    assert torch.allclose(sv3[-1], torch.linalg.svdvals(_open(jac3)))
     assert gradients.product_singular_values(PRODUCT, jac[:0]).shape == (0, 2)
 
 
@@ -101,7 +134,7 @@ def test_singular_values_and_log_clipping_flag_inf_and_nan():
 
 def test_early_actions_get_huge_gradients_near_upright_and_it_grows_with_curvature():
     grid = part1.gradient_grid(GRADIENT, PRODUCT, np.array([0.0, 1.0, 2.0]), t_max=80)
-    g, sv = grid["grad"], grid["sv"]
+    g, sv, closed = grid["grad"], grid["sv"], grid["sv_closed"]
     ratio = g[:, 79, 0] / g[:, 79, 79]  # ||dJ/da_0|| / ||dJ/da_{T-1}|| at T = 80
     assert ratio[1] > 1e5 and ratio[2] > 1e3 * ratio[1]
     assert ratio[0] < 1e4  # no gravity: polynomial, not exponential, growth
@@ -109,6 +142,8 @@ def test_early_actions_get_huge_gradients_near_upright_and_it_grows_with_curvatu
     assert sv[1, 79, 0] > 1e6 and sv[1, 79, 1] < 1e-6
     assert sv[1, 79, 0] > 1e3 * sv[1, 39, 0]
     assert sv[0, 79, 0] < 10  # no gravity: the product only shears
+    # the PD controller that flew the trajectory closes the loop into a contraction, at every gain
+    assert (closed[:, 79, 0] < 1e-2).all() and (closed[:, 79, 0] < closed[:, 9, 0]).all()
 
 
 def test_condition_number_of_the_action_optimisation_grows_with_horizon():
@@ -137,13 +172,13 @@ def test_the_gradient_grid_uses_the_pieces_it_is_given():
         assert obs.shape == (4,) and actions.shape[1:] == (2,)  # two pendulums as one system
         return GRADIENT(step, obs, actions)
 
-    def product(jacobians):
+    def product(ds, da, dpi):
         calls["product"] += 1
-        return PRODUCT(jacobians)
+        return PRODUCT(ds, da, dpi)
 
     grid = part1.gradient_grid(gradient, product, np.array([0.5, 1.5]), t_max=10)
-    assert calls == {"gradient": 10, "product": 2 * 10}
-    assert grid["grad"].shape == (2, 10, 10) and grid["sv"].shape == (2, 10, 2)
+    assert calls == {"gradient": 10, "product": 2 * 2 * 10}  # open and closed loop, 2 gains, k = 1..10
+    assert grid["grad"].shape == (2, 10, 10) and grid["sv"].shape == grid["sv_closed"].shape == (2, 10, 2)
     assert (np.triu(grid["grad"][0], 1) == 0).all()  # row T - 1 holds horizons T only
 
 

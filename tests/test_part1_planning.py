@@ -12,11 +12,11 @@ import torch
 from course_lib import buffers, datafiles, dynamics, envs, planning
 from course_tools.references import part1 as ref
 
-SCORE, REFIT = ref.random_shooting_scores, ref.cem_refit
+SCORE, REFIT, PLAN = ref.random_shooting_scores, ref.cem_refit, ref.cem_plan
 
 
 def _planner(cfg: planning.CEMConfig, seed: int = 0) -> planning.Planner:
-    return planning.cem_planner(SCORE, REFIT, cfg, torch.Generator().manual_seed(seed))
+    return planning.as_planner(PLAN, cfg, torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture(autouse=True)
@@ -56,32 +56,32 @@ def test_planners_say_which_piece_returned_a_bad_shape():
     step, obs, gen = envs.pendulum_step_obs, torch.zeros(3), torch.Generator()
     keep_axis = lambda st, o, a: SCORE(st, o, a)[:, None]  # noqa: E731
     with pytest.raises(ValueError, match=r"score: expected scores of shape \(10,\)"):
-        planning.cem_plan(keep_axis, REFIT, step, obs, cfg, gen)
-    with pytest.raises(ValueError, match=r"score: expected scores of shape \(10,\)"):
         planning.random_shooting(keep_axis, step, obs, cfg, gen)
-    with pytest.raises(ValueError, match="refit: expected a pair"):
-        planning.cem_plan(SCORE, lambda s, sc, k: s.mean(0), step, obs, cfg, gen)
-    with pytest.raises(ValueError, match=r"refit: expected a std of shape \(4, 1\)"):
-        planning.cem_plan(SCORE, lambda s, sc, k: (s.mean(0), s.std()), step, obs, cfg, gen)
-    with pytest.raises(ValueError, match="init_mean"):
-        planning.cem_plan(SCORE, REFIT, step, obs, cfg, gen, init_mean=torch.zeros(3, 1))
+    first_action = planning.as_planner(lambda *args: PLAN(*args)[0], cfg, gen)
+    with pytest.raises(ValueError, match=r"plan: expected a plan of shape \(4, 1\)"):
+        first_action(step, obs, None)
 
 
-def test_planners_accept_numpy_answers_and_float64_models():
-    """Students' pieces may return NumPy arrays, and a model may compute in float64."""
+def test_as_planner_accepts_numpy_plans_and_passes_its_settings():
+    """A student's plan may come back as a float64 NumPy array; MPC gets a float32 tensor."""
     cfg = planning.CEMConfig(horizon=4, n_candidates=20, n_elite=4, n_iters=2)
-    np_score = lambda st, o, a: SCORE(st, o.double(), a.double()).numpy()  # noqa: E731
-    np_refit = lambda s, sc, k: tuple(x.numpy().astype(np.float64) for x in REFIT(s, sc, k))  # noqa: E731
-    plan = planning.cem_plan(np_score, np_refit, envs.pendulum_step_obs, torch.zeros(3), cfg,
-                             torch.Generator().manual_seed(0))
+    seen = []
+
+    def np_plan(step, obs, init_mean, c, generator):
+        seen.append((obs.dtype, obs.shape, c, generator))
+        return PLAN(step, obs, init_mean, c, generator).numpy().astype(np.float64)
+
+    gen = torch.Generator().manual_seed(0)
+    plan = planning.as_planner(np_plan, cfg, gen)(envs.pendulum_step_obs, torch.zeros(1, 3).double())
     assert plan.shape == (4, 1) and plan.dtype == torch.float32
+    assert seen == [(torch.float32, (3,), cfg, gen)]
 
 
 def test_cem_finds_a_known_action_sequence_and_beats_random_shooting():
     target = torch.tensor([[1.5], [-1.0], [0.5], [0.0], [-1.8], [1.0]])
     step = _target_step(target)
     cfg = planning.CEMConfig(horizon=6, n_candidates=100, n_elite=10, n_iters=6)
-    plan = planning.cem_plan(SCORE, REFIT, step, torch.zeros(1), cfg, torch.Generator().manual_seed(0))
+    plan = PLAN(step, torch.zeros(1), None, cfg, torch.Generator().manual_seed(0))
     assert plan.shape == (6, 1)
     assert (plan - target).abs().max() < 0.15
     rs = planning.random_shooting(SCORE, step, torch.zeros(1), cfg, torch.Generator().manual_seed(0))
@@ -181,9 +181,9 @@ def test_mbrl_stops_at_an_unfinished_exercise_and_says_which():
         model=dynamics.EnsembleConfig(n_members=1, n_elites=1, hidden=8, n_layers=1, max_epochs=1),
         planner=planning.CEMConfig(horizon=3, n_candidates=8, n_elite=2, n_iters=1))
 
-    def stub(step, obs, actions):
-        raise NotImplementedError("Exercise 1.1: your code here")
+    def stub(step, obs, init_mean, c, generator):
+        raise NotImplementedError("Exercise 1.3: your code here")
 
-    with pytest.raises(NotImplementedError, match="Exercise 1.1"):
-        planning.mbrl_v15(env, cfg, planning.cem_planner(stub, REFIT, cfg.planner, torch.Generator()),
+    with pytest.raises(NotImplementedError, match="Exercise 1.3"):
+        planning.mbrl_v15(env, cfg, planning.as_planner(stub, cfg.planner, torch.Generator()),
                           seed=0, progress=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import estimators
+from course_lib import envs, estimators
 from course_lib.utils import torch_generator
 from course_tools.references import part2 as ref
 
@@ -126,3 +126,88 @@ def test_an_unfinished_estimator_stops_the_experiment_with_its_exercise():
     with pytest.raises(NotImplementedError, match="Exercise 2.2"):
         estimators.logistic_gradients(ref.likelihood_ratio_grad, stub, estimators.LogisticConfig(),
                                       torch_generator(0))
+
+
+# -- noise at every step ------------------------------------------------------------------
+def test_per_step_gradients_are_the_score_sum_and_the_path_derivative():
+    """The likelihood ratio with noise at every step is x_T sum_s xi_s / sigma_a (T score terms), and
+    the pathwise one is d x_T / d mu with every step's action shifted by mu (finite differences)."""
+    config = estimators.LogisticConfig(horizon=6, n_samples=40)
+    lr, path = estimators.per_step_gradients(*ESTIMATORS, config, torch_generator(5))
+    gen = torch_generator(5)
+    eps0 = torch.randn(40, generator=gen, dtype=torch.float64)
+    xi = torch.randn(6, 40, generator=gen, dtype=torch.float64)
+
+    def x_T(mu, T):
+        x = config.theta + config.sigma0 * eps0
+        for t in range(T):
+            x = estimators.logistic_step(x, config.r, mu + config.noise * xi[t])
+        return x
+
+    for T in (1, 3, 6):
+        torch.testing.assert_close(lr[T], x_T(0.0, T) * xi[:T].sum(0) / config.noise)
+        h = 1e-7
+        fd = (x_T(h, T) - x_T(-h, T)) / (2 * h)
+        torch.testing.assert_close(path[T], fd, rtol=1e-4, atol=1e-6)
+    assert (lr[0] == 0).all() and (path[0] == 0).all()
+
+
+def test_with_noise_at_every_step_the_likelihood_ratio_variance_grows_like_T():
+    """Section 1.3 as measured: Var[likelihood ratio] ~ T^p with p near 1 (T score terms), the pathwise
+    variance still grows at about 2 lambda per step, and pathwise overtakes within 5..15 steps."""
+    config = estimators.LogisticConfig()
+    lr, path = estimators.per_step_gradients(*ESTIMATORS, config, torch_generator(0))
+    T = np.arange(config.horizon + 1)
+    v_lr, v_pw = lr.var(1).numpy(), path.var(1).numpy()
+    from course_lib import compounding
+
+    p = compounding.loglog_slope(T[2:], v_lr[2:])
+    rate = estimators.log_variance_slope(T[5:], v_pw[5:])
+    lam = estimators.lyapunov_exponent(config.r, torch_generator(1), noise=config.noise)
+    print(f"per step: Var[LR] ~ T^{p:.3f}, Var[pathwise] ~ e^({rate:.3f} T), 2 lambda = {2 * lam:.3f}")
+    assert p == pytest.approx(1.0, abs=0.2)
+    assert abs(rate / (2 * lam) - 1) < 0.25
+    assert v_lr[-1] > 5 * v_lr[3]  # it grows, unlike the start-only case (a factor < 3 there)
+    assert 5 <= T[1:][v_pw[1:] > v_lr[1:]][0] <= 15
+
+
+def test_pendulum_spread_both_estimators_estimate_the_same_gradient_and_reinforce_variance_grows():
+    """On the true Pendulum (no fitted model, so it is fast): REINFORCE through the reference loss and
+    backprop agree on dJ_T/dw within their standard errors (both unbiased for J_T), and REINFORCE's
+    per-rollout variance grows with T, as a power above 1."""
+    from course_lib import compounding
+
+    def true_step(obs, act):
+        nxt, rew = envs.pendulum_step_obs(obs.double(), act.double())
+        return nxt.float(), rew.float()
+
+    config = estimators.SpreadConfig(n_rollouts=2000, horizons=(1, 3, 5, 10, 20, 40))
+    spread = estimators.pendulum_gradient_spread(true_step, ref.reinforce_loss, config, torch_generator(0))
+    n = config.n_rollouts
+    for k, T in enumerate(config.horizons[:4]):
+        se = np.sqrt((spread.var_reinforce[k] + spread.var_pathwise[k]) / n)
+        assert np.abs(spread.mean_reinforce[k] - spread.mean_pathwise[k]).max() < 4 * se, T
+    T = spread.horizons
+    p = compounding.loglog_slope(T[2:], spread.var_reinforce[2:])
+    print(f"true pendulum: Var[REINFORCE] ~ T^{p:.2f}, Var[pathwise] ~ "
+          f"T^{compounding.loglog_slope(T[2:], spread.var_pathwise[2:]):.2f}")
+    assert (np.diff(spread.var_reinforce) > 0).all() and p > 1.5
+    assert spread.var_pathwise[0] < spread.var_reinforce[0] / 100  # short horizons: backprop wins
+
+
+@pytest.mark.slow
+def test_pendulum_spread_in_the_learned_model_as_the_notebook_reports_it():
+    """Section 2.1 as measured on the 300-transition model: both variances grow as powers of T over
+    T = 5..100, the pathwise one faster, and backprop is the less noisy estimator at short horizons only."""
+    from course_lib import compounding, policy_gradient
+
+    model, _, _ = policy_gradient.fit_pendulum_model(policy_gradient.ModelDataConfig(n_transitions=300))
+    spread = estimators.pendulum_gradient_spread(model.mean_step, ref.reinforce_loss,
+                                                 estimators.SpreadConfig(), torch_generator(0))
+    T, keep = spread.horizons, spread.horizons >= 5
+    p_lr = compounding.loglog_slope(T[keep], spread.var_reinforce[keep])
+    p_pw = compounding.loglog_slope(T[keep], spread.var_pathwise[keep])
+    print(f"learned model: Var[REINFORCE] ~ T^{p_lr:.2f}, Var[pathwise] ~ T^{p_pw:.2f}")
+    assert p_lr > 1.5 and p_pw > p_lr + 1
+    assert spread.var_pathwise[0] < spread.var_reinforce[0]
+    assert spread.var_pathwise[-1] > spread.var_reinforce[-1]

@@ -48,45 +48,84 @@ def test_shortest_path_policy_reaches_the_goal_in_14_steps(chain):
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9, 0.99])
 def test_exact_sr_is_a_distribution_and_solves_its_bellman_equation(P_pi, gamma):
-    M = ref.sr_exact(P_pi, gamma)
+    M = successor.sr_matrix(P_pi, gamma)
     np.testing.assert_allclose(M.sum(axis=1), 1.0, atol=1e-10)
     assert (M >= -1e-12).all()
     np.testing.assert_allclose(M, (1 - gamma) * np.eye(len(M)) + gamma * P_pi @ M, atol=1e-10)
 
 
-def test_exact_sr_matches_the_discounted_sum_of_powers(P_pi):
-    gamma, M_sum, Pk = 0.8, np.zeros_like(P_pi), np.eye(len(P_pi))
+def test_exact_sr_matches_the_discounted_sum_of_powers_and_dayans_is_it_over_1_minus_gamma(P_pi):
+    gamma, M_sum, dayan, Pk = 0.8, np.zeros_like(P_pi), np.zeros_like(P_pi), np.eye(len(P_pi))
     for k in range(400):
         M_sum += (1 - gamma) * gamma**k * Pk
+        dayan += gamma**k * Pk  # Dayan (1993): discounted visit counts
         Pk = Pk @ P_pi
-    np.testing.assert_allclose(ref.sr_exact(P_pi, gamma), M_sum, atol=1e-12)
+    M = successor.sr_matrix(P_pi, gamma)
+    np.testing.assert_allclose(M, M_sum, atol=1e-12)
+    np.testing.assert_allclose(dayan, M / (1 - gamma), atol=1e-10)
+    np.testing.assert_allclose(dayan.sum(axis=1), 1 / (1 - gamma), atol=1e-9)
 
 
 @pytest.mark.parametrize("gamma", [0.5, 0.9, 0.95])
 def test_value_from_sr_equals_policy_evaluation_to_1e6(chain, P_pi, gamma):
-    V_sr = ref.value_from_sr(ref.sr_exact(P_pi, gamma), chain.reward, gamma)
+    V_sr = successor.sr_matrix(P_pi, gamma) @ chain.reward / (1 - gamma)
     V_pe = successor.policy_evaluation(P_pi, chain.reward, gamma)
     assert np.abs(V_sr - V_pe).max() < 1e-6
     assert V_pe[chain.start] > 0
 
 
-@pytest.mark.parametrize("gamma, seed", [(0.9, 0), (0.9, 1), (0.5, 2), (0.95, 3)])
-def test_td_learned_sr_is_within_1e2_of_the_exact_matrix(P_pi, gamma, seed):
-    M = ref.sr_exact(P_pi, gamma)
-    M_td, log = successor.learn_sr_td(ref.sr_td_update, P_pi, gamma, 5000, np.random.default_rng(seed),
-                                      M_exact=M)
-    err = np.abs(M_td - M).max()
+def test_barretos_psi_is_ours_over_1_minus_gamma_with_phi_of_the_state_left(chain):
+    """psi_B(s, a) = E sum_i gamma^i phi(s_{t+i}, a_{t+i}, s_{t+i+1}) with phi(s, a, s') = phi(s),
+    estimated by Monte Carlo on the chain, against (1 - gamma)^-1 mu(s, a)^T phi."""
+    gamma, rng = 0.8, np.random.default_rng(0)
+    phi = successor.landmark_features(chain)
+    pi = successor.shortest_path_policy(chain, 0.3)
+    psi = successor.successor_features(chain.P, pi, phi, gamma)
+    s0, a0, n_runs, T = chain.index((5, 0)), 2, 4000, 120
+    s = np.full(n_runs, s0)
+    a = np.full(n_runs, a0)
+    total = np.zeros((n_runs, phi.shape[1]))
+    for i in range(T):
+        total += gamma**i * phi[s]
+        s = successor._sample_rows(chain.P[s, a], rng)
+        a = successor._sample_rows(pi[s], rng)
+    np.testing.assert_allclose(total.mean(axis=0), psi[s0, a0] / (1 - gamma), atol=0.1)
+
+
+@pytest.mark.parametrize("gamma, seed", [(0.9, 0), (0.9, 1), (0.5, 2)])
+def test_td_learned_sr_is_within_1e2_of_the_exact_one(chain, gamma, seed):
+    pi = successor.shortest_path_policy(chain, 0.3)
+    M = successor.sr_matrix(successor.policy_transition(chain.P, pi), gamma)
+    mu = successor.sr_state_action(chain.P, M, gamma)
+    mu_td, log = successor.learn_psi_td(ref.psi_td_update, chain.P, pi, np.eye(chain.n), gamma, 3000,
+                                        np.random.default_rng(seed), psi_exact=mu)
+    err = np.abs(mu_td - mu).max()
     assert err < 1e-2, err
     assert log.max_abs_error[-1] == pytest.approx(err)
     assert log.max_abs_error[-1] < log.max_abs_error[0] / 10
 
 
-def test_td_update_leaves_other_rows_and_the_input_alone():
-    M = np.full((3, 3), 1 / 3)
-    out = ref.sr_td_update(M, np.array([1]), np.array([2]), 0.5, 1.0)
-    np.testing.assert_allclose(M, 1 / 3)
-    np.testing.assert_allclose(out[[0, 2]], 1 / 3)
-    np.testing.assert_allclose(out[1], [1 / 6, 0.5 + 1 / 6, 1 / 6])
+def test_td_update_leaves_other_pairs_and_the_input_alone():
+    psi = np.full((3, 2, 3), 1 / 3)
+    one = lambda i: np.array([i])  # noqa: E731
+    out = ref.psi_td_update(psi, np.eye(3), one(1), one(0), one(2), one(1), 0.5, 1.0)
+    np.testing.assert_allclose(psi, 1 / 3)
+    np.testing.assert_allclose(np.delete(out.reshape(6, 3), 2, axis=0), 1 / 3)
+    np.testing.assert_allclose(out[1, 0], [1 / 6, 0.5 + 1 / 6, 1 / 6])
+
+
+def test_reward_regression_recovers_visited_weights_and_zeroes_unvisited_ones(chain):
+    phi = successor.landmark_features(chain)
+    w = np.array([-1.0, 1.0, 0.0, 1.0])
+    feats, r = successor.observe_rewards(chain, phi, w, 2000, 0.5, np.random.default_rng(0))
+    w_hat = ref.reward_weights(feats, r, 1.0)
+    visits = feats.sum(axis=0)
+    for k in range(4):
+        if visits[k] == 0:
+            assert w_hat[k] == 0.0
+        elif visits[k] >= 20:  # noise 0.5 / sqrt(20) ~ 0.11, plus the ridge's shrinkage w n / (n + 1)
+            assert abs(w_hat[k] - w[k]) < 0.4, (k, w_hat[k])
+    assert visits.sum() > 100
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +133,7 @@ def gpi_setup(chain):
     gamma = 0.9
     phi = successor.landmark_features(chain)
     base = [successor.optimal_policy(chain.P, phi[:, k], gamma) for k in range(phi.shape[1])]
-    psi = np.stack([successor.successor_features(ref.sr_exact, chain.P, pi, phi, gamma) for pi in base])
+    psi = np.stack([successor.successor_features(chain.P, pi, phi, gamma) for pi in base])
     return gamma, phi, base, psi
 
 
@@ -138,8 +177,30 @@ def test_gpi_with_one_policy_is_its_greedy_improvement(chain, gpi_setup):
     np.testing.assert_array_equal(ref.gpi_action(psi[1:2], w), Q.argmax(axis=1))
 
 
+def test_solved_as_a_student_would_psi_td_plus_w_regression_plus_gpi_solves_the_new_task(chain, gpi_setup):
+    """The notebook's pipeline with only the exercises' functions: psi by TD from samples, w by
+    ridge regression on noisy observed rewards, then GPI. It beats every base policy on the new
+    task, by a clear margin on average, and reaches the optimal policy's mean value."""
+    gamma, phi, base, psi_exact = gpi_setup
+    rng = np.random.default_rng(0)
+    psi = np.stack([successor.learn_psi_td(ref.psi_td_update, chain.P, p, phi, gamma, 1000, rng)[0]
+                    for p in base])
+    assert np.abs(psi - psi_exact).max() < 0.02
+    w_new = np.array([-1.0, 1.0, 0.0, 1.0])
+    feats, r = successor.observe_rewards(chain, phi, w_new, 2000, 0.5, rng)
+    a_gpi = ref.gpi_action(psi, ref.reward_weights(feats, r, 1.0))
+    r_new = phi @ w_new
+    value = lambda pi: successor.policy_evaluation(successor.policy_transition(chain.P, pi), r_new, gamma)  # noqa: E731
+    V_gpi = value(successor.policy_table(a_gpi, 4))
+    V_base = np.stack([value(pi) for pi in base])
+    V_opt = value(successor.optimal_policy(chain.P, r_new, gamma))
+    assert (V_gpi >= V_base.max(axis=0) - 1e-9).all()
+    assert V_gpi.mean() > V_base.mean(axis=1).max() + 0.5
+    assert V_gpi.mean() > V_opt.mean() - 0.05
+
+
 def test_errors_name_the_argument(P_pi):
     with pytest.raises(ValueError, match="gamma"):
-        ref.sr_exact(P_pi, 1.0)
+        successor.sr_matrix(P_pi, 1.0)
     with pytest.raises(ValueError, match="P, pi"):
         successor.policy_transition(np.zeros((3, 4, 3)), np.zeros((3, 2)))

@@ -1,10 +1,11 @@
 """Checks for 02_gradients_and_compounding_error.
 
 2.1 likelihood_ratio_grad, 2.2 reparam_grad: per-sample gradient estimators of
-d/dmu E_{x~N(mu, sigma^2)}[f(x)]; 2.3 compounding_gap: the toy's exact gap; 2.4 branched_rollouts:
+d/dmu E_{x~N(mu, sigma^2)}[f(x)]; 2.3 reinforce_loss: REINFORCE's surrogate loss (MBRL v2.5);
+2.4 tightrope_gap: the toy's exact gap and its small-eps T approximation; 2.5 branched_rollouts:
 MBRL v3.0's generator (start states from real data, k model steps).
 
-2.1-2.3 compare with the reference's saved answers (``ck.answer``). 2.4 draws random start
+2.1-2.4 compare with the reference's saved answers (``ck.answer``). 2.5 draws random start
 states, and several correct ways to draw them give different draws, so its check tests the
 properties that define a right answer instead: every branch starts at a real state, starts are
 spread over all trajectories and all times, every step is ``step_fn(obs, policy(obs))``, and the
@@ -94,23 +95,65 @@ def reparam_grad(ck: Checker) -> None:
                 hint="torch.autograd.grad returns plain tensors, or call .detach().")
 
 
-@exercise("2.3", "compounding_gap")
-def compounding_gap(ck: Checker) -> None:
-    """``compounding_gap(T, eps) -> array like eps``: the expected number of steps 1..T spent off."""
+def _pg_batch(b: int, h: int, seed: int, offset: float = 0.0, dtype: torch.dtype = torch.float64
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log_prob (b, h) requiring grad, rewards (b, h)): a made-up batch of rollouts."""
+    gen = torch.Generator().manual_seed(seed)
+    log_prob = (-1.0 - torch.rand(b, h, generator=gen, dtype=dtype)).requires_grad_(True)
+    return log_prob, offset + torch.randn(b, h, generator=gen, dtype=dtype)
+
+
+@exercise("2.3", "reinforce_loss")
+def reinforce_loss(ck: Checker) -> None:
+    """``reinforce_loss(log_prob (B, H), rew (B, H), gamma) -> scalar``: REINFORCE's surrogate loss."""
+    cases = {
+        "B = 6 rollouts of H = 5 steps, gamma = 0.9 (float32, as a policy's log_prob)":
+            (*_pg_batch(6, 5, 0, dtype=torch.float32), 0.9),
+        "gamma = 1: the reward-to-go is the plain sum of the rewards still to come":
+            (*_pg_batch(4, 7, 1), 1.0),
+        "gamma = 0: the reward-to-go is the reward of that step": (*_pg_batch(5, 3, 2), 0.0),
+        "rewards all shifted by -100 (the per-step baseline must remove the shift)":
+            (*_pg_batch(8, 4, 3, offset=-100.0), 0.95),
+        "one step (H = 1)": (*_pg_batch(5, 1, 4), 0.99),
+        "one rollout (B = 1): it is its own baseline, so the loss is 0": (*_pg_batch(1, 6, 5), 0.9),
+    }
+    for case, (log_prob, rew, gamma) in cases.items():
+        got = ck.call(log_prob, rew, gamma, case=case)
+        want = ck.answer(case).reshape(())  # saved as a 1-element tensor
+        ck.close(got, want, case=case, tensor=True, atol=1e-5, rtol=1e-5,
+                 hint="weigh log pi(a_t|s_t) by the reward-to-go from step t on (discounted from t), minus "
+                      "its mean over the batch at the same step t; average over all B*H terms; minus "
+                      "sign, because the optimiser minimises.")
+        ck.true(getattr(got, "requires_grad", False), case=case + " (the loss carries the gradient)",
+                problem="your loss does not depend on log_prob through autograd (requires_grad is False), "
+                        "so loss.backward() would not reach the policy.",
+                hint="do not detach log_prob or turn it into numbers: only the rewards are plain data.")
+
+
+@exercise("2.4", "tightrope_gap")
+def tightrope_gap(ck: Checker) -> None:
+    """``tightrope_gap(T, eps) -> (exact, approx)``: expected steps off among 1..T, exact and small-eps T."""
     cases = {
         "T = 10, eps = [0.01]": (10, np.array([0.01])),
         "T = 50, eps = [0, 1e-3, 0.1, 0.5, 1] (an array; eps = 0 must give 0, not NaN)":
             (50, np.array([0.0, 1e-3, 0.1, 0.5, 1.0])),
         "T = 1: one step, one chance to fail": (1, np.array([0.0, 0.2, 1.0])),
-        "T = 1000, eps = 1e-4 (eps T = 0.1: the approximation eps T (T+1)/2 is not exact)":
+        "T = 1000, eps = 1e-4 (eps T = 0.1: small, but the approximation is not exact)":
             (1000, np.array([1e-4])),
         "a 2-D array of eps, T = 7": (7, np.array([[0.01, 0.02], [0.3, 0.9]])),
     }
     for case, (T, eps) in cases.items():
         got = ck.call(T, eps, case=case)
-        ck.close(got, ck.answer(case), case=case, tensor=False, atol=1e-9, rtol=1e-7,
+        ck.true(isinstance(got, (tuple, list)) and len(got) == 2, case=case,
+                problem=f"expected a tuple (exact, approx) of two arrays, got {type(got).__name__}"
+                        + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else "") + ".",
+                hint="return exact, approx")
+        exact, approx = ck.answer(case)
+        ck.close(got[0], exact, case=case + " (exact)", tensor=False, atol=1e-9, rtol=1e-7,
                  hint="at step t you are off the tightrope if any of the steps 1..t went wrong. "
                       "Add up the probability of being off over t = 1..T, elementwise in eps.")
+        ck.close(got[1], approx, case=case + " (small eps T)", tensor=False, atol=1e-12, rtol=1e-9,
+                 hint="for small eps t, 1 - (1 - eps)^t is about eps t; then sum over t = 1..T exactly.")
 
 
 def _fake_model(obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,7 +216,7 @@ def _branches_look_right(ck: Checker, out, real: torch.Tensor, step_fn, policy, 
                         "used about equally.")
 
 
-@exercise("2.4", "branched_rollouts")
+@exercise("2.5", "branched_rollouts")
 def branched_rollouts(ck: Checker) -> None:
     """``branched_rollouts(real_obs (N, L, o), step_fn, policy, k, n_branches, generator) -> (n, k+1, o)``."""
     real = _real_trajectories(6, 40, seed=5)

@@ -1,4 +1,4 @@
-"""Checks for 04_successor_representations: SR, its TD update, V from the SR, GPI, C-learning odds."""
+"""Checks for 04_successor_representations: psi TD update, w regression, GPI, odds, TD C-learning."""
 
 from __future__ import annotations
 
@@ -11,109 +11,74 @@ from course_lib import gridworld, successor
 from course_lib.checks._core import Checker, exercise
 
 
-def _random_chain(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A random row-stochastic matrix (n, n)."""
-    P = rng.random((n, n)) ** 3
-    return P / P.sum(axis=1, keepdims=True)
-
-
-def _maze_P_pi() -> np.ndarray:
-    chain = successor.maze_chain(gridworld.DYNA_MAZE)
-    return successor.policy_transition(chain.P, successor.shortest_path_policy(chain, 0.3))
-
-
 @functools.cache
-def _maze_inputs() -> dict[str, np.ndarray]:
-    """The notebook's maze at gamma = 0.9, as inputs of the checks.
-
-    The reward, the SR of the epsilon-greedy shortest-path policy and the successor features psi
-    (K, n, A, d) of the four landmark policies. The SR matrices come from 800 sweeps of its
-    Bellman equation M <- (1 - g) I + g P^pi M (0.9^800 < 1e-36: converged).
-    """
+def _maze_psi() -> np.ndarray:
+    """psi (K, n, A, d) of the notebook's four landmark policies on the maze at gamma = 0.9."""
     chain = successor.maze_chain(gridworld.DYNA_MAZE)
     phi = successor.landmark_features(chain)
     base = [successor.optimal_policy(chain.P, phi[:, k], 0.9) for k in range(phi.shape[1])]
-    P_pis = np.stack([_maze_P_pi()] + [successor.policy_transition(chain.P, pi) for pi in base])
-    eye, g = np.eye(chain.n), 0.9
-    Ms = np.broadcast_to(eye, P_pis.shape)
-    for _ in range(800):
-        Ms = (1 - g) * eye + g * P_pis @ Ms
-    psi = np.stack([successor.sr_state_action(chain.P, M, g) @ phi for M in Ms[1:]])
-    return {"reward": chain.reward, "M": Ms[0], "psi": psi}
+    return np.stack([successor.successor_features(chain.P, pi, phi, 0.9) for pi in base])
 
 
-@exercise("4.1", "sr_exact")
-def sr_exact(ck: Checker) -> None:
-    """``sr_exact(P_pi (n, n), gamma) -> M (n, n)`` equals (1 - gamma)(I - gamma P_pi)^-1."""
+@exercise("4.1", "psi_td_update")
+def psi_td_update(ck: Checker) -> None:
+    """``psi_td_update(psi (n, A, d), phi (n, d), s, a, s_next, a_next (B,), gamma, alpha) -> psi``."""
     rng = np.random.default_rng(41)
-    cycle = np.roll(np.eye(3), 1, axis=1)  # 0 -> 1 -> 2 -> 0
+    n, A, d = 5, 3, 4
+    psi, phi = rng.normal(size=(n, A, d)), rng.normal(size=(n, d))
+    s_all, a_all = np.repeat(np.arange(n), A), np.tile(np.arange(A), n)
     cases = {
-        "the Dyna maze, epsilon-greedy shortest-path policy, gamma = 0.9": (_maze_P_pi(), 0.9),
-        "a deterministic 3-cycle 0 -> 1 -> 2 -> 0, gamma = 0.5": (cycle, 0.5),
-        "a random 6-state chain, gamma = 0.99": (_random_chain(6, rng), 0.99),
-        "gamma = 0: the SR is the identity (only the present state counts)": (_random_chain(4, rng), 0.0),
-        "a single state that stays put, gamma = 0.7": (np.ones((1, 1)), 0.7),
+        "a full sweep over all 5 x 3 pairs (s, a), gamma = 0.9, alpha = 0.5":
+            (psi, phi, s_all, a_all, rng.integers(0, n, n * A), rng.integers(0, A, n * A), 0.9, 0.5),
+        "only the pairs (3, 2) and (1, 0) are updated; every other entry stays unchanged":
+            (psi, phi, np.array([3, 1]), np.array([2, 0]), np.array([1, 4]), np.array([0, 1]), 0.8, 0.3),
+        "alpha = 1: psi(s, a) becomes the TD target; (1, 0)'s target reads (2, 1), updated too":
+            (psi, phi, np.array([1, 2]), np.array([0, 1]), np.array([2, 0]), np.array([1, 2]), 0.95, 1.0),
+        "gamma = 0: the target is phi(s)":
+            (psi, phi, np.array([0, 4]), np.array([1, 1]), np.array([4, 0]), np.array([2, 0]), 0.0, 0.25),
+        "one-hot features phi = I: this is the TD update of the SR mu(s, a), from psi = 0":
+            (np.zeros((n, A, n)), np.eye(n), s_all, a_all, np.roll(s_all, 3), a_all[::-1].copy(), 0.9, 1.0),
     }
-    for case, (P_pi, gamma) in cases.items():
-        got = ck.call(P_pi, gamma, case=case)
-        ck.close(got, ck.answer(case), case=case, atol=1e-8, tensor=False,
-                 hint="M = (1 - gamma) * inv(I - gamma * P_pi); every row of M is a distribution "
-                      "over states and sums to 1. Rows index the current state s_t.")
+    for case, args in cases.items():
+        got = ck.call(*args, case=case)
+        ck.close(got, ck.answer(case), case=case, atol=1e-10, tensor=False,
+                 hint="psi(s, a) moves a fraction alpha towards (1 - gamma) * phi(s) + gamma * psi(s', a'); "
+                      "index with both s and a (psi[s, a]), read every target from the old psi, and "
+                      "leave the other pairs alone.")
 
 
-@exercise("4.2", "sr_td_update")
-def sr_td_update(ck: Checker) -> None:
-    """``sr_td_update(M (n, n), s (B,), s_next (B,), gamma, alpha) -> new M (n, n)``."""
+@exercise("4.2", "reward_weights")
+def reward_weights(ck: Checker) -> None:
+    """``reward_weights(features (N, d), rewards (N,), ridge) -> w (d,)``: ridge regression."""
     rng = np.random.default_rng(42)
-    n = 5
-    M = rng.dirichlet(np.ones(n), size=n)
+    F = rng.normal(size=(40, 3))
+    w = np.array([1.0, -2.0, 0.5])
+    onehot = np.eye(4)[rng.integers(0, 4, 60)] * (rng.random((60, 1)) < 0.3)  # mostly no landmark
+    unseen = onehot.copy()
+    unseen[:, 2] = 0.0  # landmark 3 never visited
     cases = {
-        "one sweep over all 5 states, gamma = 0.9, alpha = 0.5":
-            (M, np.arange(n), rng.integers(0, n, n), 0.9, 0.5),
-        "only states 1 and 3 are updated; the other rows stay unchanged":
-            (M, np.array([3, 1]), np.array([0, 3]), 0.8, 0.3),
-        "alpha = 1: the row becomes the TD target":
-            (M, np.array([0, 2, 4]), np.array([2, 2, 0]), 0.95, 1.0),
-        "gamma = 0: the target is the one-hot e_s":
-            (M, np.array([1, 4]), np.array([4, 1]), 0.0, 0.25),
-        "starting from M = 0 (as TD learning does)":
-            (np.zeros((n, n)), np.arange(n), np.roll(np.arange(n), 1), 0.9, 1.0),
+        "noise-free rewards of 3 dense features, ridge = 0: w is recovered exactly": (F, F @ w, 0.0),
+        "noisy rewards, ridge = 0.1": (F, F @ w + rng.normal(size=40), 0.1),
+        "one-hot landmark features, noisy rewards, ridge = 1": (onehot, onehot @ [1, -1, 0.5, 2]
+                                                                + 0.3 * rng.normal(size=60), 1.0),
+        "a landmark that was never visited (a zero column), ridge = 1":
+            (unseen, unseen @ [1, -1, 0.5, 2], 1.0),
+        "fewer observations than features (N = 2, d = 3), ridge = 0.5": (F[:2], F[:2] @ w, 0.5),
     }
-    for case, (M0, s, s_next, gamma, alpha) in cases.items():
-        got = ck.call(M0, s, s_next, gamma, alpha, case=case)
-        ck.close(got, ck.answer(case), case=case, atol=1e-10,
-                 tensor=False,
-                 hint="row s moves towards (1 - gamma) * e_s + gamma * M[s_next] by a fraction alpha; "
-                      "use the old M on the right-hand side and leave the other rows alone.")
-
-
-@exercise("4.3", "value_from_sr")
-def value_from_sr(ck: Checker) -> None:
-    """``value_from_sr(M (n, n), r (n,), gamma) -> V (n,)`` equals M r / (1 - gamma)."""
-    rng = np.random.default_rng(43)
-    maze = _maze_inputs()
-    M6 = rng.dirichlet(np.ones(6) * 0.5, size=6)  # rows are distributions, as in an SR
-    cases = {
-        "the Dyna maze, reward 1 at the goal, gamma = 0.9": (maze["M"], maze["reward"], 0.9),
-        "a random 6-state SR-like matrix with random rewards, gamma = 0.95":
-            (M6, rng.normal(size=6), 0.95),
-        "gamma = 0: V is the immediate reward": (np.eye(4), rng.normal(size=4), 0.0),
-        "a constant reward of 1 everywhere: V = 1 / (1 - gamma)": (M6, np.ones(6), 0.8),
-    }
-    for case, (M, r, gamma) in cases.items():
-        got = ck.call(M, r, gamma, case=case)
+    for case, (feats, r, ridge) in cases.items():
+        got = ck.call(feats, r, ridge, case=case)
         ck.close(got, ck.answer(case), case=case, atol=1e-8, tensor=False,
-                 hint="V(s) = mu(s)^T r / (1 - gamma): the SR row of s is a distribution, so "
-                      "mu(s)^T r is an average reward; dividing by (1 - gamma) turns it into a sum.")
+                 hint="minimise |F w - r|^2 + ridge |w|^2: the normal equations are "
+                      "(F^T F + ridge I) w = F^T r (ridge on the diagonal only).")
 
 
-@exercise("4.4", "gpi_action")
+@exercise("4.3", "gpi_action")
 def gpi_action(ck: Checker) -> None:
     """``gpi_action(psi (K, n, A, d), w (d,)) -> actions (n,)``: argmax_a max_k psi^k(s, a) . w."""
     rng = np.random.default_rng(44)
     cases = {
         "the maze: 4 base policies, new task w = (-1, 1, 0, 1)":
-            (_maze_inputs()["psi"], np.array([-1.0, 1, 0, 1])),
+            (_maze_psi(), np.array([-1.0, 1, 0, 1])),
         "random psi: K = 3 policies, n = 7 states, A = 4 actions, d = 5":
             (rng.normal(size=(3, 7, 4, 5)), rng.normal(size=5)),
         "a single policy (K = 1): GPI is the greedy policy of its Q":
@@ -143,7 +108,7 @@ def _shape(x) -> str:
     return f"shape {tuple(np.shape(x))}" if hasattr(x, "shape") else type(x).__name__
 
 
-@exercise("4.5", "classifier_density_ratio")
+@exercise("4.4", "classifier_density_ratio")
 def classifier_density_ratio(ck: Checker) -> None:
     """``classifier_density_ratio(logits (B,), neg_per_pos) -> (B,)`` = neg_per_pos * C / (1 - C)."""
     gen = torch.Generator().manual_seed(45)
@@ -162,3 +127,57 @@ def classifier_density_ratio(ck: Checker) -> None:
                  hint="with C = sigmoid(logit), C / (1 - C) = exp(logit): use the logit directly "
                       "(1 - C is 0 in float32 for confident logits). With k negatives per positive "
                       "the prior odds are 1/k, so multiply the odds by k.")
+
+
+class ToyClassifier:
+    """A fixed small network logit(s, a, s_f, gamma) for the checks of Exercise 4.5.
+
+    logit = tanh(x W1) w2 with x = (s, a, s_f - s, gamma); W1 (7, 8), w2 (8,) are float64 tensors.
+    """
+
+    def __init__(self, W1: torch.Tensor, w2: torch.Tensor):
+        self.W1, self.w2 = W1, w2
+
+    def __call__(self, s: torch.Tensor, a: torch.Tensor, s_f: torch.Tensor, gamma) -> torch.Tensor:
+        gamma = torch.as_tensor(gamma, dtype=torch.float64).expand(s.shape[0])
+        x = torch.cat([s, a, s_f - s, gamma[:, None]], dim=-1).double()
+        return torch.tanh(x @ self.W1) @ self.w2
+
+
+def toy_classifier(generator: torch.Generator, scale: float = 1.0) -> ToyClassifier:
+    """A :class:`ToyClassifier` with random weights (logits of size ~ ``scale``)."""
+    W1 = torch.randn(7, 8, generator=generator, dtype=torch.float64)
+    return ToyClassifier(W1, scale * torch.randn(8, generator=generator, dtype=torch.float64) / 2)
+
+
+def td_batch(B: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Random transitions s, a, s_next, a_next, s_rand, each (B, 2), in [-1, 1]^2 (float64)."""
+    return [torch.rand(B, 2, generator=generator, dtype=torch.float64) * 2 - 1 for _ in range(5)]
+
+
+@exercise("4.5", "td_classifier_loss")
+def td_classifier_loss(ck: Checker) -> None:
+    """``td_classifier_loss(clf, target_clf, s, a, s_next, a_next, s_rand, gamma (B,)) -> scalar``."""
+    gen = torch.Generator().manual_seed(45)
+    clf, target = toy_classifier(gen), toy_classifier(gen, scale=2.0)
+    batch = td_batch(6, gen)
+    cases = {
+        "6 transitions, gamma = 0.9 in every row": (clf, target, *batch, torch.full((6,), 0.9)),
+        "a different gamma in every row": (clf, target, *batch,
+                                           torch.tensor([0.5, 0.8, 0.9, 0.95, 0.98, 0.6]).double()),
+        "gamma = 0: only the next state is a positive":
+            (clf, target, *batch, torch.zeros(6, dtype=torch.float64)),
+        "a confident target classifier (large odds w)":
+            (clf, toy_classifier(gen, scale=6.0), *td_batch(9, gen),
+                                                         torch.full((9,), 0.95)),
+    }
+    for case, args in cases.items():
+        got = ck.call(*args, case=case)
+        ck.true(isinstance(got, torch.Tensor), case=case,
+                problem=f"expected a torch tensor (the loss to minimise), got {type(got).__name__}.",
+                hint="build the loss from torch operations so that gradients flow into clf.")
+        ck.close(ck.scalar(got, case=case), ck.answer(case), case=case, atol=1e-8, rtol=1e-6,
+                 hint="three pairs: (s, a, s_next) is a positive with weight 1 - gamma; (s, a, s_rand) is a "
+                      "negative with weight 1 and a positive with weight gamma * w, where w = "
+                      "exp(target_clf(s_next, a_next, s_rand, gamma)) (the odds, from the target). "
+                      "-log C = softplus(-logit), -log(1 - C) = softplus(logit); average over the batch.")

@@ -4,11 +4,12 @@
   MPC episode; updated live while the episode runs, then scrubbed with a step slider.
 * :class:`MathTestDemo` - expected return of open loop, MPC and closed loop on the math test.
 * :class:`GradientPathologyDemo` - per-step gradient magnitudes ||dJ/da_t|| and the singular
-  values of the Jacobian product prod ds_{t+1}/ds_t, against the horizon T and the pendulum's
-  gravity gain (how curved the dynamics are). Its data, :func:`gradient_grid`, is computed
-  once with your ``action_sequence_gradient`` (1.3) and ``jacobian_product`` (1.4).
-* :func:`lstm_comparison` and :func:`plot_lstm_comparison` - why an LSTM-style fix is not
-  available to us (Jacobian products by your ``jacobian_product``).
+  values of the Jacobian products over k steps, open loop and closed by the controller that
+  flew the trajectory, against the horizon T and the pendulum's gravity gain (how curved the
+  dynamics are). Its data, :func:`gradient_grid`, is computed once with your
+  ``action_sequence_gradient`` (1.4) and ``closed_loop_product`` (1.5).
+
+MBRL v2.0's horizon sweep, second-order methods and the LSTM comparison are in :mod:`part1_v20`.
 
 The static images (``STATIC_IMAGES``) draw the solution's precomputed results.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -27,7 +27,7 @@ from course_lib.utils import one_thread
 from course_lib.widgets import LiveDemo, Slider
 
 __all__ = ["first_upright_step", "MPCEpisodeDemo", "MathTestDemo", "GradientPathologyDemo", "gradient_grid",
-           "lstm_comparison", "plot_lstm_comparison", "plot_bptt_gradients", "STATIC_IMAGES"]
+           "STATIC_IMAGES"]
 
 EPISODE_LEN = 200
 
@@ -199,11 +199,12 @@ def gradient_grid(gradient: gradients.GradientFn, product: gradients.ProductFn,
     For each gain, one trajectory of the pendulum held near upright (a PD controller plus small
     random torques chose the actions; seeded), speed limit removed, float64. The gradients are
     those of the open-loop problem: J_T as a function of the action sequence a_0..a_{T-1},
-    computed by ``gradient(step, obs, actions)`` (Exercise 1.3) once per horizon T, with all the
-    gains side by side as one system. The Jacobian products are ``product`` (Exercise 1.4).
+    computed by ``gradient(step, obs, actions)`` (Exercise 1.4) once per horizon T, with all the
+    gains side by side as one system. The Jacobian products are ``product`` (Exercise 1.5).
     Returns ``gains`` (G,), ``grad`` (G, T, T): ||dJ_T/da_t|| in row T - 1 (zero for t >= T;
-    float32, plenty for a log-scale plot and half the size), and ``sv`` (G, T, 2): singular
-    values of prod_{j<k} ds_{j+1}/ds_j for k = 1..T.
+    float32, plenty for a log-scale plot and half the size), ``sv`` (G, T, 2): singular values
+    of the open-loop products ds_k/ds_0 = A_{k-1} ... A_0 for k = 1..T, and ``sv_closed``
+    (G, T, 2): those of the closed-loop products under the PD controller, (A + B K)_{k-1} ... .
     """
     g = torch.as_tensor(np.asarray(gains, dtype=np.float64))
     joint = _SideBySide(g)
@@ -211,21 +212,28 @@ def gradient_grid(gradient: gradients.GradientFn, product: gradients.ProductFn,
     noise = 0.3 * torch.randn(t_max, 1, generator=gen, dtype=torch.float64)
     s0 = torch.tensor([0.1, 0.0], dtype=torch.float64).expand(len(g), 2)
     s, states, acts = s0[None], [], []
+    gain_k = torch.stack([-(15.0 * g + 9.0) / 3.0, torch.full_like(g, -2.0)], -1)  # (G, 2): du/ds
+    feedback = []
     for t in range(t_max):  # PD control towards upright: theta'' = -9 theta - 6 theta_dot
-        u = (-(15.0 * g + 9.0) * s[0, :, 0] - 6.0 * s[0, :, 1]) / 3.0 + noise[t]
+        u = (s[0] * gain_k).sum(-1) + noise[t]
         states.append(s[0])
         acts.append(u.clamp(-2.0, 2.0)[:, None])
+        feedback.append(gain_k * (u.abs() < 2.0)[:, None])  # a saturated torque does not react
         s, _ = joint.blocks(s, acts[-1][None])
     states, acts = torch.stack(states), torch.stack(acts)  # (T, G, 2), (T, G, 1)
+    dpi = torch.stack(feedback)[:, :, None, :]  # (T, G, 1, 2)
     grad = torch.zeros(len(g), t_max, t_max, dtype=torch.float64)
     with one_thread():
         for T in range(1, t_max + 1):  # J_T of all G pendulums at once: obs (2G,), actions (T, G)
             dj = torch.as_tensor(gradient(joint, s0.reshape(-1), acts[:T, :, 0]), dtype=torch.float64)
             grad[:, T - 1, :T] = dj.reshape(T, len(g)).abs().T
-        ds = gradients.step_jacobians(joint.rows, states.reshape(-1, 2), acts.reshape(-1, 1))[0]
-        ds = ds.reshape(t_max, len(g), 2, 2)
+        ds, da, _, _ = gradients.step_jacobians(joint.rows, states.reshape(-1, 2), acts.reshape(-1, 1))
+        ds, da = ds.reshape(t_max, len(g), 2, 2), da.reshape(t_max, len(g), 2, 1)
         sv = torch.stack([gradients.product_singular_values(product, ds[:, i]) for i in range(len(g))])
-    return {"gains": g.numpy(), "grad": grad.float().numpy(), "sv": sv.numpy()}
+        sv_closed = torch.stack([gradients.product_singular_values(product, ds[:, i], da[:, i], dpi[:, i])
+                                 for i in range(len(g))])
+    return {"gains": g.numpy(), "grad": grad.float().numpy(), "sv": sv.numpy(),
+            "sv_closed": sv_closed.numpy()}
 
 
 class GradientPathologyDemo(LiveDemo):
@@ -240,9 +248,11 @@ class GradientPathologyDemo(LiveDemo):
         """``grid``: what :func:`gradient_grid` returns (for t_max = 100)."""
         self.grid, self.gains = grid, np.asarray(grid["gains"])
         t_max = int(self.sliders["T"].max)
-        if np.shape(grid["grad"])[1:] != (t_max, t_max) or np.shape(grid["sv"])[1:] != (t_max, 2):
-            raise ValueError(f"grid: expected grad (G, {t_max}, {t_max}) and sv (G, {t_max}, 2), got "
-                             f"{np.shape(grid['grad'])} and {np.shape(grid['sv'])}")
+        if np.shape(grid["grad"])[1:] != (t_max, t_max) or np.shape(grid["sv"])[1:] != (t_max, 2) \
+                or np.shape(grid["sv_closed"]) != np.shape(grid["sv"]):
+            raise ValueError(f"grid: expected grad (G, {t_max}, {t_max}), sv and sv_closed (G, {t_max}, 2), "
+                             f"got {np.shape(grid['grad'])}, {np.shape(grid['sv'])}, "
+                             f"{np.shape(grid['sv_closed'])}")
         super().__init__()
 
     def build(self, fig):
@@ -258,11 +268,12 @@ class GradientPathologyDemo(LiveDemo):
         k = np.arange(1, t_max + 1)
         self.s_max = self.animated(ax_s.plot(k, np.ones(t_max), color="C1", label="σ_max")[0])
         self.s_min = self.animated(ax_s.plot(k, np.ones(t_max), color="C2", label="σ_min")[0])
+        self.c_max = self.animated(ax_s.plot(k, np.ones(t_max), color="C4", ls="--",
+                                             label="σ_max, closed by the PD policy")[0])
         self.s_bad = self.animated(ax_s.plot([], [], "x", color="C3", ms=7, mew=2)[0])
         ax_s.axhline(1, color="gray", lw=0.8, ls=":")
         ax_s.set(yscale="log", ylim=(self.low, self.high), xlim=(0, t_max + 1), xlabel="steps k",
-                 ylabel="singular values",
-                 title=r"singular values of $\prod_{j<k}\,\partial s_{j+1}/\partial s_j$")
+                 ylabel="singular values", title=r"singular values of $\partial s_k/\partial s_0$")
         ax_s.legend(loc="upper left", fontsize=8)
 
     def update(self, T: int, gain: float) -> str:
@@ -277,78 +288,17 @@ class GradientPathologyDemo(LiveDemo):
         k = np.arange(1, T + 1)
         self.s_max.set_data(k, smax)
         self.s_min.set_data(k, smin)
+        closed_max = self.grid["sv_closed"][i, :T, 0]
+        self.c_max.set_data(k, gradients.clip_for_log(closed_max, self.low, self.high)[0])
         bad = bad_max | bad_min
         self.s_bad.set_data(k[bad], smax[bad])
         raw = self.grid["grad"][i, T - 1, :T]
         ratio = raw[0] / raw[-1] if raw[-1] > 0 else math.inf
         cond = sv[-1, 0] / sv[-1, 1] if sv[-1, 1] > 0 else math.inf
         note = f"  [{int(bad_g.sum() + bad.sum())} points flagged]" if bad_g.any() or bad.any() else ""
+        closed = self.grid["sv_closed"][i, T - 1, 0]
         return (f"T = {T}, gain {self.gains[i]:.2f}: ‖∂J/∂a_0‖ / ‖∂J/∂a_T-1‖ = {ratio:.2g}, "
-                f"condition number of the product = {cond:.2g}{note}")
-
-
-def lstm_comparison(product: gradients.ProductFn, model_step: planning.StepFn, obs: np.ndarray,
-                    actions: np.ndarray) -> dict[str, np.ndarray]:
-    """Largest singular value of the Jacobian products along a real trajectory, three ways.
-
-    Along obs (T, 3) and the actions taken there (T, 1): the Jacobians ds_{t+1}/ds_t of the
-    true pendulum and of the learned model (their products over k = 1..T steps by ``product``,
-    Exercise 1.4), and an LSTM-like recurrence designed to have the identity as Jacobian.
-    Returns name -> sigma_max of the product over k steps, (T,).
-    """
-    o = torch.as_tensor(np.asarray(obs), dtype=torch.float64)
-    a = torch.as_tensor(np.asarray(actions), dtype=torch.float64)
-
-    def model64(x, u):
-        nxt, r = model_step(x.float(), u.float())
-        return nxt.double(), r.double()
-
-    curves = {}
-    with one_thread():
-        for name, fn in (("true pendulum", envs.pendulum_step_obs), ("learned model", model64)):
-            ds = gradients.step_jacobians(fn, o, a)[0]
-            curves[name] = gradients.product_singular_values(product, ds)[:, 0].numpy()
-    curves["LSTM-like (Jacobian = I)"] = np.ones(len(o))
-    return curves
-
-
-def plot_lstm_comparison(curves: dict[str, np.ndarray]) -> plt.Figure:
-    """Why the LSTM fix is not ours to use: a faithful model inherits the real Jacobians.
-
-    ``curves`` from :func:`lstm_comparison`. Left, the largest singular value of each Jacobian
-    product over k steps; right, the average stretch per step, sigma_max^(1/k).
-    """
-    fig, (ax_p, ax_s) = plt.subplots(1, 2, figsize=(8.5, 3.2), layout="constrained")
-    for (name, prod), c in zip(curves.items(), ("C0", "C1", "C2"), strict=False):
-        k = np.arange(1, len(prod) + 1)
-        clipped = gradients.clip_for_log(prod, 1e-10, 1e14)[0]
-        ax_p.plot(k, clipped, color=c, label=name)
-        ax_s.plot(k, clipped ** (1.0 / k), color=c, label=name)
-    ax_p.set(yscale="log", xlabel="steps k", ylabel=r"$\sigma_{\max}$ of the product",
-             title="Jacobian products along the real trajectory")
-    ax_s.set(xlabel="steps k", ylabel=r"$\sigma_{\max}^{1/k}$", title="average stretch per step")
-    ax_p.legend(fontsize=8)
-    return fig
-
-
-def plot_bptt_gradients(results: dict[int, np.ndarray], low: float = 1e-8, high: float = 1e12) -> plt.Figure:
-    """Per-step gradient magnitudes ||dJ/da_t|| for several horizons T (log scale).
-
-    results: T -> (T,) gradient norms. Non-finite or huge values are clipped and flagged.
-    """
-    fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
-    flagged = 0
-    for T, g in results.items():
-        clipped, bad = gradients.clip_for_log(g, low, high)
-        line = ax.plot(np.arange(len(g)), clipped, "o-", ms=2.5, label=f"T = {T}")[0]
-        ax.plot(np.arange(len(g))[bad], clipped[bad], "x", color=line.get_color(), ms=8, mew=2)
-        flagged += int(bad.sum())
-    ax.set(yscale="log", xlabel="time step t", ylabel=r"$\|\partial J/\partial a_t\|$",
-           title="gradient for each action, by horizon T")
-    ax.legend(fontsize=8)
-    if flagged:
-        ax.text(0.02, 0.02, f"{flagged} inf/NaN or off-chart values clipped (×)", transform=ax.transAxes)
-    return fig
+                f"condition number of the product = {cond:.2g}, closed-loop σ_max = {closed:.2g}{note}")
 
 
 def _precomputed_mpc_demo() -> MPCEpisodeDemo:

@@ -1,14 +1,16 @@
 """02_gradients_and_compounding_error: the live demos, drawn from data your functions made.
 
-* ``EstimatorVarianceDemo``: slider T -> variance of the pathwise and likelihood-ratio gradient
-  estimators through T steps of the noisy logistic map, with the fitted growth rate next to 2 lambda.
-  Its data, :class:`EstimatorSpread`, comes from your estimators (Exercises 2.1 and 2.2).
+* ``EstimatorVarianceDemo``, ``PerStepVarianceDemo`` and the v2.5 plots live in
+  :mod:`course_lib.demos.part2_gradients` and are re-exported here.
 * ``CompoundingDemo``: sliders T and eps -> real vs model trajectories, and the gap against T and
   against eps on log-log axes (slopes 2 and 1 while eps T is small, saturation beyond). The toy's
-  exact curve is :class:`ToyGaps`, a table of your ``compounding_gap`` (Exercise 2.3).
+  exact curve and its small-eps T approximation are :class:`ToyGaps`, a table of your
+  ``tightrope_gap`` (Exercise 2.4).
+* ``ModelErrorDemo``: sliders N (random transitions the model is fitted on) and T -> the learned
+  model's own error after t steps and its sum over T steps, with the fitted slope (a committed sweep).
 * ``BranchedDemo``: sliders k and eps -> the gap of short branched rollouts (linear in T) against
   one long rollout (quadratic), and the real/model state distributions the learner would see.
-  Its branches come from ``compounding.branch_table`` run with your ``branched_rollouts`` (2.4).
+  Its branches come from ``branching.branch_table`` run with your ``branched_rollouts`` (2.5).
 
 Everything a slider needs is computed before the demo is built (in the notebook, inside
 ``precomputed.run_or_load``, so an unfinished exercise shows the solution's data); ``update`` only
@@ -24,72 +26,58 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_lib import compounding, estimators, policy_gradient, precomputed
+from course_lib import branching, compounding, estimators, policy_gradient, precomputed
+from course_lib.demos.part2_gradients import (
+    EstimatorSpread,
+    EstimatorVarianceDemo,
+    PerStepVarianceDemo,
+    estimator_spread,
+    growth_rates,
+    plot_gradient_spread,
+    plot_seed_runs,
+)
 from course_lib.utils import one_thread, torch_generator
 from course_lib.widgets import LiveDemo, Slider
 
-__all__ = ["EstimatorSpread", "estimator_spread", "EstimatorVarianceDemo", "ToyGaps", "toy_gaps",
-           "CompoundingDemo", "BranchedDemo", "default_rollouts", "STATIC_IMAGES"]
+__all__ = ["EstimatorSpread", "estimator_spread", "EstimatorVarianceDemo", "PerStepVarianceDemo",
+           "growth_rates", "plot_gradient_spread", "plot_seed_runs", "ToyGaps", "toy_gaps", "CompoundingDemo",
+           "ModelErrorDemo", "BranchedDemo", "default_rollouts", "STATIC_IMAGES"]
 
 FLOOR = 1e-5
 """Gaps of exactly 0 are drawn here, below the visible part of the log axes."""
 
-SPREAD_BINS = np.linspace(-4, 16, 41)
-"""Bins of log10 |per-sample estimate| in the estimator demo's histogram."""
-
-
-@dataclass
-class EstimatorSpread:
-    """Both estimators through T = 0..T_max logistic-map steps, summarised for the demo."""
-
-    var_likelihood_ratio: np.ndarray
-    """(T_max + 1,) variance of the per-sample likelihood-ratio estimates at each T."""
-    var_pathwise: np.ndarray
-    """(T_max + 1,) variance of the per-sample pathwise estimates at each T."""
-    hist_likelihood_ratio: np.ndarray
-    """(T_max + 1, n_bins) histogram of log10 |likelihood-ratio estimate| at each T."""
-    hist_pathwise: np.ndarray
-    """(T_max + 1, n_bins) histogram of log10 |pathwise estimate| at each T."""
-    bins: np.ndarray
-    """(n_bins + 1,) edges of the histograms' bins."""
-
-
-def estimator_spread(likelihood_ratio: torch.Tensor, pathwise: torch.Tensor) -> EstimatorSpread:
-    """Variances and histograms of per-sample estimates, each (T_max + 1, N) as
-    ``estimators.logistic_gradients`` returns them."""
-    bins = SPREAD_BINS
-
-    def hist(g: torch.Tensor) -> np.ndarray:
-        mag = np.log10(np.abs(g.numpy()).clip(1e-4, 1e16))
-        return np.stack([np.histogram(m, bins)[0] for m in mag])
-
-    return EstimatorSpread(likelihood_ratio.var(1).numpy(), pathwise.var(1).numpy(), hist(likelihood_ratio),
-                           hist(pathwise), bins.copy())
-
-
 @dataclass
 class ToyGaps:
-    """The toy's exact gap G(T, eps) on a grid: T = 1..T_max and every eps a slider can reach."""
+    """The toy's gap on a grid, T = 1..T_max and every eps a slider can reach: exact and approximate."""
 
     eps: np.ndarray
     """(E,) increasing probabilities, 0 first."""
     gap: np.ndarray
-    """(T_max, E) G(T, eps) for T = 1..T_max."""
+    """(T_max, E) the exact G(T, eps) for T = 1..T_max."""
+    approx: np.ndarray
+    """(T_max, E) its small-eps T approximation."""
 
-    def at(self, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:
-        """G at integer T (1..T_max) and any eps in [0, 1]: exact on the grid, log-log interpolated
-        between grid points (0 at eps = 0). Returns the broadcast shape of T and eps."""
-        T = np.clip(np.asarray(T, dtype=int), 1, self.gap.shape[0])
+    def _interp(self, table: np.ndarray, T, eps) -> np.ndarray:
+        T = np.clip(np.asarray(T, dtype=int), 1, table.shape[0])
         eps = np.clip(np.asarray(eps, dtype=np.float64), 0.0, 1.0)
         T, eps = np.broadcast_arrays(T, eps)
         grid = self.eps[1:]  # the positive grid values
-        log_e, log_g = np.log(grid), np.log(np.maximum(self.gap[:, 1:], 1e-300))
+        log_e, log_g = np.log(grid), np.log(np.maximum(table[:, 1:], 1e-300))
         x = np.log(np.maximum(eps, grid[0]))
         i = np.clip(np.searchsorted(log_e, x), 1, len(grid) - 1)
         w = np.clip((x - log_e[i - 1]) / (log_e[i] - log_e[i - 1]), 0.0, 1.0)
         inside = np.exp((1 - w) * log_g[T - 1, i - 1] + w * log_g[T - 1, i])
         inside = inside * np.minimum(1.0, eps / grid[0])  # below the grid: linear in eps
-        return np.where(eps > 0, inside, self.gap[T - 1, 0])
+        return np.where(eps > 0, inside, table[T - 1, 0])
+
+    def at(self, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:
+        """The exact G at integer T (1..T_max) and any eps in [0, 1]: exact on the grid, log-log
+        interpolated between grid points (0 at eps = 0). Returns the broadcast shape of T and eps."""
+        return self._interp(self.gap, T, eps)
+
+    def approx_at(self, T: int | np.ndarray, eps: float | np.ndarray) -> np.ndarray:
+        """The approximation, the same way (exact for any power law in eps)."""
+        return self._interp(self.approx, T, eps)
 
 
 def _toy_eps_grid() -> np.ndarray:
@@ -98,12 +86,15 @@ def _toy_eps_grid() -> np.ndarray:
     return np.unique(np.r_[0.0, on_slider, CompoundingDemo.eps_grid, slider.value, 1.0])
 
 
-def toy_gaps(compounding_gap: Callable[[int, np.ndarray], np.ndarray], t_max: int = 60) -> ToyGaps:
-    """Tabulate ``compounding_gap(T, eps)`` (Exercise 2.3) for T = 1..t_max on the demo's eps grid."""
+def toy_gaps(tightrope_gap: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]],
+             t_max: int = 60) -> ToyGaps:
+    """Tabulate ``tightrope_gap(T, eps) -> (exact, approx)`` (Exercise 2.4) for T = 1..t_max on the
+    demo's eps grid."""
     eps = _toy_eps_grid()
-    gap = np.stack([np.asarray(compounding_gap(T, eps.copy()), dtype=np.float64).reshape(eps.shape)
-                    for T in range(1, t_max + 1)])
-    return ToyGaps(eps, gap)
+    rows = [tightrope_gap(T, eps.copy()) for T in range(1, t_max + 1)]
+    gap, approx = (np.stack([np.asarray(r[j], dtype=np.float64).reshape(eps.shape) for r in rows])
+                   for j in (0, 1))
+    return ToyGaps(eps, gap, approx)
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,58 +111,6 @@ def _local_slope(f, x: float, lo: float, hi: float) -> float:
     xs = np.geomspace(max(lo, x / 2), min(hi, x * 2), 5)
     ys = np.asarray(f(xs), dtype=float)
     return compounding.loglog_slope(xs, ys) if np.all(ys > 1e-200) else float("nan")
-
-
-class EstimatorVarianceDemo(LiveDemo):
-    """Slider T -> Var of both estimators through T logistic-map steps, and their spread at T."""
-
-    sliders = {"T": Slider(1, 30, 1, 15, "horizon T")}
-    figsize = (9.5, 3.3)
-    fit_from = 5
-
-    def __init__(self, spread: EstimatorSpread, lam: float):
-        self.lam = float(lam)
-        self.var_pw = np.asarray(spread.var_pathwise, dtype=float)
-        self.var_lr = np.asarray(spread.var_likelihood_ratio, dtype=float)
-        self.T = np.arange(len(self.var_pw))
-        self.bins = np.asarray(spread.bins, dtype=float)
-        self.hist = [np.asarray(spread.hist_pathwise), np.asarray(spread.hist_likelihood_ratio)]
-        super().__init__()
-
-    def build(self, fig):
-        ax_v, ax_h = fig.subplots(1, 2)
-        ax_v.semilogy(self.T[1:], self.var_pw[1:], "C0.-", lw=1, label="pathwise")
-        ax_v.semilogy(self.T, self.var_lr, "C1.-", lw=1, label="likelihood ratio")
-        t0 = self.fit_from
-        ax_v.semilogy(self.T[t0:], self.var_pw[t0] * np.exp(2 * self.lam * (self.T[t0:] - t0)), color="gray",
-                      ls="--", lw=1, label="slope 2λ")
-        self.fit_line = self.animated(ax_v.plot([], [], color="k", ls=":", lw=2, label="fitted")[0])
-        self.marks = self.animated(ax_v.plot([], [], "ko", ms=5)[0])
-        ax_v.set(xlabel="steps T", ylabel="variance of dJ/dθ", title="variance over 2000 samples",
-                 ylim=(min(self.var_pw[1:].min(), self.var_lr.min()) / 3, self.var_pw.max() * 3))
-        ax_v.legend(loc="upper left", fontsize=8)
-        self.stairs = [self.animated(ax_h.stairs(np.zeros(len(self.bins) - 1), self.bins, color=c, lw=1.5,
-                                                 label=name))
-                       for c, name in (("C0", "pathwise"), ("C1", "likelihood ratio"))]
-        ax_h.set(xlabel="log10 |per-sample estimate|", ylabel="samples", title="spread of the estimates at T",
-                 ylim=(0, max(h[3:].max() for h in self.hist) * 1.1), xlim=(self.bins[0], self.bins[-1]))
-        ax_h.legend(loc="upper right", fontsize=8)
-
-    def update(self, T: int) -> str:
-        T = int(np.clip(T, 1, self.T[-1]))
-        for stairs, hist in zip(self.stairs, self.hist, strict=True):
-            stairs.set_data(hist[T])
-        self.marks.set_data([T, T], [self.var_pw[T], self.var_lr[T]])
-        text = (f"T = {T}: Var[pathwise] = {self.var_pw[T]:.3g}, Var[likelihood ratio] = "
-                f"{self.var_lr[T]:.3g}; ")
-        if T >= self.fit_from + 2:
-            ts = self.T[self.fit_from:T + 1]
-            slope, icpt = np.polyfit(ts, np.log(self.var_pw[ts]), 1)
-            self.fit_line.set_data(ts, np.exp(icpt + slope * ts))
-            return text + (f"fitted slope of log Var (T = {self.fit_from}..{T}) = {slope:.2f} per step, "
-                           f"2λ = {2 * self.lam:.2f}")
-        self.fit_line.set_data([], [])
-        return text + f"(the fit of log Var starts at T = {self.fit_from + 2}); 2λ = {2 * self.lam:.2f}"
 
 
 class CompoundingDemo(LiveDemo):
@@ -214,7 +153,7 @@ class CompoundingDemo(LiveDemo):
         ax_t.loglog(self.Ts, self.gap0, color="0.5", lw=2, label="learned model alone (ε = 0)")
         self.gap_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "C0", lw=2, label="learned model + ε")[0])
         self.toy_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "C1--", lw=1.5, label="toy, exact")[0])
-        self.ref_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "k:", lw=1, label="εT²/2")[0])
+        self.ref_T = self.animated(ax_t.loglog(self.Ts, self.gap0, "k:", lw=1, label="toy, small εT")[0])
         self.mark_T = self.animated(ax_t.plot([], [], "ko", ms=5)[0])
         ax_t.set(xlabel="rollout horizon T", ylabel="gap: expected steps off", ylim=(2e-5, 100),
                  title="gap vs T at this ε")
@@ -222,7 +161,7 @@ class CompoundingDemo(LiveDemo):
         e = self.eps_grid
         self.gap_e = self.animated(ax_e.loglog(e, e, "C0", lw=2, label="learned model")[0])
         self.toy_e = self.animated(ax_e.loglog(e, e, "C1--", lw=1.5, label="toy, exact")[0])
-        self.ref_e = self.animated(ax_e.loglog(e, e, "k:", lw=1, label="εT(T+1)/2")[0])
+        self.ref_e = self.animated(ax_e.loglog(e, e, "k:", lw=1, label="toy, small εT")[0])
         self.cap_e = self.animated(ax_e.axhline(1, color="C3", lw=1, label="T (every step off)"))
         self.mark_e = self.animated(ax_e.plot([], [], "ko", ms=5)[0])
         ax_e.set(xlabel="model error ε (mistakes per step)", ylim=(2e-5, 100), title="gap vs ε at this T")
@@ -239,15 +178,16 @@ class CompoundingDemo(LiveDemo):
         at = tau[hit].astype(int)
         self.mistakes.set_data(at, self.height_model[idx[hit], np.flatnonzero(hit), at])
         gap_T = compounding.expected_gap(self.cum, self.Ts, eps)
-        toy_T = self.toy.at(self.Ts, eps)  # your compounding_gap, tabulated before the demo
+        toy_T = self.toy.at(self.Ts, eps)  # your tightrope_gap, tabulated before the demo
         self.gap_T.set_ydata(np.maximum(gap_T, FLOOR))
         self.toy_T.set_ydata(np.maximum(toy_T, FLOOR))
-        self.ref_T.set_ydata(np.maximum(eps * self.Ts**2 / 2, FLOOR))
+        approx_T = self.toy.approx_at(self.Ts, eps)  # your small-eps T approximation
+        self.ref_T.set_ydata(np.maximum(approx_T, FLOOR))
         gap = gap_T[T - 1]
         self.mark_T.set_data([T], [max(gap, FLOOR)])
         self.gap_e.set_ydata(np.maximum(compounding.expected_gap(self.cum, T, self.eps_grid), FLOOR))
         self.toy_e.set_ydata(np.maximum(self.toy.at(T, self.eps_grid), FLOOR))
-        self.ref_e.set_ydata(np.maximum(self.eps_grid * T * (T + 1) / 2, FLOOR))
+        self.ref_e.set_ydata(np.maximum(self.toy.approx_at(T, self.eps_grid), FLOOR))
         self.cap_e.set_ydata([T, T])
         self.mark_e.set_data([max(eps, self.eps_grid[0])], [max(gap, FLOOR)])
         s_t = _local_slope(lambda ts: np.exp(np.interp(np.log(ts), np.log(self.Ts), np.log(gap_T + 1e-300))),
@@ -257,8 +197,79 @@ class CompoundingDemo(LiveDemo):
         slopes = ", ".join(f"{name} {s:.2f}" for name, s in (("in T", s_t), ("in ε", s_e)) if np.isfinite(s))
         return (f"T = {T}, ε = {eps:.2g} (εT = {eps * T:.2g}): gap {gap:.3g} steps off "
                 f"(toy {toy_T[T - 1]:.3g}, "
-                f"εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}; "
+                f"small-εT approximation {approx_T[T - 1]:.3g}; "
                 f"model alone {self.cum[-1, T - 1]:.2g}); local slopes: {slopes or 'none (the gap is 0)'}")
+
+
+class ModelErrorDemo(LiveDemo):
+    """Sliders N (data) and T -> the learned model's own error after t steps, its sum over T steps
+    with the fitted log-log slope, and how both shrink with more data (committed sweep)."""
+
+    sliders = {"n": Slider(2, 4, 0.05, 1000, "random transitions N", log=True),
+               "T": Slider(4, 60, 1, 20, "fit the sum up to T")}
+    figsize = (8.4, 3.3)
+    fit_from = 2
+    tol = 0.5
+
+    def __init__(self, sweep: dict):
+        self.n_grid = np.asarray(sweep["n_transitions"], dtype=float)
+        self.err = np.asarray(sweep["state_error"], dtype=np.float64)  # (N, S, T)
+        self.one_step = np.asarray(sweep["one_step"], dtype=np.float64).mean(1)  # (N,)
+        self.mean = self.err.mean(1)  # (N, T)
+        self.cum = self.mean.cumsum(-1)  # (N, T)
+        self.t = np.arange(1, self.err.shape[-1] + 1)
+        super().__init__()
+
+    def build(self, fig):
+        ax_e, ax_c, ax_n = fig.subplots(1, 3)
+        t = self.t
+        self.seed_lines = [self.animated(ax_e.loglog(t, t * 1e-3, color="C0", lw=0.6, alpha=0.5)[0])
+                           for _ in range(self.err.shape[1])]
+        self.err_line = self.animated(ax_e.loglog(t, t * 1e-3, "C0", lw=2, label="mean over seeds")[0])
+        self.err_ref = self.animated(ax_e.loglog(t, t * 1e-3, "k:", lw=1,
+                                                 label="ε₁ t (errors just add up)")[0])
+        ax_e.axhline(self.tol, color="C3", lw=1, label=f"{self.tol} (the 'off' tolerance)")
+        ax_e.set(xlabel="step t", ylabel="|model − real| observation", ylim=(1e-3, 10),
+                 title="the model alone, after t steps")
+        ax_e.legend(loc="upper left", fontsize=7)
+        self.cum_line = self.animated(ax_c.loglog(t, t * 1.0, "C0", lw=2, label="summed error C(T)")[0])
+        self.cum_fit = self.animated(ax_c.loglog(t, t * 1.0, "k", ls="--", lw=1.5, label="fit")[0])
+        self.cum_ref = self.animated(ax_c.loglog(t, t * 1.0, "k:", lw=1, label="ε₁ T(T+1)/2")[0])
+        self.cum_mark = self.animated(ax_c.plot([], [], "ko", ms=5)[0])
+        ax_c.set(xlabel="rollout horizon T", ylabel="summed |model − real|, t = 1..T", ylim=(1e-3, 300),
+                 title="summed over T steps")
+        ax_c.legend(loc="upper left", fontsize=7)
+        ax_n.loglog(self.n_grid, self.one_step, "C2o-", label="one-step error ε₁")
+        self.n_cum = self.animated(ax_n.loglog(self.n_grid, self.one_step, "C0s-", label="C(T) / T²")[0])
+        self.n_mark = self.animated(ax_n.axvline(self.n_grid[0], color="k", lw=1))
+        ax_n.set(xlabel="random transitions N", ylabel="error", ylim=(1e-4, 1), title="more data")
+        ax_n.legend(loc="lower left", fontsize=7)
+
+    def update(self, n: float, T: int) -> str:
+        i = int(np.argmin(np.abs(np.log(self.n_grid) - np.log(max(float(n), 1.0)))))
+        T = int(np.clip(T, self.fit_from + 2, self.t[-1]))
+        eps1, t = self.one_step[i], self.t
+        for line, e in zip(self.seed_lines, self.err[i], strict=True):
+            line.set_ydata(np.maximum(e, 1e-4))
+        self.err_line.set_ydata(np.maximum(self.mean[i], 1e-4))
+        self.err_ref.set_ydata(eps1 * t)
+        cum = self.cum[i]
+        self.cum_line.set_ydata(np.maximum(cum, 1e-4))
+        self.cum_ref.set_ydata(eps1 * t * (t + 1) / 2)
+        ts = t[self.fit_from - 1:T]
+        slope, icpt = np.polyfit(np.log(ts), np.log(cum[ts - 1]), 1)
+        self.cum_fit.set_data(ts, np.exp(icpt) * ts**slope)
+        self.cum_mark.set_data([T], [cum[T - 1]])
+        self.n_cum.set_ydata(self.cum[:, T - 1] / T**2)
+        self.n_mark.set_xdata([float(n)] * 2)  # the slider's N; the curves are the nearest fitted size's
+        ref_slope = compounding.loglog_slope(ts, ts * (ts + 1) / 2)
+        off = np.flatnonzero(self.mean[i] > self.tol)
+        nearest = "" if round(float(n)) == self.n_grid[i] else f" (nearest fitted: {self.n_grid[i]:.0f})"
+        return (f"N = {float(n):.0f}{nearest} transitions: one-step error ε₁ = {eps1:.4f}; summed error over "
+                f"T = {T} steps C = {cum[T - 1]:.3g} (ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}); fitted "
+                f"slope of log C over T = {self.fit_from}..{T}: {slope:.2f} (that of T(T+1)/2: "
+                f"{ref_slope:.2f}); mean error passes {self.tol} at step "
+                f"{off[0] + 1 if len(off) else 'never'}")
 
 
 class BranchedDemo(LiveDemo):
@@ -269,7 +280,7 @@ class BranchedDemo(LiveDemo):
     figsize = (12.0, 3.5)
     n_shown = 100
 
-    def __init__(self, rollouts: compounding.MistakeRollouts, table: compounding.BranchTable):
+    def __init__(self, rollouts: compounding.MistakeRollouts, table: branching.BranchTable):
         self.r, self.table = rollouts, table
         self.cum = rollouts.cum_off
         self.t_max = self.cum.shape[1]
@@ -330,11 +341,11 @@ class BranchedDemo(LiveDemo):
         long_gap = compounding.expected_gap(self.cum, self.Ts, eps)
         self.long_T.set_ydata(np.maximum(long_gap, FLOOR))
         branch = long_gap.copy()  # fewer than k steps: one partial branch
-        branch[k - 1:] = compounding.branched_gap(self.table, self.Ts[k - 1:], k, eps)
+        branch[k - 1:] = branching.branched_gap(self.table, self.Ts[k - 1:], k, eps)
         self.branch_T.set_ydata(np.maximum(branch, FLOOR))
         self.ref_long.set_ydata(np.maximum(eps * self.Ts * (self.Ts + 1) / 2, FLOOR))
         self.ref_branch.set_ydata(np.maximum(eps * self.Ts * (k + 1) / 2, FLOOR))
-        by_k = compounding.branched_gap_by_k(self.table, T, eps)
+        by_k = branching.branched_gap_by_k(self.table, T, eps)
         self.gap_k.set_ydata(by_k)
         self.ref_k.set_ydata(eps * T * (self.ks + 1) / 2)
         self.mark_k.set_data([k], [by_k[k - 1]])
@@ -353,8 +364,18 @@ def _estimator_image() -> EstimatorVarianceDemo:
     return EstimatorVarianceDemo(precomputed.load("part2_estimator_spread"), lam)
 
 
+def _per_step_image() -> PerStepVarianceDemo:
+    lam = estimators.lyapunov_exponent(3.9, torch_generator(1))
+    return PerStepVarianceDemo(precomputed.load("part2_per_step_spread"),
+                               precomputed.load("part2_estimator_spread"), lam)
+
+
 def _compounding_image() -> CompoundingDemo:
     return CompoundingDemo(default_rollouts(), precomputed.load("part2_toy_gaps"))
+
+
+def _model_error_image() -> ModelErrorDemo:
+    return ModelErrorDemo(compounding.load_model_error_sweep())
 
 
 def _branched_image() -> BranchedDemo:
@@ -363,7 +384,9 @@ def _branched_image() -> BranchedDemo:
 
 STATIC_IMAGES = {
     "part2_estimator_variance.png": _estimator_image,
+    "part2_per_step_variance.png": _per_step_image,
     "part2_compounding.png": _compounding_image,
+    "part2_model_error.png": _model_error_image,
     "part2_branched.png": _branched_image,
 }
 """The static images beside the widgets: each demo at its default setting, on the solution's data."""

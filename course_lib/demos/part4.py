@@ -1,9 +1,10 @@
 """04_successor_representations: the SR of the Dyna maze, and GPI over successor features.
 
-Both demos are drawn by the student's functions: their data is computed once, before the
-demo is built, by ``sr_demo_data(sr_exact, value_from_sr)`` and ``gpi_demo_data(gpi_action,
-psi, base)`` (the notebook wraps each call in ``precomputed.run_or_load``), so a slider move
-only looks results up. The static images use the data saved from the instructor's solution.
+The SR demo's data is the exact SR for every discount of its slider (``sr_demo_data()``). The
+GPI demo is drawn by the student's functions: ``gpi_demo_data(gpi_action, psi, base)`` runs
+their GPI on the successor features their TD update learned, once, before the demo is built
+(the notebook wraps the call in ``precomputed.run_or_load``), so a slider move only looks
+results up. The static images use the data saved from the instructor's solution.
 """
 
 from __future__ import annotations
@@ -27,20 +28,18 @@ SR_GAMMAS = np.round(np.arange(0.5, 0.991, 0.01), 2)
 """The discounts the SR demo's slider can take."""
 
 
-def sr_demo_data(sr_exact: Callable, value_from_sr: Callable) -> dict[str, np.ndarray]:
+def sr_demo_data() -> dict[str, np.ndarray]:
     """What :class:`SRDemo` shows, for every discount of its slider: the SR M and the value V.
 
-    Calls ``sr_exact(P_pi, gamma)`` and ``value_from_sr(M, r, gamma)`` (Exercises 4.1 and 4.3)
-    on the maze's epsilon-greedy shortest-path policy, once per gamma in ``SR_GAMMAS``.
-    Returns {"gammas": (G,), "M": (G, n, n) float32, "V": (G, n)} (float32 is plenty for a
-    picture, and halves the saved file).
+    The exact SR ``successor.sr_matrix`` of the maze's epsilon-greedy shortest-path policy and
+    V = M r / (1 - gamma), once per gamma in ``SR_GAMMAS``. Returns {"gammas": (G,), "M": (G, n, n),
+    "V": (G, n)}.
     """
     chain = successor.maze_chain(gridworld.DYNA_MAZE)
     P_pi = successor.policy_transition(chain.P, successor.shortest_path_policy(chain, SR_EPSILON))
-    M = np.stack([np.asarray(sr_exact(P_pi, float(g)), dtype=float) for g in SR_GAMMAS])
-    V = np.stack([np.asarray(value_from_sr(M_g, chain.reward, float(g)), dtype=float)
-                  for M_g, g in zip(M, SR_GAMMAS, strict=True)])
-    return {"gammas": SR_GAMMAS.copy(), "M": M.astype(np.float32), "V": V}
+    M = np.stack([successor.sr_matrix(P_pi, float(g)) for g in SR_GAMMAS])
+    V = np.stack([M_g @ chain.reward / (1 - g) for M_g, g in zip(M, SR_GAMMAS, strict=True)])
+    return {"gammas": SR_GAMMAS.copy(), "M": M, "V": V}
 
 
 def _maze_mesh(demo: LiveDemo, ax, chain: successor.MazeChain, norm, cmap: str):
@@ -70,7 +69,7 @@ def _label(demo: LiveDemo, ax, text: str, cells, size: float, offset=(0.0, 0.0))
 class SRDemo(LiveDemo):
     """Sliders gamma and a state s -> heat map of mu(s, .) on the maze and its mass by distance.
 
-    ``data`` is what :func:`sr_demo_data` returns (computed from the student's ``sr_exact``).
+    ``data`` is what :func:`sr_demo_data` returns.
     """
 
     sliders = {
@@ -133,7 +132,7 @@ GPI_WEIGHTS = np.linspace(-1.0, 1.0, 9)
 def gpi_demo_data(gpi_action: Callable, psi: np.ndarray, base: list[np.ndarray]) -> dict[str, np.ndarray]:
     """What :class:`GPIDemo` shows: GPI's actions for every setting of its four weight sliders.
 
-    Calls ``gpi_action(psi, w)`` (Exercise 4.4) for each of the 9^4 weight vectors w in
+    Calls ``gpi_action(psi, w)`` (Exercise 4.3) for each of the 9^4 weight vectors w in
     ``GPI_WEIGHTS`` x ... x ``GPI_WEIGHTS`` (itertools.product order). psi (K, n, A, d) are the
     base policies' successor features and ``base`` their tables pi_k (n, A). Returns
     {"actions": (9^4, n) uint8, "psi_s": (K, n, d)} with psi^k(s) = sum_a pi_k(a|s) psi^k(s, a),
@@ -215,7 +214,7 @@ class GPIDemo(LiveDemo):
                 f"{means[:-1].max():.3f}; smallest gain of GPI over a base policy at any cell {gain:.3f}")
 
 
-STATIC_IMAGES = {"part4_sr.png": lambda: SRDemo(precomputed.load("part4_sr_demo")),
+STATIC_IMAGES = {"part4_sr.png": lambda: SRDemo(sr_demo_data()),
                  "part4_gpi.png": lambda: GPIDemo(precomputed.load("part4_gpi_demo"))}
 
 

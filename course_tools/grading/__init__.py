@@ -6,7 +6,10 @@
   (the standalone sandbox wrapper), :mod:`.cgroups` and :mod:`.cpuwatch` (whole-tree limits),
   :mod:`.procfs` (reading ``/proc``);
 * :mod:`.record` (in the student's kernel) and :mod:`.codec` (reading it back, as hostile data);
+  :mod:`.cases` (both sides): which cases failed, and lenient checks for exercises graded per case;
 * :mod:`.hidden` and :mod:`.judge`: hidden checks, and replaying the checks in a clean process;
+* :mod:`.scoring`: points from verdicts, all or nothing or per case (``partial``);
+* :mod:`.integrity`: flags for the instructor (edited checks, instructor imports, identical answers);
 * :mod:`.results`: grades, feedback, the gradebook and the output folder;
 * :mod:`.one`: one submission, from its bytes to its row, in the student's terms;
 * :mod:`.grader`: the whole class, one row per file, whatever happens.

@@ -89,8 +89,11 @@ def _grader_cell(code: str, secret: str) -> nbformat.NotebookNode:
 
 
 def assemble(reference: nbformat.NotebookNode, submission: Any, workdir: str,
-             hidden_ids: set[str] | frozenset[str] = frozenset()) -> Assembled:
-    """The notebook to run in ``workdir`` (records go there), from the reference's exercises."""
+             hidden_ids: set[str] | frozenset[str] = frozenset(),
+             lenient_ids: set[str] | frozenset[str] = frozenset()) -> Assembled:
+    """The notebook to run in ``workdir`` (records go there), from the reference's exercises.
+
+    The visible checks of ``lenient_ids`` (exercises graded per case) run on after a failed case."""
     exercises = authoring.exercises(reference)
     cells = [(c, n) for c, n in student_cells(submission) if authoring.tag_value(c, "exercise") is None]
     out = Assembled(nbformat.v4.new_notebook())
@@ -100,7 +103,8 @@ def assemble(reference: nbformat.NotebookNode, submission: Any, workdir: str,
             secret = secrets.token_hex(16)
             out.secrets[secret] = f"{kind}:{ex.id}"
             rec = f"{workdir}/rec-{ex.id}-{kind}.pkl"
-            call = (f"produce({ex.id!r}, {rec!r})" if kind == "visible" else
+            lenient = ", lenient=True" if ex.id in lenient_ids else ""
+            call = (f"produce({ex.id!r}, {rec!r}{lenient})" if kind == "visible" else
                     f"produce_hidden({ex.id!r}, {rec!r}, {workdir + '/args-' + ex.id + '.pkl'!r})")
             code = (f"# grader: exercise {ex.id}, {kind} checks, judged outside this notebook\n"
                     f"__import__('course_grader_record').{call}")

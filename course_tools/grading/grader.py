@@ -40,6 +40,7 @@ from course_tools.grading.judge import JudgePool
 from course_tools.grading.one import TEMP_PREFIX, Context, error_result, grade_submission
 from course_tools.grading.results import ResultStore, SubmissionResult
 from course_tools.grading.runner import RunConfig, kill_running
+from course_tools.grading.scoring import resolve_partial
 from course_tools.grading.submissions import MAX_SUBMISSION_MB, Submission, collect
 
 __all__ = ["grade", "grade_one", "regrade", "summary", "GradingRefused", "default_hidden_dir"]
@@ -116,7 +117,7 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
           limits: sandbox.Limits | None = None, seed: int | None = None,
           handout_package: str | Path | None = None, force: bool = False,
           require_isolation: bool = False, max_submission_mb: float = MAX_SUBMISSION_MB,
-          ) -> list[SubmissionResult]:
+          partial: str | list[str] | None = None) -> list[SubmissionResult]:
     """Grade ``submissions`` against ``reference`` into ``out``; returns one result per file.
 
     Grading into a folder that holds grades merges with them: the students graded now get
@@ -124,14 +125,19 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     against another reference or other hidden checks is refused unless ``force``. ``resume``
     skips students already graded with the same file. ``seed`` is the run's secret (default:
     the folder's, else a new one); ``require_isolation`` refuses to grade without a sandbox
-    that truly isolates the student's code.
+    that truly isolates the student's code. ``partial`` grades exercises per case: ``"all"``,
+    ``"none"`` or a list of ids (default: the exercises whose check cell is tagged ``partial``).
     """
     reference, out = Path(reference), Path(out)
     hidden_dir = default_hidden_dir() if hidden_dir is None else Path(hidden_dir)
     ref_nb = authoring.read_notebook(reference)
     exercises = authoring.exercises(ref_nb)
     hidden = str(hidden_dir) if Path(hidden_dir).is_dir() else None
-    fingerprint = hashlib.sha256(reference.read_bytes() + hidden_fingerprint(hidden).encode()).hexdigest()
+    per_case = resolve_partial(exercises, partial)
+    scheme = (b"" if per_case == resolve_partial(exercises, None)
+              else ("partial:" + ",".join(sorted(per_case))).encode())
+    fingerprint = hashlib.sha256(reference.read_bytes() + hidden_fingerprint(hidden).encode()
+                                 + scheme).hexdigest()
     isolation = sandbox.probe()
     if require_isolation and not isolation.isolated:
         raise GradingRefused(f"the sandbox cannot isolate submissions here ({isolation.describe()}"
@@ -142,12 +148,12 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     previous = store.load_all()
     foreign = sorted(s for s, r in previous.items() if r.reference_sha256 != fingerprint)
     if foreign and not force:
-        raise GradingRefused(f"{out} holds grades made against another reference or other hidden "
-                             f"checks ({len(foreign)} students, e.g. {foreign[0]}); use another --out, "
-                             "or --force to grade into it anyway")
+        raise GradingRefused(f"{out} holds grades made against another reference, other hidden "
+                             f"checks or another --partial ({len(foreign)} students, e.g. {foreign[0]}); "
+                             "use another --out, or --force to grade into it anyway")
     run_seed = int(seed) if seed is not None else int(info.get("run_seed", secrets.randbelow(2**31)))
     _write_run_info(out, {**info, "run_seed": run_seed, "reference": str(reference.resolve()),
-                          "hidden_dir": hidden, "fingerprint": fingerprint})
+                          "hidden_dir": hidden, "fingerprint": fingerprint, "partial": sorted(per_case)})
     _cleanup_stale()
     subs = collect(submissions, max_submission_mb)
     jobs = max(1, int(jobs))
@@ -183,7 +189,7 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
         with JudgePool(min(jobs, max(1, len(todo)))) as pool, \
                 handout.GradingRuntime.build(package=handout_package) as runtime:
             cfg.runtime = runtime
-            ctx = Context(ref_nb, exercises, fingerprint, hidden, run_seed, pool, cfg, isolation)
+            ctx = Context(ref_nb, exercises, fingerprint, hidden, run_seed, pool, cfg, isolation, per_case)
             if progress and todo:
                 from tqdm.auto import tqdm
 
@@ -259,6 +265,8 @@ def regrade(out: str | Path, students: list[str], **kwargs) -> list[SubmissionRe
             raise GradingRefused(f"{out} has no grade for {student!r}")
         paths.append(bytes.fromhex(r.path_hex) if r.path_hex else r.path)
     kwargs.setdefault("hidden_dir", info.get("hidden_dir"))
+    if "partial" in info:
+        kwargs.setdefault("partial", list(info["partial"]) or ["none"])
     return grade(info["reference"], paths, out, **kwargs)
 
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from course_tools.grading.cases import tracking
 from course_tools.grading.codec import BadRecord, Budget, decode, fingerprint, load_record, refill
 from course_tools.grading.record import GlobalRngs, safe_str
 
@@ -110,7 +111,8 @@ def _why_unfinished(end: Any, cell_timeout: float) -> tuple[str, str]:
 
 def _run_judged(make_checker: Callable[[Any], Any], body: Callable[[Any], None], run: Any,
                 cell_timeout: float, fingerprints: list[str] | None = None) -> dict:
-    """Run a check body against a recorded run: ``{"passed", "status", "message", "cases_passed"}``."""
+    """Run a check body against a recorded run: ``{"passed", "status", "message", "cases_passed",
+    "failed_cases"}``. A lenient checker (an exercise graded per case) counts every case."""
     from course_lib.checks._core import _MISSING, CheckFailed
 
     main = sys.modules.get("__main__")
@@ -123,7 +125,10 @@ def _run_judged(make_checker: Callable[[Any], Any], body: Callable[[Any], None],
                 make_checker(_MISSING)  # raises the "no `name` is defined" message
             ck = make_checker(target)
             body(ck)
-        return {"passed": True, "status": "passed", "message": "passed", "cases_passed": ck.n_cases}
+        if not getattr(ck, "messages", None):
+            return {"passed": True, "status": "passed", "message": "passed", "cases_passed": ck.n_cases,
+                    "failed_cases": []}
+        status, message = "failed", ck.messages[0]
     except CheckFailed as err:
         status, message = "failed", safe_str(err, 4000)
     except _Exhausted:
@@ -140,17 +145,30 @@ def _run_judged(make_checker: Callable[[Any], Any], body: Callable[[Any], None],
     finally:
         if main is not None:
             sys.modules["__main__"] = main
-    passed = max(0, ck.n_cases - 1) if ck is not None and status == "failed" else 0
-    return {"passed": False, "status": status, "message": message, "cases_passed": passed}
+    failed_cases = list(getattr(ck, "failed_cases", []))
+    passed = 0
+    if ck is not None and getattr(ck, "lenient", False) and status == "failed":
+        passed = max(0, ck.n_cases - ck.n_failed)
+        message = ck.messages[0] if ck.messages else message  # the first failure, not its aftermath
+        others = failed_cases[1:11]
+        if len(failed_cases) > 1:
+            message += (f"\n  {len(failed_cases) - 1} other case(s) failed too: "
+                        + "; ".join(others) + (" ..." if len(failed_cases) > 11 else ""))
+    elif ck is not None and status == "failed":
+        passed = max(0, ck.n_cases - 1)
+    return {"passed": False, "status": status, "message": message, "cases_passed": passed,
+            "failed_cases": failed_cases}
 
 
-def _visible_checker(spec) -> Callable[[Any], Any]:
+def _visible_checker(spec, lenient: bool = False) -> Callable[[Any], Any]:
     from course_lib.checks._core import _MISSING, Checker
+
+    cls = tracking(Checker, lenient)
 
     def make(target: Any):
         if target is _MISSING:
             spec.check(_MISSING)  # the same "no `name` is defined" message as in the notebook
-        return Checker(spec.id, spec.name, target)
+        return cls(spec.id, spec.name, target)
 
     return make
 
@@ -165,11 +183,14 @@ def _case_totals() -> dict:
 
 
 def judge(exercise_id: str, visible: bytes | None, hidden: bytes | None, hidden_plan: dict | None,
-          seed: int, hidden_dir: str | None, cell_timeout: float = 60) -> list[dict]:
+          seed: int, hidden_dir: str | None, cell_timeout: float = 60, lenient: bool = False,
+          ) -> list[dict]:
     """Decide every check of one exercise from the kernel's records (None where none was written).
 
     Returns one verdict per check, the visible check first: ``{"check", "kind", "passed",
-    "status", "message", "cases_passed", "cases_total"}``.
+    "status", "message", "cases_passed", "cases_total", "failed_cases"}``. ``lenient``: the
+    exercise is graded per case (its visible check was recorded leniently too), so a failed case
+    does not end a check.
     """
     from course_lib.checks import EXERCISES
     from course_tools.grading.hidden import HiddenChecker, load_hidden
@@ -182,7 +203,7 @@ def judge(exercise_id: str, visible: bytes | None, hidden: bytes | None, hidden_
 
     def verdict(kind: str, name: str, raw: bytes | None, run_one: Callable[[Any], dict], total) -> dict:
         if raw is None:
-            out = {"passed": False, "status": "not_run", "cases_passed": 0,
+            out = {"passed": False, "status": "not_run", "cases_passed": 0, "failed_cases": [],
                    "message": "not graded: its check did not run"}
         else:
             try:
@@ -191,14 +212,15 @@ def judge(exercise_id: str, visible: bytes | None, hidden: bytes | None, hidden_
                     raise BadRecord("the record is not this check's")
                 out = run_one(rec.get("run"))
             except BadRecord as err:
-                out = {"passed": False, "status": "unusable", "cases_passed": 0,
+                out = {"passed": False, "status": "unusable", "cases_passed": 0, "failed_cases": [],
                        "message": f"not graded: the results recorded in your notebook are unusable ({err})"}
         return {"check": name, "kind": kind, "cases_total": total, **out}
 
     results = [verdict("visible", spec.name, visible,
-                       lambda run: _run_judged(_visible_checker(spec), spec.body, run, cell_timeout),
+                       lambda run: _run_judged(_visible_checker(spec, lenient), spec.body, run, cell_timeout),
                        _case_totals().get(exercise_id))]
     start = 0
+    hidden_cls = tracking(HiddenChecker, lenient)
     for hs, count, total in zip(specs, hidden_plan["counts"] if hidden_plan else [],
                                 hidden_plan.get("cases", [None] * len(specs)) if hidden_plan else [],
                                 strict=False):
@@ -213,7 +235,7 @@ def judge(exercise_id: str, visible: bytes | None, hidden: bytes | None, hidden_
 
                 if target is _MISSING:
                     spec.check(_MISSING)
-                return HiddenChecker(exercise_id, spec.name, target, seed)
+                return hidden_cls(exercise_id, spec.name, target, seed)
 
             return _run_judged(make, _hs.body, run, cell_timeout, _fps)
 

@@ -22,9 +22,11 @@ import nbformat
 from course_tools.grading import sandbox
 from course_tools.grading.assemble import Assembled, assemble, student_cells
 from course_tools.grading.codec import clean_text, read_cell_report
+from course_tools.grading.integrity import scan
 from course_tools.grading.judge import JudgeError, JudgePool
 from course_tools.grading.results import ExerciseResult, SubmissionResult, student_seed
 from course_tools.grading.runner import RunConfig, run_notebook
+from course_tools.grading.scoring import exercise_points
 from course_tools.grading.submissions import Submission
 
 __all__ = ["Context", "grade_submission", "error_result", "TEMP_PREFIX"]
@@ -50,6 +52,8 @@ class Context:
     pool: JudgePool
     cfg: RunConfig
     isolation: sandbox.Isolation
+    partial: frozenset[str] = frozenset()
+    """Exercises graded per case (see :mod:`course_tools.grading.scoring`)."""
 
     def plan(self, seed: int) -> dict:
         if not self.hidden_dir:
@@ -69,7 +73,8 @@ def _result(ctx: Context, sub: Submission) -> SubmissionResult:
 def _zero(ctx: Context, message: str) -> dict[str, ExerciseResult]:
     return {ex.id: ExerciseResult(ex.id, 0.0, ex.points, message, [
         {"check": "all", "kind": "visible", "passed": False, "status": "not_run", "message": message,
-         "cases_passed": 0, "cases_total": None}]) for ex in ctx.exercises.values()}
+         "cases_passed": 0, "cases_total": None, "failed_cases": [], "points": 0.0,
+         "max_points": ex.points}], partial=ex.id in ctx.partial) for ex in ctx.exercises.values()}
 
 
 def grade_submission(ctx: Context, sub: Submission) -> SubmissionResult:
@@ -88,6 +93,10 @@ def grade_submission(ctx: Context, sub: Submission) -> SubmissionResult:
         result.exercises = _zero(ctx, "not graded: " + result.message)
         return result
     try:
+        result.integrity = scan(ctx.reference, submission)
+    except Exception as err:  # noqa: BLE001 - flags are a courtesy; never fail a submission on them
+        result.integrity = {"error": clean_text(err, 200)}
+    try:
         plan = ctx.plan(result.seed)
     except JudgeError as err:
         result.status, result.message = "error", f"the hidden checks could not be planned ({err})"
@@ -96,7 +105,7 @@ def grade_submission(ctx: Context, sub: Submission) -> SubmissionResult:
     base = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
     try:
         sandbox.claim_tempdir(base)
-        assembled = assemble(ctx.reference, submission, str(base / "work"), set(plan))
+        assembled = assemble(ctx.reference, submission, str(base / "work"), set(plan), ctx.partial)
         files = {f"args-{ex_id}.pkl": p["args"] for ex_id, p in plan.items()}
         out = run_notebook(assembled.notebook, base, files, ctx.cfg)
     finally:
@@ -161,7 +170,8 @@ def _judge_exercises(ctx: Context, result: SubmissionResult, assembled: Assemble
     cell_of = {v: by_secret.get(k) for k, v in assembled.secrets.items()}
     requests = [{"exercise_id": ex.id, "visible": records.get(f"rec-{ex.id}-visible.pkl"),
                  "hidden": records.get(f"rec-{ex.id}-hidden.pkl"), "hidden_plan": plan.get(ex.id),
-                 "seed": result.seed, "hidden_dir": ctx.hidden_dir, "cell_timeout": ctx.cfg.cell_timeout}
+                 "seed": result.seed, "hidden_dir": ctx.hidden_dir, "cell_timeout": ctx.cfg.cell_timeout,
+                 "lenient": ex.id in ctx.partial}
                 for ex in ctx.exercises.values()]
     try:
         verdicts = ctx.pool.call("judge_many", {"requests": requests},
@@ -180,9 +190,10 @@ def _judge_exercises(ctx: Context, result: SubmissionResult, assembled: Assemble
             elif check["status"] == "not_run" and result.status != "graded":
                 check["message"] = f"not graded: its check did not run ({result.message})"
         failed = [c for c in checks if not c["passed"]]
-        res = ExerciseResult(ex.id, 0.0, ex.points, "", checks)
+        res = ExerciseResult(ex.id, 0.0, ex.points, "", checks, partial=ex.id in ctx.partial)
+        res.points, res.per_case = exercise_points(ex.points, checks, res.partial)
         if checks and not failed:
-            res.points, res.message = ex.points, "passed"
+            res.message = "passed"
         else:
             first = failed[0] if failed else {"kind": "visible", "message": "not graded"}
             res.message = first["message"]

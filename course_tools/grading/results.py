@@ -24,6 +24,7 @@ import hmac
 import io
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -59,7 +60,11 @@ class ExerciseResult:
     message: str
     checks: list[dict] = field(default_factory=list)
     """Every check of the exercise: ``{"check", "kind" (visible|hidden), "passed", "status",
-    "message", "cases_passed", "cases_total"}``."""
+    "message", "cases_passed", "cases_total", "failed_cases", "points", "max_points"}``."""
+    partial: bool = False
+    """Graded per case (the exercise's points split over its visible and hidden cases)."""
+    per_case: float = 0.0
+    """What one case is worth when ``partial`` (0 when graded all or nothing)."""
 
 
 @dataclass
@@ -84,6 +89,8 @@ class SubmissionResult:
     graded_at: str = ""
     path_hex: str = ""
     """The file's path as raw bytes (hex), so a regrade finds files whose names are not UTF-8."""
+    integrity: dict = field(default_factory=dict)
+    """Instructor-only flags (:mod:`course_tools.grading.integrity`); never in the feedback."""
 
     @property
     def total(self) -> float:
@@ -149,13 +156,22 @@ def feedback_markdown(r: SubmissionResult) -> str:
     lines = [f"# Feedback for {r.student}", "", f"**Total: {r.total:g} / {max_total:g}**", ""]
     if r.status != "graded":
         lines += [f"Grading problem ({r.status}):", "", *_fenced(r.message), ""]
-    lines += ["| Exercise | Points | Cases passed (your notebook's check) | Cases passed (unseen) |",
-              "|---|---|---|---|"]
+    per_case = any(e.partial for e in r.exercises.values())
+    lines += ["| Exercise | Points | Cases passed (your notebook's check) | Cases passed (unseen) |"
+              + (" Points per case |" if per_case else ""),
+              "|---|---|---|---|" + ("---|" if per_case else "")]
     for e in r.exercises.values():
+        each = ""
+        if per_case:
+            each = f" {e.per_case:.3g} |" if e.partial and e.per_case else " all or nothing |"
         lines.append(f"| {e.id} | {e.points:g} / {e.max_points:g} | {_cases(e.checks, 'visible')} | "
-                     f"{_cases(e.checks, 'hidden')} |")
+                     f"{_cases(e.checks, 'hidden')} |{each}")
+    if per_case:
+        lines += ["", "Exercises with a points-per-case value earn that much for every case they pass, "
+                  "in your notebook's check and in the unseen ones; the others earn their points when "
+                  "every case passes."]
     for e in r.exercises.values():
-        if e.points >= e.max_points:
+        if e.points >= e.max_points or all(c.get("passed") for c in e.checks):
             continue
         lines += ["", f"## Exercise {e.id}", "", *_fenced(e.message)]
         shown = {e.message}
@@ -232,5 +248,12 @@ class ResultStore:
                          "points": {k: e.points for k, e in r.exercises.items()},
                          "file": f"students/{s}.json"} for s, r in sorted(results.items())}
             _atomic_write(self.out / "grades.json", json.dumps(index, indent=1))
-            _atomic_write(self.out / "gradebook.csv", gradebook_csv(list(results.values()), exercise_ids))
+            try:  # with the roster, late policy and overrides of the folder (course_tools.lms)
+                from course_tools.lms.book import write_gradebook
+
+                write_gradebook(self.out, results, exercise_ids)
+            except Exception as err:  # noqa: BLE001 - a broken hand-edited file must not lose the grades
+                print(f"gradebook.csv without roster, late work or overrides ({type(err).__name__}: "
+                      f"{clean_text(err, 300)})", file=sys.stderr)
+                _atomic_write(self.out / "gradebook.csv", gradebook_csv(list(results.values()), exercise_ids))
         return results

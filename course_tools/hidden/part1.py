@@ -1,6 +1,7 @@
 """Hidden checks of 01_mpc_and_backprop: inputs drawn from the grading seed, edge cases the visible
 checks skip (float32 models as the planner uses them, another gravity, 3-d states, an action that
-cannot change any reward, long products, T = 0 in 3-d).
+cannot change any reward, long products, T = 0 in 3-d), and the CEM planner graded by what its
+plans achieve on the true pendulum from fresh start states.
 
 Never shipped to students and never run in their kernel: the grader plans the calls here, the
 kernel only receives the argument lists, and the judge replays the answers through these bodies.
@@ -15,8 +16,8 @@ import math
 
 import torch
 
-from course_lib import envs
-from course_lib.checks.part1 import _closest, _linear_step
+from course_lib import envs, planning
+from course_lib.checks.part1 import _closest, _linear_step, plan_array, target_obs, target_toy
 from course_lib.checks.toys import LinearSystem
 from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import part1 as ref
@@ -89,7 +90,54 @@ def cem_refit_unseen_shapes(ck: HiddenChecker) -> None:
         ck.close(out[1], _closest(out[1], stds), case=case + " (std)", atol=1e-5)
 
 
-@hidden("1.3", reference=ref.action_sequence_gradient)
+@hidden("1.3", reference=ref.cem_plan)
+def cem_plan_unseen_targets(ck: HiddenChecker) -> None:
+    """Toy models with a known best plan: random targets, horizons, action dims and settings."""
+    gen = ck.torch_generator()
+    h, a = int(ck.rng.integers(3, 7)), int(ck.rng.integers(1, 3))
+    inside = torch.rand(h, a, generator=gen) * 3.4 - 1.7
+    outside = torch.sign(torch.randn(h, a, generator=gen)) * (2.5 + torch.rand(h, a, generator=gen))
+    wide = planning.CEMConfig(horizon=h, n_candidates=200, n_elite=20, n_iters=10, act_dim=a)
+    cases = {
+        f"H = {h}, A = {a}, a best plan inside the bounds": (inside, wide, None, 0.2),
+        f"H = {h}, A = {a}, best actions beyond the bounds on both sides": (outside, wide, None, 1.0),
+        f"warm start from the best plan (H = {h}, A = {a}), 1 iteration, std 0.1":
+            (inside, planning.CEMConfig(horizon=h, n_iters=1, init_std=0.1, act_dim=a), inside, 0.3),
+    }
+    for i, (case, (target, cfg, init_mean, tol)) in enumerate(cases.items()):
+        seed = int(ck.rng.integers(2**31))
+        out = ck.call(target_toy, target_obs(target), init_mean, cfg, torch.Generator().manual_seed(seed + i),
+                      case=case)
+        plan = plan_array(ck, out, cfg, case)
+        err = float(abs(plan - target.clamp(cfg.low, cfg.high).numpy()).max())
+        ck.true(err <= tol, case=case, problem=f"your plan is {err:.3g} away from the best plan "
+                                               f"(tolerance {tol}).")
+
+
+def _real_return(state: torch.Tensor, plan) -> float:
+    """Return of a plan executed open loop on the true pendulum from ``state`` (theta, theta_dot)."""
+    actions = torch.as_tensor(plan, dtype=torch.float64)[None]
+    return float(ref.random_shooting_scores(envs.pendulum_step, state, actions)[0])
+
+
+@hidden("1.3", reference=ref.cem_plan)
+def cem_plan_balances_the_true_pendulum(ck: HiddenChecker) -> None:
+    """Outcome on the true dynamics: from fresh states near upright, the plan (H = 20) executed on
+    the true pendulum must keep it up: return >= -1 over 20 steps (the reference: -0.2 at worst over
+    100 draws; doing nothing: -13 typically; maximising the cost: about -100)."""
+    cfg = planning.CEMConfig(horizon=20, n_candidates=200, n_elite=20, n_iters=5)
+    for _ in range(3):
+        state = torch.tensor([ck.rng.uniform(-0.15, 0.15), ck.rng.uniform(-0.3, 0.3)], dtype=torch.float64)
+        case = f"balance from theta = {state[0]:+.2f}, theta_dot = {state[1]:+.2f} for 20 steps"
+        out = ck.call(envs.pendulum_step_obs, envs.pendulum_obs(state).float(), None, cfg,
+                      torch.Generator().manual_seed(int(ck.rng.integers(2**31))), case=case)
+        ret = _real_return(state, plan_array(ck, out, cfg, case))
+        ck.true(ret >= -1.0, case=case,
+                problem=f"executed on the true pendulum, your plan returns {ret:.2f} over 20 steps "
+                        f"(at least -1 expected: it should keep the pendulum up).")
+
+
+@hidden("1.4", reference=ref.action_sequence_gradient)
 def action_sequence_gradient_unseen_models(ck: HiddenChecker) -> None:
     """Another gravity, a 3-d linear system, a reward blind to actions, a float32 model."""
     gen = ck.torch_generator()
@@ -115,22 +163,31 @@ def action_sequence_gradient_unseen_models(ck: HiddenChecker) -> None:
                  rtol=1e-4)
 
 
-@hidden("1.4", reference=ref.jacobian_product)
-def jacobian_product_unseen_sizes(ck: HiddenChecker) -> None:
-    """Random sizes, a long product of stretched rotations, float32, and T = 0 in 3-d."""
+@hidden("1.5", reference=ref.closed_loop_product)
+def closed_loop_product_unseen_sizes(ck: HiddenChecker) -> None:
+    """Random sizes, a long product of stretched rotations with feedback, float32, T = 0 in 3-d."""
     gen = ck.torch_generator()
-    T, S = int(ck.rng.integers(2, 12)), int(ck.rng.integers(2, 5))
+    T, S, A = int(ck.rng.integers(2, 12)), int(ck.rng.integers(2, 5)), int(ck.rng.integers(1, 3))
     angles = torch.rand(150, generator=gen, dtype=torch.float64) * 2 * math.pi
     c, s = torch.cos(angles), torch.sin(angles)
     rotations = 1.01 * torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
     rotations[:, 0, 1] += 0.2  # a little shear, so that the order matters
+
+    def rand(*shape, dtype=torch.float64):
+        return torch.randn(*shape, generator=gen, dtype=dtype) / math.sqrt(shape[-1])
+
     cases = {
-        f"{T} random {S} x {S} Jacobians": torch.randn(T, S, S, generator=gen, dtype=torch.float64)
-        / math.sqrt(S),
-        "150 stretched, sheared rotations": rotations,
-        f"float32 Jacobians, T = {T + 3}": torch.randn(T + 3, 2, 2, generator=gen) / math.sqrt(2),
-        "no steps in 3-d (T = 0): the 3 x 3 identity": torch.zeros(0, 3, 3, dtype=torch.float64),
+        f"{T} random steps, {S}-d states, {A}-d actions": (rand(T, S, S), rand(T, S, A), rand(T, A, S)),
+        "150 stretched, sheared rotations with a small feedback":
+            (rotations, rand(150, 2, 1), 0.05 * rand(150, 1, 2)),
+        f"open loop (dpi = 0), {S}-d states, T = {T}":
+            (rand(T, S, S), rand(T, S, A), torch.zeros(T, A, S, dtype=torch.float64)),
+        f"float32, T = {T + 3}": tuple(rand(T + 3, *shape, dtype=torch.float32)
+                                       for shape in ((2, 2), (2, 1), (1, 2))),
+        "no steps in 3-d (T = 0): the 3 x 3 identity":
+            (torch.zeros(0, 3, 3, dtype=torch.float64), torch.zeros(0, 3, 2, dtype=torch.float64),
+             torch.zeros(0, 2, 3, dtype=torch.float64)),
     }
-    for case, jac in cases.items():
-        got = ck.call(jac, case=case)
-        ck.close(got, ref.jacobian_product(jac), case=case, atol=1e-5, rtol=1e-5)
+    for case, (ds, da, dpi) in cases.items():
+        got = ck.call(ds, da, dpi, case=case)
+        ck.close(got, ref.closed_loop_product(ds, da, dpi), case=case, atol=1e-5, rtol=1e-5)

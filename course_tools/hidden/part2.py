@@ -62,8 +62,35 @@ def pathwise_unseen_functions(ck: HiddenChecker) -> None:
                 problem="your result still requires grad; return it detached.")
 
 
-@hidden("2.3", reference=ref.compounding_gap)
-def compounding_gap_unseen_grids(ck: HiddenChecker) -> None:
+@hidden("2.3", reference=ref.reinforce_loss)
+def reinforce_loss_unseen_batches(ck: HiddenChecker) -> None:
+    """Fresh batch sizes, horizons and discounts, float64 inputs, rewards with a large offset and
+    rewards that only differ at the last step (the reward-to-go must run backwards)."""
+    gen = ck.torch_generator()
+    cases = {}
+    for _ in range(3):
+        b, h = int(ck.rng.integers(2, 40)), int(ck.rng.integers(2, 60))
+        gamma = float(ck.rng.choice([ck.rng.uniform(0.5, 1.0), 1.0, ck.rng.uniform(0.0, 0.5)]))
+        dtype = torch.float64 if ck.rng.random() < 0.5 else torch.float32
+        log_prob = (-torch.rand(b, h, generator=gen, dtype=dtype) * 3).requires_grad_(True)
+        offset = float(ck.rng.uniform(-300, 300) if dtype == torch.float64 else ck.rng.uniform(-3, 3))
+        rew = offset + torch.randn(b, h, generator=gen, dtype=dtype) * float(ck.rng.uniform(0.1, 5))
+        cases[f"B = {b}, H = {h}, gamma = {gamma:.3f}, {dtype}, rewards around {offset:.1f}"] = (
+            log_prob, rew, gamma)
+    b, h = int(ck.rng.integers(3, 10)), int(ck.rng.integers(4, 12))
+    rew = torch.zeros(b, h)
+    rew[:, -1] = torch.randn(b, generator=gen)
+    cases[f"B = {b}, H = {h}: only the last reward differs between rollouts"] = (
+        (-torch.rand(b, h, generator=gen)).requires_grad_(True), rew, 0.8)
+    for case, (log_prob, rew, gamma) in cases.items():
+        got = ck.call(log_prob, rew, gamma, case=case)
+        ck.close(got, ref.reinforce_loss(log_prob, rew, gamma), case=case, tensor=True, atol=1e-5, rtol=1e-4)
+        ck.true(getattr(got, "requires_grad", False), case=case,
+                problem="your loss does not carry the gradient of log_prob (requires_grad is False).")
+
+
+@hidden("2.4", reference=ref.tightrope_gap)
+def tightrope_gap_unseen_grids(ck: HiddenChecker) -> None:
     """Random T and eps arrays of 1 to 3 dimensions, a long tightrope with tiny eps, and 0 and 1."""
     cases = {}
     for _ in range(3):
@@ -76,13 +103,17 @@ def compounding_gap_unseen_grids(ck: HiddenChecker) -> None:
     cases[long_case] = (T, np.exp(ck.rng.uniform(np.log(1e-7), np.log(1e-5), size=4)))
     cases["T = 17, eps = 0 and 1 in a 3-D array"] = (17, np.array([[[0.0, 1.0]], [[1.0, 0.0]]]))
     for case, (T, eps) in cases.items():
+        got = ck.call(T, eps, case=case)
+        ck.true(isinstance(got, (tuple, list)) and len(got) == 2, case=case,
+                problem="expected a tuple (exact, approx) of two arrays.")
+        exact, approx = ref.tightrope_gap(T, eps)
         # tiny eps: a closed form (eps = 0 handled) loses up to ~1e-4 to cancellation; still right
         rtol = 1e-3 if case == long_case else 1e-7
-        ck.close(ck.call(T, eps, case=case), ref.compounding_gap(T, eps), case=case, tensor=False,
-                 atol=1e-9, rtol=rtol)
+        ck.close(got[0], exact, case=case + " (exact)", tensor=False, atol=1e-9, rtol=rtol)
+        ck.close(got[1], approx, case=case + " (small eps T)", tensor=False, atol=1e-12, rtol=1e-9)
 
 
-@hidden("2.4", reference=ref.branched_rollouts)
+@hidden("2.5", reference=ref.branched_rollouts)
 def branched_rollouts_unseen_systems(ck: HiddenChecker) -> None:
     """Another model (a linear system with 2 or 4 state dimensions), other sizes and another seed."""
     gen = ck.torch_generator()

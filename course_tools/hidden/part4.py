@@ -11,79 +11,63 @@ import numpy as np
 import torch
 
 from course_lib import gridworld, successor
+from course_lib.checks.part4 import td_batch, toy_classifier
 from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import part4 as ref
 
 
-def _chain(rng: np.random.Generator, n: int, sparsity: float = 3.0) -> np.ndarray:
-    """A random row-stochastic (n, n) matrix; a larger ``sparsity`` concentrates each row."""
-    P = rng.random((n, n)) ** sparsity
-    return P / P.sum(axis=1, keepdims=True)
-
-
-@hidden("4.1", reference=ref.sr_exact)
-def sr_exact_unseen_chains(ck: HiddenChecker) -> None:
-    """Random chains of random sizes, an absorbing state, a far horizon, and the maze with another policy."""
+@hidden("4.1", reference=ref.psi_td_update)
+def psi_td_update_unseen_batches(ck: HiddenChecker) -> None:
+    """Random sizes, shuffled batches whose targets read pairs updated in the same batch, self-loops."""
     rng = ck.rng
-    n, gamma = int(rng.integers(2, 13)), float(rng.uniform(0.2, 0.97))
-    absorbing = _chain(rng, 5)
-    absorbing[4] = np.eye(5)[4]  # state 4 never leaves: its SR row is e_4
-    chain = successor.maze_chain(gridworld.DYNA_MAZE)
-    eps = float(rng.uniform(0.0, 1.0))
-    cases = {
-        f"a random {n}-state chain, gamma = {gamma:.3f}": (_chain(rng, n), gamma),
-        "a 5-state chain whose last state is absorbing, gamma = 0.95": (absorbing, 0.95),
-        "a 4-state chain, gamma = 0.999 (a horizon of 1000 steps)": (_chain(rng, 4, 1.0), 0.999),
-        f"the maze with the shortest-path policy at epsilon = {eps:.2f}, gamma = 0.8":
-            (successor.policy_transition(chain.P, successor.shortest_path_policy(chain, eps)), 0.8),
-    }
-    for case, (P_pi, g) in cases.items():
-        got = ck.call(P_pi, g, case=case)
-        ck.close(got, ref.sr_exact(P_pi, g), case=case, atol=1e-7, tensor=False)
-
-
-@hidden("4.2", reference=ref.sr_td_update)
-def sr_td_update_unseen_batches(ck: HiddenChecker) -> None:
-    """Batches in a shuffled order whose targets read rows updated in the same batch, and other M's."""
-    rng = ck.rng
-    n = int(rng.integers(4, 10))
-    M = rng.normal(size=(n, n))  # not an SR: the update must not assume rows sum to 1
-    s = rng.permutation(n)[: max(2, n // 2)]
+    n, A, d = (int(v) for v in rng.integers(3, 8, size=3))
+    psi, phi = rng.normal(size=(n, A, d)), rng.normal(size=(n, d))
+    pairs = rng.permutation(n * A)[: max(2, n * A // 2)]
+    s, a = pairs // A, pairs % A
     gamma, alpha = float(rng.uniform(0.5, 0.99)), float(rng.uniform(0.05, 0.9))
+    all_pairs = rng.permutation(n * A)
     cases = {
-        f"{len(s)} rows of a random {n} x {n} matrix, shuffled, each target reads another updated row":
-            (M, s, np.roll(s, 1), gamma, alpha),
+        f"{len(s)} shuffled pairs of a {n} x {A} x {d} psi, each target reads another updated pair":
+            (psi, phi, s, a, np.roll(s, 1), np.roll(a, 1), gamma, alpha),
         f"a full sweep in a random order, gamma = {gamma:.3f}, alpha = {alpha:.3f}":
-            (rng.dirichlet(np.ones(n), size=n), rng.permutation(n), rng.integers(0, n, n), gamma, alpha),
-        "a single transition s -> s (a self-loop)": (M, s[:1], s[:1], gamma, alpha),
-        "a batch of one row whose next state is another row": (M, s[:1], s[1:2], 0.5, 1.0),
+            (psi, phi, all_pairs // A, all_pairs % A, rng.integers(0, n, n * A), rng.integers(0, A, n * A),
+             gamma, alpha),
+        "a single transition (s, a) -> (s, a) (a self-loop)":
+            (psi, phi, s[:1], a[:1], s[:1], a[:1], gamma, alpha),
+        "one-hot features of the maze (the SR), one pair":
+            (np.zeros((47, 4, 47)), np.eye(47), np.array([15]), np.array([2]), np.array([16]), np.array([1]),
+             0.9, 1.0),
     }
-    for case, (M0, s_b, s_next, g, a) in cases.items():
-        got = ck.call(M0, s_b, s_next, g, a, case=case)
-        ck.close(got, ref.sr_td_update(M0, s_b, s_next, g, a), case=case, atol=1e-10, tensor=False)
+    for case, args in cases.items():
+        got = ck.call(*args, case=case)
+        ck.close(got, ref.psi_td_update(*args), case=case, atol=1e-10, tensor=False)
 
 
-@hidden("4.3", reference=ref.value_from_sr)
-def value_from_sr_unseen_rewards(ck: HiddenChecker) -> None:
-    """Random sizes, discounts and rewards, an M whose rows are not distributions, and gamma = 0."""
+@hidden("4.2", reference=ref.reward_weights)
+def reward_weights_unseen_data(ck: HiddenChecker) -> None:
+    """Random sizes and ridges, nearly collinear features, one observation, the maze's landmark rewards."""
     rng = ck.rng
-    n, gamma = int(rng.integers(3, 15)), float(rng.uniform(0.1, 0.99))
+    N, d = int(rng.integers(10, 60)), int(rng.integers(2, 7))
+    F = rng.normal(size=(N, d))
+    corr = F.copy()
+    corr[:, -1] = corr[:, 0] + 0.01 * rng.normal(size=N)  # nearly collinear: the ridge matters
+    ridge = float(rng.uniform(0.05, 3.0))
+    chain = successor.maze_chain(gridworld.DYNA_MAZE)
+    phi = successor.landmark_features(chain)
+    feats, r = successor.observe_rewards(chain, phi, rng.normal(size=4), 300, 0.5, rng)
     cases = {
-        f"a random {n}-state SR, gamma = {gamma:.3f}":
-            (ref.sr_exact(_chain(rng, n), gamma), rng.normal(size=n), gamma),
-        "a general matrix M (rows not distributions), gamma = 0.6":
-            (rng.normal(size=(5, 5)), rng.normal(size=5), 0.6),
-        "gamma = 0 with a full M: V = M r": (rng.dirichlet(np.ones(4), size=4), rng.normal(size=4), 0.0),
-        "rewards of very different sizes, gamma = 0.99":
-            (ref.sr_exact(_chain(rng, 6), 0.99), rng.normal(size=6) * 10.0 ** rng.integers(-3, 4, size=6),
-             0.99),
+        f"N = {N}, d = {d}, noisy rewards, ridge = {ridge:.2f}":
+            (F, F @ rng.normal(size=d) + rng.normal(size=N), ridge),
+        "two nearly collinear features, ridge = 0.5": (corr, corr @ rng.normal(size=d), 0.5),
+        "a random walk of 300 steps on the maze, landmark features, ridge = 1": (feats, r, 1.0),
+        "a single observation, ridge = 2": (F[:1], np.array([3.0]), 2.0),
     }
-    for case, (M, r, g) in cases.items():
-        got = ck.call(M, r, g, case=case)
-        ck.close(got, ref.value_from_sr(M, r, g), case=case, atol=1e-8, rtol=1e-8, tensor=False)
+    for case, args in cases.items():
+        got = ck.call(*args, case=case)
+        ck.close(got, ref.reward_weights(*args), case=case, atol=1e-8, rtol=1e-7, tensor=False)
 
 
-@hidden("4.4", reference=ref.gpi_action)
+@hidden("4.3", reference=ref.gpi_action)
 def gpi_action_unseen_shapes(ck: HiddenChecker) -> None:
     """Random numbers of policies, states, actions and features; a task where each policy wins somewhere."""
     rng = ck.rng
@@ -111,7 +95,7 @@ def gpi_action_unseen_shapes(ck: HiddenChecker) -> None:
                  atol=1e-9, rtol=0)
 
 
-@hidden("4.5", reference=ref.classifier_density_ratio)
+@hidden("4.4", reference=ref.classifier_density_ratio)
 def classifier_density_ratio_unseen_logits(ck: HiddenChecker) -> None:
     """Random logits and prior odds, float64 logits beyond float32's reach, very negative logits, B = 1."""
     gen = ck.torch_generator()
@@ -128,3 +112,32 @@ def classifier_density_ratio_unseen_logits(ck: HiddenChecker) -> None:
     for case, (logits, kk) in cases.items():
         got = ck.call(logits, kk, case=case)
         ck.close(got, ref.density_ratio_float64(logits, kk), case=case, atol=1e-30, rtol=1e-4, tensor=True)
+
+
+@hidden("4.5", reference=ref.td_classifier_loss)
+def td_classifier_loss_unseen_batches(ck: HiddenChecker) -> None:
+    """Random classifiers, batch sizes and discounts; a batch of one; s_rand equal to s_next."""
+    gen = ck.torch_generator()
+    B = int(ck.rng.integers(3, 30))
+    clf = toy_classifier(gen, float(ck.rng.uniform(0.5, 3)))
+    target = toy_classifier(gen, float(ck.rng.uniform(0.5, 4)))
+    batch = td_batch(B, gen)
+    same = td_batch(5, gen)
+    same[4] = same[2].clone()  # the random state is the next state
+    cases = {
+        f"B = {B}, random gammas":
+            (clf, target, *batch, torch.rand(B, generator=gen, dtype=torch.float64) * 0.99),
+        "a batch of one, gamma = 0.98":
+            (clf, target, *td_batch(1, gen), torch.full((1,), 0.98, dtype=torch.float64)),
+        "the random state is the next state":
+            (clf, target, *same, torch.full((5,), 0.8, dtype=torch.float64)),
+        "the online and target classifiers are the same":
+            (clf, clf, *batch, torch.full((B,), 0.9, dtype=torch.float64)),
+    }
+    for case, args in cases.items():
+        got = ck.call(*args, case=case)
+        ck.true(isinstance(got, torch.Tensor), case=case,
+                problem=f"expected a torch tensor, got {type(got).__name__}.",
+                hint="build the loss from torch operations so that gradients flow into clf.")
+        ck.close(ck.scalar(got, case=case), float(ref.td_classifier_loss(*args)), case=case,
+                 atol=1e-8, rtol=1e-6)

@@ -134,7 +134,8 @@
     where.className = "course-result-page";
     where.textContent = page.title;
     link.appendChild(where);
-    link.appendChild(document.createTextNode(s.heading || page.title));
+    var heading = s.heading || page.title;  // the query's words marked in the heading too
+    highlight(link, heading, heading.toLowerCase(), 0, heading.length, ws, mathSpans(heading));
     li.appendChild(link);
     var inText = ws.some(function (w) { return s.lt.indexOf(w) !== -1; });
     var text = inText ? s.text : s.code, lower = inText ? s.lt : s.lc;
