@@ -13,25 +13,24 @@ may have changed. A *corrupted* model stores a wrong next state for a fraction o
 the learner then plans with a biased model (model bias).
 
 :func:`dyna_q` is one learner, step by step as in the book's pseudocode; it takes the planning
-loop as an argument (``planning_update``, Exercise 3.1 of the notebook). :func:`run_dyna` runs
-many independent learners at once (NumPy-batched over runs, for the averaged figures and the
-committed sweep): the runs advance in lockstep, one real step (and its ``n`` planning updates,
-all runs' j-th update together) at a time. ``tests/test_part3_dyna.py`` ties the two: the
+loop as an argument (``planning_update``, Exercise 3.1 of the notebook). :func:`run_dyna` (in
+:mod:`course_lib.dyna_batched`) runs many independent learners at once, NumPy-batched over runs,
+for the averaged figures and the committed sweep. ``tests/test_part3_dyna.py`` ties the two: the
 batched planning updates equal the readable ones on the same draws, and both runners learn
 alike on the same seeds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib.gridworld import ACTIONS, Maze
+from course_lib.gridworld import Maze
 
 __all__ = ["DynaConfig", "DynaResult", "q_learning_target", "epsilon_greedy", "dyna_q", "greedy_policy",
-           "run_dyna", "episodes_to_reach", "load_corruption_sweep"]
+           "run_dyna", "episodes_to_reach", "break_even_corruption", "load_corruption_sweep"]
 
 
 @dataclass(frozen=True)
@@ -127,200 +126,6 @@ def greedy_policy(Q: np.ndarray) -> np.ndarray:
     return Q.argmax(axis=-1)
 
 
-def _neighbours(maze: Maze) -> np.ndarray:
-    """(S, A) table: for each cell, free cells one move away (repeated to fill A columns).
-
-    A corrupted model entry stores one of these in place of the true next state: a wrong
-    cell, but next to the right one.
-    """
-    table = np.tile(np.arange(maze.n_states).reshape(-1, 1), (1, maze.n_actions))
-    for s in maze.free_states():
-        r, c = maze.cell(s)
-        near = [maze.index((r + dr, c + dc)) for dr, dc in ACTIONS
-                if 0 <= r + dr < maze.rows and 0 <= c + dc < maze.cols and (r + dr, c + dc) not in maze.walls]
-        table[s] = [near[i % len(near)] for i in range(maze.n_actions)]
-    return table
-
-
-def _random_walk(maze: Maze, next_tab: np.ndarray, R: int, rng: np.random.Generator):
-    """R uniform random walks from start to goal. Returns the entries k = a*R*S + r*S + s of
-    every step taken, the next state of each, and the length (R,) of each walk."""
-    S, A = maze.n_states, maze.n_actions
-    state = np.full(R, maze.start_state)
-    alive, lengths = np.arange(R), np.zeros(R)
-    ks, nexts = [], []
-    while len(alive):
-        a = rng.integers(A, size=len(alive))
-        s_next = next_tab[state[alive] * A + a]
-        ks.append(a * R * S + alive * S + state[alive])
-        nexts.append(s_next)
-        lengths[alive] += 1
-        state[alive] = s_next
-        alive = alive[s_next != maze.goal_state]
-    return np.concatenate(ks), np.concatenate(nexts), lengths
-
-
-def _batched_planning(Q: np.ndarray, entries: np.ndarray, next_cols: np.ndarray, rewards: np.ndarray,
-                      alpha: np.ndarray | float, gamma: float) -> None:
-    """The planning updates of every run at once, in place: the j-th update of all runs together.
-
-    Q (A, R*S) in :func:`run_dyna`'s layout; entries (n, R) the flat entries a*R*S + r*S + s of
-    the replayed pairs, next_cols (n, R) the Q columns of their model next states, rewards (n, R)
-    the replayed rewards (bonus included); alpha a float or (R,). The runs' updates are
-    independent, so each of the n sequential steps is one vectorised Q-learning update.
-    """
-    Qf = Q.reshape(-1)  # a view: puts land in Q
-    for j in range(len(entries)):  # sequential: update j sees the Q that update j-1 left
-        m = np.maximum.reduce(Q.take(next_cols[j], axis=1), axis=0)
-        q_sa = Qf.take(entries[j])
-        m *= gamma
-        m += rewards[j]
-        m -= q_sa
-        m *= alpha
-        m += q_sa
-        Qf.put(entries[j], m)  # Q(s,a) += alpha (r + gamma max Q(s') - Q(s,a))
-
-
-def run_dyna(maze: Maze, configs: DynaConfig | Sequence[DynaConfig], n_runs: int,
-             rng: np.random.Generator, *, n_episodes: int | None = None, n_steps: int | None = None,
-             maze_after: Maze | None = None, change_at: int = 0) -> list[DynaResult]:
-    """Run ``n_runs`` independent Dyna-Q (+) learners per config on ``maze``, all in lockstep.
-
-    Several configs run as one batch (they must share n_planning, epsilon, gamma and
-    max_episode_steps; alpha, kappa and corruption may differ). Stops after ``n_episodes``
-    episodes of every run, or after ``n_steps`` real steps (give one). With ``maze_after``
-    the maze changes to it after ``change_at`` real steps (the blocking and shortcut mazes).
-    Returns one :class:`DynaResult` per config.
-
-    Layout (for speed): Q of all runs is one array (A, R*S), column r*S + s for state s of run
-    r; model tables are indexed by the flat entry k = a*R*S + r*S + s of that array.
-    """
-    configs = [configs] if isinstance(configs, DynaConfig) else list(configs)
-    cfg = configs[0]
-    if (n_episodes is None) == (n_steps is None):
-        raise ValueError(f"give exactly one of n_episodes and n_steps, got {n_episodes!r}, {n_steps!r}")
-    for c in configs:
-        if not 0.0 <= c.corruption <= 1.0:
-            raise ValueError(f"corruption: expected a fraction in [0, 1], got {c.corruption!r}")
-        if c.n_planning < 0:
-            raise ValueError(f"n_planning: expected >= 0, got {c.n_planning!r}")
-        shared, first = ((x.n_planning, x.epsilon, x.gamma, x.max_episode_steps) for x in (c, cfg))
-        if shared != first:
-            raise ValueError("configs: expected the same (n_planning, epsilon, gamma, max_episode_steps) "
-                             f"in every config, got {shared} and {first}")
-    per_run = lambda field: np.repeat([getattr(c, field) for c in configs], n_runs)  # noqa: E731
-    alpha, kappa, corruption = per_run("alpha"), per_run("kappa"), per_run("corruption")
-    R, S, A = len(alpha), maze.n_states, maze.n_actions
-    RS, n, gamma = R * S, cfg.n_planning, cfg.gamma
-    tables = [maze] + ([maze_after] if maze_after is not None else [])
-    tables = [(nxt.reshape(-1), rew.reshape(-1)) for nxt, rew, _ in (m.transition_table() for m in tables)]
-    next_tab, rew_tab = tables[0]  # flat over s*A + a
-    plus, any_plus = kappa > 0, bool((kappa > 0).any())  # Dyna-Q+ also plans untried actions
-    runs = np.arange(R)
-    offset = runs * S  # column of state 0 of each run
-    Q = np.zeros((A, RS))
-    Qf = Q.reshape(-1)
-    model_col = np.zeros(A * RS, dtype=np.int64)  # Q column of the stored next state
-    model_rew = np.zeros(A * RS)
-    last_tried = np.zeros(A * RS)
-    seen = np.zeros(A * RS, dtype=bool)
-    visited = np.zeros(RS, dtype=bool)
-    pairs = np.zeros(A * RS, dtype=np.int64)  # run r's observed entries at r*S*A + 0..count-1
-    slot0, count = runs * S * A, np.zeros(R, dtype=np.int64)
-    corrupt = rng.random(A * RS) < np.tile(corruption.reshape(R, 1), (A, S)).reshape(-1)
-    wrong_pick = rng.integers(A, size=A * RS)  # which neighbour a corrupted entry points to
-    neighbours = _neighbours(maze)
-    cap = cfg.max_episode_steps or np.iinfo(np.int64).max
-    total = n_steps if n_steps is not None else np.iinfo(np.int64).max
-    E = n_episodes if n_episodes is not None else 0
-    steps_per_episode = np.full((R, E), np.nan)
-    episodes, ep_steps = np.zeros(R, dtype=np.int64), np.zeros(R, dtype=np.int64)
-    rewards = []
-    state = np.full(R, maze.start_state)
-    any_reward = any_plus  # before the first reward, Dyna-Q's planning cannot change Q (all zeros)
-
-    def plan(t: int) -> None:
-        """n planning updates of every run (the runs' updates are independent, so batched)."""
-        kp = pairs.take(slot0 + (rng.random((n, R)) * count).astype(np.int64))  # (n, R) entries
-        rp = model_rew.take(kp)
-        if any_plus:
-            rp += kappa * np.sqrt(t - last_tried.take(kp))
-        _batched_planning(Q, kp, model_col.take(kp), rp, alpha, gamma)
-
-    if n_episodes is not None and not any_plus and cfg.max_episode_steps is None:
-        # Dyna-Q's first episode is a uniform random walk (Q is all zero until the goal, so all
-        # actions tie and planning changes nothing): simulate it for every run at once, then
-        # start all the second episodes together (the same algorithm, runs aligned by episode).
-        k_walk, s_walk, steps_per_episode[:, 0] = _random_walk(maze, next_tab, R, rng)
-        uk, first = np.unique(k_walk, return_index=True)
-        run_u, s_u = (uk % RS) // S, s_walk[first]
-        seen[uk], model_rew[uk] = True, (s_u == maze.goal_state)
-        model_col[uk] = run_u * S + np.where(corrupt[uk], neighbours[s_u, wrong_pick[uk]], s_u)
-        order = np.argsort(run_u, kind="stable")
-        count[:] = np.bincount(run_u, minlength=R)
-        rank = np.arange(len(uk)) - (np.cumsum(count) - count)[run_u[order]]
-        pairs[slot0[run_u[order]] + rank] = uk[order]
-        k_goal = k_walk[s_walk == maze.goal_state]  # one per run, in run order
-        Qf[k_goal] = alpha[(k_goal % RS) // S]  # the real update of the step into the goal
-        episodes[:], any_reward = 1, True
-        if n:
-            plan(0)
-    t, block = 0, 256
-    while t < total and (n_episodes is None or episodes.min() < n_episodes):
-        if t % block == 0:  # random numbers for the next block of steps
-            explore = rng.random((block, R)) < cfg.epsilon
-            random_action = rng.integers(A, size=(block, R))
-            tie_noise = rng.random((block, A, R))
-        if maze_after is not None and t == change_at:
-            next_tab, rew_tab = tables[1]
-        col = offset + state
-        if any_plus:  # Dyna-Q+ at a state's first visit: its untried actions stay put, reward 0
-            new = runs[~visited[col] & plus]
-            visited[col[new]] = True
-            for a in range(A):
-                k = a * RS + col[new]
-                pairs[slot0[new] + count[new]] = k
-                count[new] += 1
-                seen[k], model_col[k] = True, col[new]
-        # act epsilon-greedily (ties at random) in the real maze; Q-learning update
-        q = Q.take(col, axis=1)  # (A, R)
-        greedy = np.argmax(tie_noise[t % block] * (q == np.maximum.reduce(q, axis=0)), axis=0)
-        action = np.where(explore[t % block], random_action[t % block], greedy)
-        s_next, r = next_tab.take(state * A + action), rew_tab.take(state * A + action)
-        k = action * RS + col
-        q_sa = Qf.take(k)
-        target = q_learning_target(r, Q.take(offset + s_next, axis=1).T, gamma)
-        Qf[k] = q_sa + alpha * (target - q_sa)
-        # model learning: remember (s, a) -> (s', r), wrong for corrupted entries
-        new = ~seen.take(k)
-        pairs[(slot0 + count)[new]] = k[new]
-        count += new
-        seen[k] = True
-        model_col[k] = offset + np.where(corrupt.take(k), neighbours[s_next, wrong_pick.take(k)], s_next)
-        model_rew[k], last_tried[k] = r, t
-        any_reward = any_reward or bool(r.any())
-        # planning: n Q-learning updates on transitions replayed from the model
-        if n and any_reward:
-            plan(t)
-        # bookkeeping: episodes end at the goal (or at the step cap) and restart
-        rewards.append(r)
-        ep_steps += 1
-        done = (r > 0) | (ep_steps >= cap)
-        if done.any():
-            record = done & (episodes < E)
-            steps_per_episode[runs[record], episodes[record]] = ep_steps[record]
-            episodes += done
-            ep_steps[done] = 0
-            state = np.where(done, maze.start_state, s_next)
-        else:
-            state = s_next
-        t += 1
-    cumulative = np.cumsum(np.stack(rewards, axis=1), axis=1) if n_steps is not None else np.zeros((R, 0))
-    Q_runs = Q.reshape(A, R, S).transpose(1, 2, 0)
-    return [DynaResult(steps_per_episode[sl].copy(), cumulative[sl].copy(), Q_runs[sl].copy())
-            for sl in (slice(i * n_runs, (i + 1) * n_runs) for i in range(len(configs)))]
-
-
 def episodes_to_reach(steps_per_episode: np.ndarray, threshold: float) -> int | None:
     """First episode (1-based) from which the run-average steps stay <= threshold; None if never.
 
@@ -334,6 +139,18 @@ def episodes_to_reach(steps_per_episode: np.ndarray, threshold: float) -> int | 
     return int(first + 1) if first < len(mean) else None
 
 
+def break_even_corruption(sweep: dict, n: int) -> float | None:
+    """The smallest corrupted fraction at which planning with ``n`` steps completes no more episodes
+    than no planning at all (n = 0, averaged over the sweep's corruption levels, which it ignores).
+
+    ``sweep``: :func:`load_corruption_sweep`'s dict. None if planning is better at every level.
+    """
+    final = np.asarray(sweep["cumulative_reward"])[:, :, -1]  # (n values, corruption levels)
+    no_planning = final[0].mean()
+    worse = np.flatnonzero(final[sweep["n_planning"].index(n)] <= no_planning)
+    return float(sweep["corruption"][worse[0]]) if len(worse) else None
+
+
 def load_corruption_sweep() -> dict:
     """The committed Dyna-Q sweep over planning steps n x model corruption (see its "command").
 
@@ -345,3 +162,6 @@ def load_corruption_sweep() -> dict:
 
     path = Path(__file__).resolve().parent / "data" / "part3_dyna_corruption.json"
     return json.loads(path.read_text())
+
+
+from course_lib.dyna_batched import run_dyna  # noqa: E402  (many learners at once; it uses the above)

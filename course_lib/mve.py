@@ -11,7 +11,7 @@ MVE rolls the model H - 1 steps from the real next state s_1 and bootstraps at t
 The critic's error is damped by gamma^H, but every model step adds its own error, and those
 compound. :func:`target_error_stats` measures both on Pendulum with an exactly known value
 function, a model with wrong gravity and a critic with a known error; it takes the target
-itself as an argument (``mve_target``, Exercise 3.3 of the notebook):
+itself as an argument (``mve_target``, Exercise 3.4 of the notebook):
 
     mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> y_H (B,)
 
@@ -29,8 +29,9 @@ from dataclasses import dataclass
 import torch
 
 from course_lib import envs
+from course_lib.planning import StepFn
 
-__all__ = ["swing_policy", "mc_value", "exact_q", "TargetErrors", "target_error_stats"]
+__all__ = ["swing_policy", "mc_value", "exact_q", "TargetErrors", "MVETarget", "target_error_stats"]
 
 
 def swing_policy(state: torch.Tensor) -> torch.Tensor:
@@ -92,7 +93,11 @@ def exact_q(gamma: float, steps: int) -> Callable[[torch.Tensor, torch.Tensor], 
     return q_value
 
 
-def target_error_stats(mve_target: Callable, model_errors: list[float], h_max: int = 30,
+MVETarget = Callable[[torch.Tensor, torch.Tensor, StepFn, Callable, Callable, float, int], torch.Tensor]
+"""mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> y_H (B,) (Exercise 3.4)."""
+
+
+def target_error_stats(mve_target: MVETarget, model_errors: list[float], h_max: int = 30,
                        n_states: int = 512, gamma: float = 0.95, seed: int = 0,
                        value_horizon: int = 100) -> TargetErrors:
     """Errors of ``mve_target``'s y_H (exact critic) against the true Q^pi(s_0, a_0), H = 1..h_max.

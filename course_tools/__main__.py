@@ -141,7 +141,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
     return _run_grading(args, lambda **common: grading.grade(
         args.reference, args.submissions, args.out, resume=args.resume, hidden_dir=args.hidden,
-        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb,
+        seed=args.seed, force=args.force, max_submission_mb=args.max_submission_mb, full=args.full,
         partial=args.partial, **common))
 
 
@@ -224,6 +224,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     p.add_argument("--seed", type=int, default=None,
                    help="the run's secret seed; each student's hidden inputs derive from it "
                         "(default: the one --out used before, else a fresh random one)")
+    p.add_argument("--full", action="store_true",
+                   help="run every cell (default: skip the cells tagged demo/training, and rerun a "
+                        "submission in full when that broke it)")
     p.add_argument("--max-submission-mb", type=float, default=32,
                    help="larger submission files are not read (default 32)")
     p.add_argument("--partial", default=None,

@@ -45,6 +45,9 @@ BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 INSTRUCTOR_ONLY = "instructor-only"
 PARTIAL = "partial"
+SKIP_WHEN_GRADING = ("demo", "training")
+"""Tags of cells the grader skips by default (a live demo, a plot, a long training run): no
+exercise's check needs them. The grader reruns a submission in full when skipping broke it."""
 """Tag of a check cell whose exercise earns points per case passed (visible and hidden)."""
 _ID = re.compile(r"^[0-9]+(\.[0-9]+)*[a-z]?$")
 
@@ -118,6 +121,9 @@ def validate(nb: NotebookNode) -> list[str]:
             if sid in solutions:
                 problems.append(f"cell {i}: exercise {sid} has a second answer cell")
             solutions[sid] = i
+        if set(SKIP_WHEN_GRADING) & set(tags(cell)) and (sid is not None or cid is not None):
+            problems.append(f"cell {i}: an answer or check cell cannot be tagged "
+                            f"{'/'.join(SKIP_WHEN_GRADING)} (the grader would skip it)")
         if PARTIAL in tags(cell) and cid is None:
             problems.append(f"cell {i}: the '{PARTIAL}' tag belongs on a check cell ('exercise:<id>')")
         if cid is not None:

@@ -5,8 +5,10 @@
 
 Each writes a JSON file into course_lib/data/ with the command that produced it; the notebook
 loads it through course_lib (``dyna.load_corruption_sweep``, ``mbpo.load_sweep``) and prints
-that command beside the plot. Instructor-side: the MBPO runs take the exercises' pieces (soft
-target, mixed batch, branched rollout) from ``course_tools.references.part3``.
+that command beside the plot. Instructor-side: the MBPO runs take the exercises' pieces (the
+learning step, which calls the branched rollout and the mixed batch, and the value target) from
+``course_tools.references.part3``. Finished runs are cached in /tmp/part3_sweep_cache, so an
+interrupted sweep resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -57,101 +59,95 @@ def sweep_dyna(argv: list[str], n_runs: int = 30, n_steps: int = 3000, every: in
         "steps": list(range(every, n_steps + 1, every)), "cumulative_reward": curves})
 
 
-def _mbpo_job(job: tuple[str, dict, int]) -> tuple[str, dict]:
-    """One training run (a worker process): name, config overrides, seed -> name, curve."""
+def _mbpo_job(job: tuple[str, dict, dict, int]) -> tuple[str, dict]:
+    """One training run (a worker process): name, config overrides, faults, seed -> name, its log."""
     import torch
 
     from course_lib import mbpo
 
     torch.set_num_threads(1)
-    name, overrides, seed = job
-    cache = CACHE / f"{name}.json"
+    name, overrides, faults, seed = job
+    cache = CACHE / f"{name}_s{seed}.json"
     if cache.exists():
-        return name, json.loads(cache.read_text())
+        return f"{name}_s{seed}", json.loads(cache.read_text())
     cfg = mbpo_config(**overrides)
-    log = mbpo.run(cfg, seed, progress=False, **reference_pieces())
+    log = mbpo.run(cfg, seed, progress=False, faults=mbpo.ModelFaults(**faults), **reference_pieces())
+    r3 = lambda xs: [round(x, 3) for x in xs]  # noqa: E731
     out = {"steps": log.steps, "returns": [round(r, 1) for r in log.returns], "k": log.k,
-           "seconds": round(log.seconds), "stopped": log.stopped}
+           "model_mse": r3(log.model_mse), "trajectory_error": [r3(e) for e in log.trajectory_error],
+           "step_error": [r3(e) for e in log.step_error], "seconds": round(log.seconds),
+           "stopped": log.stopped}
     CACHE.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(out))
-    print(f"{name}: {log.seconds:.0f} s, final return {log.returns[-1]:.0f}", flush=True)
-    return name, out
+    print(f"{name}_s{seed}: {log.seconds:.0f} s, final return {log.returns[-1]:.0f}", flush=True)
+    return f"{name}_s{seed}", out
 
 
 CACHE = Path("/tmp/part3_sweep_cache")
-MBPO_STEPS, SAC_STEPS = 3000, 15000
-K_VALUES = [1, 5, 25]
-MODEL_ERRORS = [0.0, 0.5, 1.0]
-K_ERROR = 0.5  # the k ablation is repeated with this injected model error
-TORQUE_ERRORS = [0.0, 0.5, 1.0]
-K_SAMPLED = [1, 25]  # the k ablation with rollouts that sample the elites' Gaussians (MBPO's way)
+NO_MODEL = {"use_model": False}
+GROUPS = {  # name -> (config overrides, model faults); every run on every seed
+    # the fair comparison: SAC at 1 update per real step, SAC at MBPO's 10, MBPO
+    "sac_g1": ({**NO_MODEL, "updates_per_step": 1, "total_steps": 6000}, {}),
+    "sac_g10": ({**NO_MODEL, "total_steps": 3000}, {}),
+    "mbpo_g10": ({"total_steps": 3000}, {}),
+    # a higher update ratio, both ways
+    "sac_g20": ({**NO_MODEL, "updates_per_step": 20}, {}),
+    "mbpo_g20": ({"updates_per_step": 20}, {}),
+    # the real ratio (0.3 is mbpo_g10, 1.0 is sac_g10): 0.05 with rollouts every 250 steps or every step
+    "rho0.05": ({"real_ratio": 0.05}, {}),
+    "rho0.05_every_step": ({"real_ratio": 0.05, "rollout_every": 1, "rollout_starts": 40}, {}),
+    "rho0.05_100k": ({"real_ratio": 0.05, "rollout_starts": 100_000}, {}),  # the paper's count per refit
+    # the rollout length (the default 1 -> 4 schedule is mbpo_g10), with the learned model ...
+    "k1": ({"k_schedule": (1, 1, 0, 0)}, {}),
+    "k25": ({"k_schedule": (25, 25, 0, 0)}, {}),
+    # ... and with a model of little data (fitted once, on the 250 random steps)
+    "fit_once_k1": ({"k_schedule": (1, 1, 0, 0)}, {"fit_once": True}),
+    "fit_once_k25": ({"k_schedule": (25, 25, 0, 0)}, {"fit_once": True}),
+    # model bias: a model wrong about what the motor does
+    "torque0.5": ({}, {"torque_error": 0.5}),
+    "torque1.0": ({}, {"torque_error": 1.0}),
+}
+"""Runs last 2,000 real steps unless the overrides say otherwise."""
 
 
 def reference_pieces() -> dict:
     """The exercises' pieces of ``mbpo.run``, from the instructor's references."""
+    from course_lib import mbpo
     from course_tools.references import part3 as ref
 
-    return {"soft_target": ref.sac_soft_target, "mixed_batch": ref.mbpo_mixed_batch,
-            "branched_rollout": ref.mbpo_branched_rollout}
+    return {"learn": ref.mbpo_learn, "value_target": mbpo.mve_value_target(ref.mve_target)}
 
 
 def mbpo_config(**overrides):
-    """The sweep's configuration: the class-sized defaults of ``mbpo.MBPOConfig`` with overrides."""
+    """The sweep's configuration: the class-sized defaults of ``mbpo.MBPOConfig`` (2,000 real steps)
+    with overrides."""
     import dataclasses
 
     from course_lib import mbpo
 
+    overrides = {"total_steps": 2000, **overrides}
     if "k_schedule" in overrides:
         overrides["k_schedule"] = tuple(overrides["k_schedule"])
     return dataclasses.replace(mbpo.MBPOConfig(), **overrides)
 
 
-def sweep_mbpo(argv: list[str], seeds: list[int], workers: int) -> None:
-    """MBPO vs SAC (same seeds), the rollout length k, and injected model error, on Pendulum-v1."""
+def sweep_mbpo(argv: list[str], seeds: list[int], workers: int, groups: list[str]) -> None:
+    """MBPO against SAC at equal update ratios, the real ratio, the rollout length, model bias."""
     from multiprocessing import Pool
 
-    from course_lib import mbpo
+    from course_lib import mbpo_tools
 
-    jobs = []  # the main comparison first, then the ablations
-    for seed in seeds:
-        jobs.append((f"mbpo_s{seed}", {"total_steps": MBPO_STEPS}, seed))
-        jobs.append((f"sac_s{seed}", {"total_steps": SAC_STEPS, "use_model": False, "updates_per_step": 1,
-                                      "eval_every": 500}, seed))
-    for k in K_VALUES:
-        jobs += [(f"k{k}_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0)}, s) for s in seeds]
-    for err in MODEL_ERRORS[1:]:
-        jobs += [(f"err{err}_s{s}", {"total_steps": MBPO_STEPS, "model_error": err}, s) for s in seeds]
-    for err in TORQUE_ERRORS[1:]:
-        jobs += [(f"torque{err}_s{s}", {"total_steps": MBPO_STEPS, "torque_error": err}, s) for s in seeds]
-    for k in K_SAMPLED:
-        jobs += [(f"k{k}_noise_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0),
-                                       "model_noise": True}, s) for s in seeds]
-    for k in K_VALUES:
-        jobs += [(f"k{k}_err{K_ERROR}_s{s}", {"total_steps": MBPO_STEPS, "k_schedule": (k, k, 0, 0),
-                                               "model_error": K_ERROR}, s) for s in seeds]
+    jobs = [(name, *GROUPS[name], seed) for name in groups for seed in seeds]  # in priority order
     with Pool(workers) as pool:
         runs = dict(pool.imap_unordered(_mbpo_job, jobs))
-    main = {m: {str(s): runs[f"{m}_s{s}"] for s in seeds} for m in ("mbpo", "sac")}
-    to_threshold = {str(s): [mbpo.steps_to_threshold(runs[f"{m}_s{s}"]["steps"], runs[f"{m}_s{s}"]["returns"])
-                             for m in ("mbpo", "sac")] for s in seeds}
-    k_abl = {str(k): {str(s): runs[f"k{k}_s{s}"] for s in seeds} for k in K_VALUES}
-    k_abl_err = {str(k): {str(s): runs[f"k{k}_err{K_ERROR}_s{s}"] for s in seeds} for k in K_VALUES}
-    k_abl_noise = {str(k): {str(s): runs[f"k{k}_noise_s{s}"] for s in seeds} for k in K_SAMPLED}
-    errors = {str(e): {str(s): runs[f"err{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
-              for e in MODEL_ERRORS}
-    torque = {str(e): {str(s): runs[f"torque{e}_s{s}"] if e else runs[f"mbpo_s{s}"] for s in seeds}
-              for e in TORQUE_ERRORS}
-    cfg = mbpo_config()
+    results = {name: {str(s): runs[f"{name}_s{s}"] for s in seeds} for name in groups}
+    reach = {name: {s: mbpo_tools.steps_to_threshold(r["steps"], r["returns"]) for s, r in by_seed.items()}
+             for name, by_seed in results.items()}
     _write("part3_mbpo_sweep.json", {
         "command": _command(argv), "threshold": -200.0, "seeds": seeds,
-        "config": {"mbpo": repr(cfg), "mbpo_steps": MBPO_STEPS, "sac_steps": SAC_STEPS,
-                   "sac_baseline": "same config, use_model=False, updates_per_step=1"},
-        "main": main, "steps_to_threshold": to_threshold,
-        "k_ablation": k_abl,
-        "k_ablation_final": {k: round(float(np.mean([r["returns"][-1] for r in v.values()])), 1)
-                             for k, v in k_abl.items()},
-        "k_ablation_error": K_ERROR, "k_ablation_with_error": k_abl_err, "k_ablation_sampled": k_abl_noise,
-        "model_error": errors, "torque_error": torque})
+        "defaults": repr(mbpo_config()),
+        "groups": {name: {"overrides": GROUPS[name][0], "faults": GROUPS[name][1]} for name in groups},
+        "runs": results, "steps_to_threshold": reach})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,11 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=["dyna", "mbpo"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
+    parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=list(GROUPS),
+                        help="which runs (default: all)")
     args = parser.parse_args(argv)
     if args.what == "dyna":
         sweep_dyna(argv)
     else:
-        sweep_mbpo(argv, args.seeds, args.workers)
+        sweep_mbpo(argv, args.seeds, args.workers, args.groups)
 
 
 if __name__ == "__main__":

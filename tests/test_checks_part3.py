@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from course_lib import checks
+from course_lib import checks, mbpo
 from course_lib.buffers import Batch
 from course_tools.references import part3 as ref
 
@@ -77,7 +78,7 @@ def test_dyna_planning_check_accepts_other_ways_to_draw_pairs(capsys):
     assert "passed" in capsys.readouterr().out
 
 
-# -- 3.2 the mixed batch ----------------------------------------------------------------------
+# -- 3.3 the mixed batch ----------------------------------------------------------------------
 
 def _rounds(real_buffer, model_buffer, batch_size, real_ratio, generator):
     n_real = round(batch_size * real_ratio)
@@ -116,7 +117,7 @@ def _swapped_ratio(real_buffer, model_buffer, batch_size, real_ratio, generator)
     return ref.mbpo_mixed_batch(real_buffer, model_buffer, batch_size, 1 - real_ratio, generator)
 
 
-# -- 3.3 the MVE target ------------------------------------------------------------------------
+# -- 3.4 the MVE target ------------------------------------------------------------------------
 
 def _mve_discount_off_by_one(r0, s1, model_step, policy, q_value, gamma, horizon):
     y, s = r0, s1
@@ -146,29 +147,7 @@ def _mve_numpy(r0, s1, model_step, policy, q_value, gamma, horizon):
     return ref.mve_target(r0, s1, model_step, policy, q_value, gamma, horizon).numpy()
 
 
-# -- 3.4 the SAC soft target -----------------------------------------------------------------
-
-def _max_q(rew, done, next_q, next_log_prob, alpha, gamma):
-    return rew + gamma * (1 - done) * (next_q.max(0).values - alpha * next_log_prob)
-
-
-def _mean_q(rew, done, next_q, next_log_prob, alpha, gamma):
-    return rew + gamma * (1 - done) * (next_q.mean(0) - alpha * next_log_prob)
-
-
-def _entropy_sign(rew, done, next_q, next_log_prob, alpha, gamma):
-    return rew + gamma * (1 - done) * (next_q.min(0).values + alpha * next_log_prob)
-
-
-def _ignores_done(rew, done, next_q, next_log_prob, alpha, gamma):
-    return rew + gamma * (next_q.min(0).values - alpha * next_log_prob)
-
-
-def _done_masks_reward(rew, done, next_q, next_log_prob, alpha, gamma):
-    return (1 - done) * (rew + gamma * (next_q.min(0).values - alpha * next_log_prob))
-
-
-# -- 3.5 branched rollouts ------------------------------------------------------------------
+# -- 3.2 branched rollouts ------------------------------------------------------------------
 
 def _random_member(next_all, rew_all, generator):
     member = torch.randint(next_all.shape[0], (next_all.shape[1],), generator=generator)
@@ -220,15 +199,76 @@ def _rollout_from_first_rows(real_buffer, model_predict, policy, model_buffer, n
     return n_starts * k
 
 
+# -- 3.5 MBPO's learning step ---------------------------------------------------------------
+
+def _learn_with(*, fit=True, roll=True, k_fixed=None, updates_first=False, extra_updates=0, every_step=False,
+                ratio=None):
+    """A learning step with one mistake, given by the keyword that differs from the default."""
+    def learn(t, real_buffer, model_buffer, model, policy, update, config, generator):
+        out = []
+        batch = lambda: ref.mbpo_mixed_batch(real_buffer, model_buffer, config.sac.batch_size,  # noqa: E731
+                                             config.real_ratio if ratio is None else ratio, generator)
+        if updates_first:
+            out = [update(batch()) for _ in range(config.updates_per_step)]
+        if fit and (every_step or t % config.model_every == 0):
+            model.fit()
+        if roll and (every_step or t % config.rollout_every == 0):
+            k = k_fixed or mbpo.rollout_length(t, config.k_schedule)
+            ref.mbpo_branched_rollout(real_buffer, model.predict, policy, model_buffer, config.rollout_starts,
+                                      k, generator)
+        if not updates_first:
+            out = [update(batch()) for _ in range(config.updates_per_step + extra_updates)]
+        return out
+
+    return learn
+
+
+def _learn_only_at_refits(t, real_buffer, model_buffer, model, policy, update, config, generator):
+    if t % config.model_every == 0:
+        model.fit()
+        ref.mbpo_branched_rollout(real_buffer, model.predict, policy, model_buffer, config.rollout_starts,
+                                  mbpo.rollout_length(t, config.k_schedule), generator)
+    return [update(ref.mbpo_mixed_batch(real_buffer, model_buffer, config.sac.batch_size, config.real_ratio,
+                                        generator)) for _ in range(config.updates_per_step)]
+
+
+def _learn_returns_nothing(t, real_buffer, model_buffer, model, policy, update, config, generator):
+    ref.mbpo_learn(t, real_buffer, model_buffer, model, policy, update, config, generator)
+
+
+_WRONG_LEARN = {
+    "_learn_without_fit": _learn_with(fit=False),
+    "_learn_k_fixed_at_1": _learn_with(k_fixed=1),
+    "_learn_updates_before_rollouts": _learn_with(updates_first=True),
+    "_learn_one_update_too_many": _learn_with(extra_updates=1),
+    "_learn_refits_and_rolls_out_every_step": _learn_with(every_step=True),
+    "_learn_only_real_data": _learn_with(ratio=1.0),
+}
+for _name, _fn in _WRONG_LEARN.items():
+    _fn.__name__ = _name
+
 CASES.update({
-    "3.2": (ref.mbpo_mixed_batch, [_rounds, _ignores_empty_model_buffer, _first_rows, _mixed_up_fields,
-                                   _swapped_ratio, _global_rng, _fixed_generator]),
-    "3.3": (ref.mve_target, [_mve_discount_off_by_one, _mve_bootstrap_too_early, _mve_without_r0,
-                             _mve_horizon_steps, _mve_numpy]),
-    "3.4": (ref.sac_soft_target, [_max_q, _mean_q, _entropy_sign, _ignores_done, _done_masks_reward]),
-    "3.5": (ref.mbpo_branched_rollout, [_rollout_member0, _rollout_ensemble_mean, _rollout_never_advances,
+    "3.2": (ref.mbpo_branched_rollout, [_rollout_member0, _rollout_ensemble_mean, _rollout_never_advances,
                                         _rollout_one_step_short, _rollout_from_first_rows]),
+    "3.3": (ref.mbpo_mixed_batch, [_rounds, _ignores_empty_model_buffer, _first_rows, _mixed_up_fields,
+                                   _swapped_ratio, _global_rng, _fixed_generator]),
+    "3.4": (ref.mve_target, [_mve_discount_off_by_one, _mve_bootstrap_too_early, _mve_without_r0,
+                             _mve_horizon_steps, _mve_numpy]),
+    "3.5": (ref.mbpo_learn, [*_WRONG_LEARN.values(), _learn_only_at_refits, _learn_returns_nothing]),
 })
+
+
+@pytest.mark.parametrize("wrong, expected", [
+    (_WRONG_LEARN["_learn_without_fit"], "model.fit() first"),
+    (_WRONG_LEARN["_learn_k_fixed_at_1"], "holds 16 transitions"),
+    (_WRONG_LEARN["_learn_updates_before_rollouts"], "roll out before the updates"),
+    (_WRONG_LEARN["_learn_refits_and_rolls_out_every_step"], "which is not a refit step"),
+    (_learn_only_at_refits, "The batches are all real"),
+    (_learn_returns_nothing, "expected a list"),
+])
+def test_learn_messages(wrong, expected):
+    with pytest.raises(checks.CheckFailed, match=re.escape(expected)):
+        checks.mbpo_learn(wrong)
 
 
 @pytest.mark.parametrize("wrong, expected", [

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from course_lib import dyna
+from course_lib import dyna, dyna_batched
 from course_lib import gridworld as gw
 from course_tools.references import part3 as ref
 
@@ -55,7 +55,7 @@ def test_batched_planning_equals_the_readable_planning_update_on_the_same_draws(
     s, a = (np.stack([pairs[r][draws[:, r], i] for r in runs], 1) for i in (0, 1))  # (n, R) each
     entries = a * n_runs * S + runs * S + s
     next_cols = runs * S + model_next[runs, s, a]
-    dyna._batched_planning(Q, entries, next_cols, model_reward[runs, s, a], alpha, gamma)
+    dyna_batched._batched_planning(Q, entries, next_cols, model_reward[runs, s, a], alpha, gamma)
     for r in runs:
         readable = ref.dyna_q_planning_update(Qs[r].copy(), model_next[r], model_reward[r], pairs[r], n,
                                               alpha, gamma, _Scripted(draws[:, r]))

@@ -7,7 +7,7 @@ knowing the course:
 
 * ``STRUCTS``: a value type recorded field by field, e.g. a ``buffers.Batch`` of tensors;
 * ``CONTAINERS``: a container that a check passes *empty* and the student's function fills
-  (Exercise 3.5 fills a model ``ReplayBuffer``): its contents are recorded after the call and
+  (Exercises 3.2 and 3.5 fill a model ``ReplayBuffer``): its contents are recorded after the call and
   put into the judge's own empty container when the call is replayed.
 """
 

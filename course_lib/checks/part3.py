@@ -1,8 +1,7 @@
-"""Checks for 03_dyna_mve_mbpo: Dyna-Q planning, the mixed batch, the MVE target, the SAC soft
-target and MBPO's branched rollouts.
+"""Checks for 03_dyna_mve_mbpo: Dyna-Q planning (3.1), the mixed batch (3.3) and the MVE target (3.4);
+MBPO's branched rollouts (3.2) and learning step (3.5) are in :mod:`course_lib.checks.part3_mbpo`.
 
-Expected answers come from ``course_lib/data/answers`` (``ck.answer``); 3.5's check tests the
-rollouts' properties on a toy ensemble instead (which member a row used is readable from it).
+Expected answers come from ``course_lib/data/answers`` (``ck.answer``).
 The toy systems here are also the inputs of the hidden checks, so they are module-level and
 picklable.
 """
@@ -72,7 +71,7 @@ def dyna_q_planning_update(ck: Checker) -> None:
     ck.close(got, want, case=case, atol=1e-3, tensor=False, hint=HINT_PAIRS)
 
 
-# -- 3.2 the mixed real/model batch ------------------------------------------------------------
+# -- 3.3 the mixed real/model batch ------------------------------------------------------------
 
 def _id_buffer(ids: np.ndarray) -> ReplayBuffer:
     """A buffer whose transition number i is written into every field (to trace rows back)."""
@@ -102,7 +101,7 @@ def _batch_ids(ck: Checker, batch, case: str, batch_size: int) -> np.ndarray:
     return ids
 
 
-@exercise("3.2", "mbpo_mixed_batch")
+@exercise("3.3", "mbpo_mixed_batch")
 def mbpo_mixed_batch(ck: Checker) -> None:
     """``mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generator) -> Batch``:
     int(batch_size * real_ratio) real rows, the rest from the model buffer."""
@@ -136,7 +135,7 @@ def mbpo_mixed_batch(ck: Checker) -> None:
             problem="two generators with different seeds drew the same real rows.", hint=hint)
 
 
-# -- 3.3 the MVE target -----------------------------------------------------------------------
+# -- 3.4 the MVE target -----------------------------------------------------------------------
 
 def _toy_model(s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return 0.9 * s + a, s.sum(-1) - 0.1 * a[:, 0] ** 2
@@ -160,7 +159,7 @@ class _QuadraticCritic:
         return self.scale * (s**2).sum(-1) + self.weight * a.sum(-1)
 
 
-@exercise("3.3", "mve_target")
+@exercise("3.4", "mve_target")
 def mve_target(ck: Checker) -> None:
     """``mve_target(r0 (B,), s1 (B, d), model_step, policy, q_value, gamma, horizon) -> (B,)``."""
     gen = torch.Generator().manual_seed(33)
@@ -175,122 +174,3 @@ def mve_target(ck: Checker) -> None:
         ck.close(got, ck.answer(case), case=case, atol=1e-6, tensor=True,
                  hint="roll H - 1 model steps from s1 with a = policy(s); the k-th model reward "
                       "(k = 1..H-1) gets gamma**k; bootstrap with gamma**H * q_value(s_H, policy(s_H)).")
-
-
-# -- 3.4 the SAC soft target ------------------------------------------------------------------
-
-@exercise("3.4", "sac_soft_target")
-def sac_soft_target(ck: Checker) -> None:
-    """``sac_soft_target(rew (B,), done (B,), next_q (2, B), next_log_prob (B,), alpha, gamma) -> (B,)``."""
-    gen = torch.Generator().manual_seed(34)
-    b = 12
-    rew, logp = torch.randn(b, generator=gen), torch.randn(b, generator=gen)
-    q = torch.randn(2, b, generator=gen) * 3
-    done = (torch.rand(b, generator=gen) < 0.3).float()
-    cases = {"12 transitions, some terminal": (rew, done, q, logp, 0.2, 0.99),
-             "alpha = 0: the clipped double-Q target": (rew, torch.zeros(b), q, logp, 0.0, 0.99),
-             "alpha as a 0-d tensor, gamma = 0.9": (rew, torch.zeros(b), q, logp, torch.tensor(0.5), 0.9),
-             "every transition terminal: y = r": (rew, torch.ones(b), q, logp, 0.2, 0.99)}
-    for case, args in cases.items():
-        got = ck.call(*args, case=case)
-        ck.close(got, ck.answer(case), case=case, atol=1e-5, tensor=True,
-                 hint="y = r + gamma * (1 - done) * (min over the two critics of next_q "
-                      "- alpha * next_log_prob); next_q has shape (2, B).")
-
-
-# -- 3.5 MBPO's branched rollouts -------------------------------------------------------------
-
-class _ToyEnsemble:
-    """Deterministic members m = 0..E-1: next state decay * s + a + m, reward m + 0.1 s_0.
-
-    So the member a stored row used is rew - 0.1 obs[:, 0], and its next state is predictable.
-    """
-
-    def __init__(self, n_members: int = 3, decay: float = 0.5):
-        self.n_members, self.decay = int(n_members), float(decay)
-
-    def __call__(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = torch.arange(self.n_members, dtype=obs.dtype).reshape(-1, 1, 1)
-        next_obs = self.decay * obs + act + m  # (E, B, o)
-        return next_obs, m[:, :, 0] + 0.1 * obs[:, 0]
-
-
-class _SharedBuffer(ReplayBuffer):
-    """An output buffer the student's function fills: the checker's defensive deep copy leaves it
-    shared, and it travels (pickled, to a student's kernel) empty, as it was when passed in."""
-
-    def __deepcopy__(self, memo: dict) -> _SharedBuffer:
-        return self
-
-    def __reduce__(self):
-        return (type(self), (self.capacity, self.obs_dim, self.act_dim))
-
-
-def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exact pairwise distances (cdist's fast matmul mode is too imprecise for equality tests)."""
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
-
-
-def _rollout_policy(obs: torch.Tensor) -> torch.Tensor:
-    return -0.3 * obs[:, :1]
-
-
-def _real_buffer(gen: torch.Generator, n: int = 200) -> ReplayBuffer:
-    real = ReplayBuffer(n, 3, 1)
-    real.add(torch.randn(n, 3, generator=gen), torch.zeros(n, 1), torch.zeros(n),
-             torch.randn(n, 3, generator=gen), torch.zeros(n))
-    return real
-
-
-def check_rollout(ck: Checker, real: ReplayBuffer, ensemble: _ToyEnsemble, policy, n: int, k: int,
-                  generator: torch.Generator, *, case: str) -> None:
-    """Call the student's rollout once and check what it put into an empty model buffer."""
-    buf = _SharedBuffer(max(n * k, 1) + 64, 3, 1)
-    real_obs = real.all().obs
-    added = ck.call(real, ensemble, policy, buf, n, k, generator, case=case)
-    ck.true(len(buf) == n * k, case=case, problem=f"the model buffer holds {len(buf)} transitions, "
-            f"expected n_starts * k = {n * k}.", hint="add every simulated step, k per rollout.")
-    ck.true(added == n * k, case=case, problem=f"returned {added!r}, expected {n * k}.",
-            hint="return how many transitions you added.")
-    data = buf.all()
-    member = data.rew - 0.1 * data.obs[:, 0]
-    ck.true(torch.allclose(data.act, policy(data.obs), atol=1e-5), case=case,
-            problem="the stored actions are not policy(obs).", hint="act = policy(obs) at every step.")
-    predicted = ensemble.decay * data.obs + data.act + member.round()[:, None]
-    ck.true(torch.allclose(member, member.round(), atol=1e-4)
-            and torch.allclose(data.next_obs, predicted, atol=1e-4),
-            case=case, problem="a stored (obs, act, rew, next_obs) is not one member's prediction.",
-            hint="take next_obs and rew of the same member for each row: next_all[member, rows], "
-                 "rew_all[member, rows].")
-    is_start = (_dist(data.obs, real_obs) < 1e-5).any(1)
-    ck.true(int(is_start.sum()) == n and torch.equal(data.done, torch.zeros(n * k)), case=case,
-            problem=f"{int(is_start.sum())} stored states are states of the real buffer; expected the "
-                    f"{n} start states only (and done = 0 everywhere).",
-            hint="start from real_buffer.sample(n_starts, generator).obs, then continue from the "
-                 "model's next states.")
-    if n >= 32:
-        start_rows = _dist(data.obs[is_start], real_obs).argmin(1)
-        ck.true(int(start_rows.max()) >= n, case=case,
-                problem="the start states are the first rows of the real buffer, not a random sample.",
-                hint="draw them with real_buffer.sample(n_starts, generator).")
-    if k > 1:
-        chained = (_dist(data.obs[~is_start], data.next_obs) < 1e-5).any(1)
-        ck.true(bool(chained.all()), case=case, problem="some rollout steps do not start where the "
-                "previous model step ended.", hint="after each step, set obs = next_obs.")
-    if n * k >= 20 * ensemble.n_members:
-        counts = torch.bincount(member.round().long(), minlength=ensemble.n_members)
-        ck.true(bool((counts > n * k / (3 * ensemble.n_members)).all()), case=case,
-                problem=f"the members were used {counts.tolist()} times; each row should use a "
-                        "uniformly random member.",
-                hint="member = torch.randint(E, (B,), generator=generator) for each step.")
-
-
-@exercise("3.5", "mbpo_branched_rollout")
-def mbpo_branched_rollout(ck: Checker) -> None:
-    """``mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_starts, k, generator)
-    -> int``: k model steps from n_starts real states, a random member per row, into the model buffer."""
-    real = _real_buffer(torch.Generator().manual_seed(35))
-    for case, (n, k) in {"64 rollouts of k = 3 steps": (64, 3), "k = 1": (40, 1),
-                         "a single rollout of k = 6 steps": (1, 6)}.items():
-        check_rollout(ck, real, _ToyEnsemble(), _rollout_policy, n, k, torch.Generator().manual_seed(1),
-                      case=case)

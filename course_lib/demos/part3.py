@@ -2,7 +2,7 @@
 
 Every demo only indexes precomputed curves on a slider move: the Dyna grid and the MBPO
 sweep come from committed sweep results (``scripts/part3_sweep.py``); the MVE errors come from
-``mve.target_error_stats`` run once with the student's ``mve_target`` (Exercise 3.3) by the
+``mve.target_error_stats`` run once with the student's ``mve_target`` (Exercise 3.4) by the
 notebook, before the demo is built (``precomputed.load("part3_mve_errors")`` is the solution's).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib import dyna, mbpo, mve, precomputed
+from course_lib import dyna, mbpo_tools, mve, precomputed
 from course_lib.widgets import LiveDemo, Slider
 
 __all__ = ["DynaCorruptionDemo", "MVEHorizonDemo", "MBPOModelErrorDemo"]
@@ -127,42 +127,45 @@ class MVEHorizonDemo(LiveDemo):
 class MBPOModelErrorDemo(LiveDemo):
     """Slider injected torque error of the model -> MBPO's evaluation return over real steps.
 
-    From the committed sweep: the model is asked about torque (1 - 2 error) a instead of a.
+    From the committed sweep (``mbpo_tools.load_sweep()``): the model is asked about torque
+    (1 - 2 error) a instead of a. Error 0 is MBPO as it is; the gray line is SAC at the same
+    number of updates per real step, which never sees the model.
     """
 
     sliders = {"torque_error": Slider(0.0, 1.0, 0.5, 0.5, "model's torque error")}
     figsize = (9.0, 3.4)
+    runs = {0.0: "mbpo_g10", 0.5: "torque0.5", 1.0: "torque1.0"}
 
     def __init__(self, sweep: dict | None = None) -> None:
-        self.sweep = mbpo.load_sweep() if sweep is None else sweep
+        self.sweep = mbpo_tools.load_sweep() if sweep is None else sweep
         super().__init__()
 
     def build(self, fig):
         d = self.sweep
-        self.levels = np.array([float(x) for x in d["torque_error"]])
-        runs = [d["torque_error"][k] for k in d["torque_error"]]
-        self.steps = np.array(next(iter(runs[0].values()))["steps"])
-        self.curves = np.array([[r["returns"] for r in level.values()] for level in runs])  # (level, seed, T)
-        sac_runs = np.array([r["returns"] for r in d["main"]["sac"].values()])
-        sac_steps = np.array(next(iter(d["main"]["sac"].values()))["steps"])
+        self.levels = np.array(list(self.runs))
+        self.steps, _ = mbpo_tools.curves(d, self.runs[1.0])
+        until = int(self.steps[-1])
+        # (levels, seeds, evaluations)
+        self.curves = np.array([mbpo_tools.curves(d, name, until)[1] for name in self.runs.values()])
+        sac_steps, sac = mbpo_tools.curves(d, "sac_g10", until)
         ax, ax_f = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1]})
-        keep = sac_steps <= self.steps[-1]
-        ax.plot(sac_steps[keep], sac_runs[:, keep].mean(0), color="gray", label="SAC, no model")
+        ax.plot(sac_steps, sac.mean(0), color="gray", label="SAC, same G, no model")
         ax.plot(self.steps, self.curves[0].mean(0), color="C0", ls="--", label="MBPO, learned model as is")
         self.seed_lines = [self.animated(ax.plot(self.steps, c, color="C3", lw=0.8, alpha=0.4)[0])
                            for c in self.curves[0]]
         self.line = self.animated(ax.plot(self.steps, self.curves[0].mean(0), color="C3", lw=2,
                                           label="MBPO, model with the torque error")[0])
         ax.axhline(d["threshold"], color="k", ls=":", lw=1)
-        ax.set(xlabel="real environment steps", ylabel="evaluation return", ylim=(-1700, 0),
-               xlim=(0, self.steps[-1]), title=f"MBPO on Pendulum-v1 ({len(runs[0])} seeds)")
+        ax.set(xlabel="real environment steps", ylabel="evaluation return", ylim=(-1800, 0),
+               xlim=(0, until), title=f"MBPO on Pendulum-v1 ({self.curves.shape[1]} seeds)")
         ax.legend(loc="lower right", fontsize=8)
         final = self.curves[:, :, -1]
         ax_f.errorbar(self.levels, final.mean(1), yerr=final.std(1), color="C3", marker="o", capsize=3)
+        ax_f.axhline(sac[:, -1].mean(), color="gray", lw=1)
         self.marker = self.animated(ax_f.plot([0], [0], "o", color="k", ms=9)[0])
         ax_f.axhline(d["threshold"], color="k", ls=":", lw=1)
         ax_f.set(xlabel="torque error e (model sees (1 − 2e) a)",
-                 ylabel=f"return after {self.steps[-1]} steps", ylim=(-1700, 0), title="model bias")
+                 ylabel=f"return after {until} steps", ylim=(-1800, 0), title="model bias")
 
     def update(self, torque_error: float) -> str:
         i = _nearest(self.levels, torque_error)
@@ -177,7 +180,7 @@ class MBPOModelErrorDemo(LiveDemo):
 
 
 def _mve_horizon_demo() -> MVEHorizonDemo:
-    """The MVE demo on the solution's errors (what the notebook shows with a finished Exercise 3.3)."""
+    """The MVE demo on the solution's errors (what the notebook shows with a finished Exercise 3.4)."""
     return MVEHorizonDemo(precomputed.load("part3_mve_errors"))
 
 

@@ -90,12 +90,17 @@ def _grader_cell(code: str, secret: str) -> nbformat.NotebookNode:
 
 def assemble(reference: nbformat.NotebookNode, submission: Any, workdir: str,
              hidden_ids: set[str] | frozenset[str] = frozenset(),
-             lenient_ids: set[str] | frozenset[str] = frozenset()) -> Assembled:
+             lenient_ids: set[str] | frozenset[str] = frozenset(),
+             skip_tags: tuple[str, ...] | frozenset[str] = ()) -> Assembled:
     """The notebook to run in ``workdir`` (records go there), from the reference's exercises.
 
-    The visible checks of ``lenient_ids`` (exercises graded per case) run on after a failed case."""
+    The visible checks of ``lenient_ids`` (exercises graded per case) run on after a failed case.
+    Cells carrying one of ``skip_tags`` (demos, training runs: exercise-only grading) are left out;
+    the others keep the numbers the student sees."""
     exercises = authoring.exercises(reference)
-    cells = [(c, n) for c, n in student_cells(submission) if authoring.tag_value(c, "exercise") is None]
+    skip = set(skip_tags)
+    cells = [(c, n) for c, n in student_cells(submission) if authoring.tag_value(c, "exercise") is None
+             and not (skip and skip & set(authoring.tags(c)))]
     out = Assembled(nbformat.v4.new_notebook())
     for ex in exercises.values():
         inserted = []

@@ -116,7 +116,8 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
           progress: bool = True, hidden_dir: str | Path | None = None,
           limits: sandbox.Limits | None = None, seed: int | None = None,
           handout_package: str | Path | None = None, force: bool = False,
-          require_isolation: bool = False, max_submission_mb: float = MAX_SUBMISSION_MB,
+          require_isolation: bool = False, full: bool = False,
+          max_submission_mb: float = MAX_SUBMISSION_MB,
           partial: str | list[str] | None = None) -> list[SubmissionResult]:
     """Grade ``submissions`` against ``reference`` into ``out``; returns one result per file.
 
@@ -127,6 +128,8 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
     the folder's, else a new one); ``require_isolation`` refuses to grade without a sandbox
     that truly isolates the student's code. ``partial`` grades exercises per case: ``"all"``,
     ``"none"`` or a list of ids (default: the exercises whose check cell is tagged ``partial``).
+    By default the cells tagged ``demo`` or ``training`` are skipped (exercise-only grading) and a
+    submission that skipping broke is rerun in full; ``full`` runs every cell of every submission.
     """
     reference, out = Path(reference), Path(out)
     hidden_dir = default_hidden_dir() if hidden_dir is None else Path(hidden_dir)
@@ -189,7 +192,8 @@ def grade(reference: str | Path, submissions: list[str | Path], out: str | Path,
         with JudgePool(min(jobs, max(1, len(todo)))) as pool, \
                 handout.GradingRuntime.build(package=handout_package) as runtime:
             cfg.runtime = runtime
-            ctx = Context(ref_nb, exercises, fingerprint, hidden, run_seed, pool, cfg, isolation, per_case)
+            ctx = Context(ref_nb, exercises, fingerprint, hidden, run_seed, pool, cfg, isolation, per_case,
+                          exercise_only=not full)
             if progress and todo:
                 from tqdm.auto import tqdm
 

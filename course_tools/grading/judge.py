@@ -117,7 +117,7 @@ def _run_judged(make_checker: Callable[[Any], Any], body: Callable[[Any], None],
 
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")  # a missing name stays missing
-    ck = None
+    ck, escaped = None, False
     try:
         target = _target(run, Budget(), fingerprints)
         with GlobalRngs():
@@ -130,16 +130,18 @@ def _run_judged(make_checker: Callable[[Any], Any], body: Callable[[Any], None],
                     "failed_cases": []}
         status, message = "failed", ck.messages[0]
     except CheckFailed as err:
-        status, message = "failed", safe_str(err, 4000)
+        status, message, escaped = "failed", safe_str(err, 4000), True
     except _Exhausted:
         status, message = _why_unfinished(run.get("end"), cell_timeout)
     except _Diverged:
+        escaped = True
         status, message = "failed", ("your function's outputs differ from the reference's on a case "
                                      "you have not seen, so the rest of that check could not run")
     except (BadRecord, pickle.UnpicklingError) as err:
         status = "unusable"
         message = f"not graded: the results recorded in your notebook are unusable ({err})"
     except Exception as err:  # noqa: BLE001 - e.g. a result that is not plain data
+        escaped = True
         status, message = "failed", (f"the check could not use what your function returned "
                                      f"({type(err).__name__}: {safe_str(err, 300)})")
     finally:
@@ -148,7 +150,7 @@ def _run_judged(make_checker: Callable[[Any], Any], body: Callable[[Any], None],
     failed_cases = list(getattr(ck, "failed_cases", []))
     passed = 0
     if ck is not None and getattr(ck, "lenient", False) and status == "failed":
-        passed = max(0, ck.n_cases - ck.n_failed)
+        passed = max(0, ck.n_cases - ck.n_failed - escaped)  # a failure that ended the body counts too
         message = ck.messages[0] if ck.messages else message  # the first failure, not its aftermath
         others = failed_cases[1:11]
         if len(failed_cases) > 1:
@@ -214,6 +216,9 @@ def judge(exercise_id: str, visible: bytes | None, hidden: bytes | None, hidden_
             except BadRecord as err:
                 out = {"passed": False, "status": "unusable", "cases_passed": 0, "failed_cases": [],
                        "message": f"not graded: the results recorded in your notebook are unusable ({err})"}
+        if not out["passed"] and isinstance(total, int):  # a failed check never counts every case
+            failed = max(1, len(out.get("failed_cases", [])))
+            out["cases_passed"] = min(out["cases_passed"], max(0, total - failed))
         return {"check": name, "kind": kind, "cases_total": total, **out}
 
     results = [verdict("visible", spec.name, visible,

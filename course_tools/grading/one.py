@@ -19,13 +19,14 @@ from pathlib import Path
 
 import nbformat
 
+from course_tools import authoring
 from course_tools.grading import sandbox
 from course_tools.grading.assemble import Assembled, assemble, student_cells
 from course_tools.grading.codec import clean_text, read_cell_report
 from course_tools.grading.integrity import scan
 from course_tools.grading.judge import JudgeError, JudgePool
 from course_tools.grading.results import ExerciseResult, SubmissionResult, student_seed
-from course_tools.grading.runner import RunConfig, run_notebook
+from course_tools.grading.runner import RunConfig, RunOutput, run_notebook
 from course_tools.grading.scoring import exercise_points
 from course_tools.grading.submissions import Submission
 
@@ -54,6 +55,8 @@ class Context:
     isolation: sandbox.Isolation
     partial: frozenset[str] = frozenset()
     """Exercises graded per case (see :mod:`course_tools.grading.scoring`)."""
+    exercise_only: bool = True
+    """Skip the cells tagged as demos or training (rerun in full when that broke the submission)."""
 
     def plan(self, seed: int) -> dict:
         if not self.hidden_dir:
@@ -102,10 +105,26 @@ def grade_submission(ctx: Context, sub: Submission) -> SubmissionResult:
         result.status, result.message = "error", f"the hidden checks could not be planned ({err})"
         result.exercises = _zero(ctx, "not graded: a grader problem; your instructor will regrade")
         return result
+    skip = authoring.SKIP_WHEN_GRADING if ctx.exercise_only else ()
+    assembled, cells, out = _run(ctx, submission, plan, skip)
+    result.mode = "exercise-only" if skip else "full"
+    _fill(ctx, result, assembled, cells, out, plan)
+    if skip and _needs_full(result, cells, assembled):
+        seconds = result.seconds
+        assembled, cells, out = _run(ctx, submission, plan, ())
+        result.mode = "full (rerun: the exercise-only run was not enough)"
+        result.cell_errors, result.exercises = [], {}
+        _fill(ctx, result, assembled, cells, out, plan)
+        result.seconds += seconds
+    return result
+
+
+def _run(ctx: Context, submission, plan: dict, skip) -> tuple[Assembled, list[dict], RunOutput]:
+    """Assemble and run the submission once (skipping the cells tagged ``skip``)."""
     base = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
     try:
         sandbox.claim_tempdir(base)
-        assembled = assemble(ctx.reference, submission, str(base / "work"), set(plan), ctx.partial)
+        assembled = assemble(ctx.reference, submission, str(base / "work"), set(plan), ctx.partial, skip)
         files = {f"args-{ex_id}.pkl": p["args"] for ex_id, p in plan.items()}
         out = run_notebook(assembled.notebook, base, files, ctx.cfg)
     finally:
@@ -113,11 +132,39 @@ def grade_submission(ctx: Context, sub: Submission) -> SubmissionResult:
             print(f"kept {base}", file=sys.stderr)
         else:
             shutil.rmtree(base, ignore_errors=True)
+    return assembled, read_cell_report(out.report), out
+
+
+def _fill(ctx: Context, result: SubmissionResult, assembled: Assembled, cells: list[dict],
+          out: RunOutput, plan: dict) -> None:
     result.status, result.message, result.seconds = out.status, out.message, out.seconds
-    cells = read_cell_report(out.report)
     _judge_exercises(ctx, result, assembled, cells, out.records, plan)
     result.cell_errors = _cell_errors(ctx, assembled, cells)
-    return result
+
+
+_NEEDS_FULL = ("NameError", "is not defined", "UnboundLocalError")
+
+
+def _needs_full(result: SubmissionResult, cells: list[dict], assembled: Assembled) -> bool:
+    """Did skipping the demo/training cells break this run (so a full run could grade it better)?
+
+    Yes when the run did not finish, when a check could not run or use its records, or when a
+    cell or the student's function failed on a name that a skipped cell may have defined.
+    """
+    if result.status != "graded":
+        return True
+    for ex in result.exercises.values():
+        for check in ex.checks:
+            if check.get("status") in ("not_run", "unusable", "timeout"):
+                return True
+            if not check.get("passed") and any(s in check.get("message", "") for s in _NEEDS_FULL):
+                return True
+    for cell in cells:
+        err = cell.get("error") or {}
+        if cell["outcome"] == "failed" and any(s in err.get("ename", "") + err.get("evalue", "")
+                                               for s in _NEEDS_FULL):
+            return True
+    return False
 
 
 def _where(assembled: Assembled, cell_num: int) -> str:

@@ -87,6 +87,8 @@ class SubmissionResult:
     """This student's hidden-check seed (for the instructor; never in the feedback)."""
     sandbox: str = ""
     graded_at: str = ""
+    mode: str = ""
+    """How it ran: "exercise-only" (demo and training cells skipped), "full", or a full rerun."""
     path_hex: str = ""
     """The file's path as raw bytes (hex), so a regrade finds files whose names are not UTF-8."""
     integrity: dict = field(default_factory=dict)

@@ -4,7 +4,7 @@ checks skip.
 Never shipped to students and never run in their kernel: the grader plans the calls here, the
 kernel only receives the argument lists, and the judge replays the answers through these bodies.
 Inputs are picklable with the handout alone (``course_lib`` functions, ``course_lib.checks.toys``
-and the toy systems of ``course_lib.checks.part3``).
+and the toy systems of ``course_lib.checks.part3`` and ``course_lib.checks.part3_mbpo``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,20 @@ from course_lib.checks.part3 import (
     _batch_ids,
     _id_buffer,
     _QuadraticCritic,
-    _real_buffer,
-    _rollout_policy,
     _toy_model,
     _toy_policy,
-    _ToyEnsemble,
-    check_rollout,
     check_untouched,
 )
+from course_lib.checks.part3_mbpo import (
+    _real_buffer,
+    _rollout_policy,
+    _ToyEnsemble,
+    check_learn,
+    check_rollout,
+)
 from course_lib.checks.toys import LinearPolicy, LinearSystem
+from course_lib.mbpo import MBPOConfig, rollout_length
+from course_lib.sac import SACConfig
 from course_tools.grading.hidden import HiddenChecker, hidden
 from course_tools.references import part3 as ref
 
@@ -86,9 +91,9 @@ def dyna_planning_converges_on_a_random_chain(ck: HiddenChecker) -> None:
     ck.close(got, want, case=case, atol=2e-3, tensor=False, hint=HINT_PAIRS)
 
 
-# -- 3.2 ---------------------------------------------------------------------------------------
+# -- 3.3 ---------------------------------------------------------------------------------------
 
-@hidden("3.2", reference=ref.mbpo_mixed_batch)
+@hidden("3.3", reference=ref.mbpo_mixed_batch)
 def mixed_batch_unseen_sizes(ck: HiddenChecker) -> None:
     """Fresh buffer sizes, batch sizes and real ratios; a model buffer smaller than its share."""
     n_real, n_model = int(ck.rng.integers(30, 300)), int(ck.rng.integers(600, 2000))
@@ -114,9 +119,9 @@ def mixed_batch_unseen_sizes(ck: HiddenChecker) -> None:
                     problem="the model rows are not a uniform sample of the whole model buffer.")
 
 
-# -- 3.3 ---------------------------------------------------------------------------------------
+# -- 3.4 ---------------------------------------------------------------------------------------
 
-@hidden("3.3", reference=ref.mve_target)
+@hidden("3.4", reference=ref.mve_target)
 def mve_target_unseen_models(ck: HiddenChecker) -> None:
     """Random horizons and discounts, the pendulum with another gravity, a 3-d linear model, B = 1."""
     gen = ck.torch_generator()
@@ -144,31 +149,9 @@ def mve_target_unseen_models(ck: HiddenChecker) -> None:
         ck.close(got, ref.mve_target(*args), case=case, atol=1e-6, tensor=True)
 
 
-# -- 3.4 ---------------------------------------------------------------------------------------
+# -- 3.2 ---------------------------------------------------------------------------------------
 
-@hidden("3.4", reference=ref.sac_soft_target)
-def soft_target_unseen_batches(ck: HiddenChecker) -> None:
-    """Fresh batch sizes, temperatures and discounts; equal critics; a batch of one."""
-    gen = ck.torch_generator()
-    B = int(ck.rng.integers(5, 60))
-    rew, logp = torch.randn(B, generator=gen) * 3, torch.randn(B, generator=gen) * 2
-    q = torch.randn(2, B, generator=gen) * 10
-    done = (torch.rand(B, generator=gen) < 0.4).float()
-    alpha, gamma = float(ck.rng.uniform(0.01, 2.0)), float(ck.rng.uniform(0.5, 0.999))
-    same = q[:1].expand(2, B).clone()
-    cases = {f"{B} transitions, alpha = {alpha:.3f}, gamma = {gamma:.3f}": (rew, done, q, logp, alpha, gamma),
-             "alpha as a 0-d tensor": (rew, done, q, logp, torch.tensor(alpha), gamma),
-             "two equal critics": (rew, done, same, logp, alpha, gamma),
-             "one transition, not terminal": (rew[:1], torch.zeros(1), q[:, :1], logp[:1], alpha, gamma),
-             "gamma = 0: y = r": (rew, done, q, logp, alpha, 0.0)}
-    for case, args in cases.items():
-        got = ck.call(*args, case=case)
-        ck.close(got, ref.sac_soft_target(*args), case=case, atol=1e-5, tensor=True)
-
-
-# -- 3.5 ---------------------------------------------------------------------------------------
-
-@hidden("3.5", reference=ref.mbpo_branched_rollout)
+@hidden("3.2", reference=ref.mbpo_branched_rollout)
 def branched_rollout_unseen_ensembles(ck: HiddenChecker) -> None:
     """Another number of members and dynamics, fresh n_starts and k, a linear policy, one step of one row."""
     gen = ck.torch_generator()
@@ -182,3 +165,24 @@ def branched_rollout_unseen_ensembles(ck: HiddenChecker) -> None:
     for case, (ensemble, pi, n_starts, steps) in cases.items():
         seed = int(ck.rng.integers(2**31))
         check_rollout(ck, real, ensemble, pi, n_starts, steps, torch.Generator().manual_seed(seed), case=case)
+
+
+# -- 3.5 ---------------------------------------------------------------------------------------
+
+@hidden("3.5", reference=ref.mbpo_learn)
+def mbpo_learn_unseen_schedules(ck: HiddenChecker) -> None:
+    """Fresh refit and rollout periods, rollout counts, k schedules, update counts and real ratios."""
+    every = int(ck.rng.integers(3, 8)) * 10
+    config = MBPOConfig(model_every=2 * every, rollout_every=every,
+                        rollout_starts=int(ck.rng.integers(5, 30)),
+                        k_schedule=(1, int(ck.rng.integers(2, 6)), 2 * every, 6 * every),
+                        updates_per_step=int(ck.rng.integers(1, 7)),
+                        real_ratio=round(float(ck.rng.uniform(0.1, 0.9)), 2),
+                        sac=SACConfig(batch_size=int(ck.rng.integers(16, 64))))
+    late = 2 * every * int(ck.rng.integers(3, 6))
+    cases = {f"t = {late}: refit and rollouts (k = {rollout_length(late, config.k_schedule)})": (late, False),
+             f"t = {3 * every}: rollouts only": (3 * every, False),
+             f"t = {3 * every + 1}: updates only, on an old model buffer": (3 * every + 1, True),
+             f"t = {2 * every}: refit and rollouts at the start of the schedule": (2 * every, False)}
+    for case, (t, prefilled) in cases.items():
+        check_learn(ck, t, config, prefilled, case=case)

@@ -1,8 +1,8 @@
-"""Reference answers of 03_dyna_mve_mbpo: Dyna-Q planning, the mixed batch, the MVE target, SAC's
-soft target and MBPO's branched rollouts.
+"""Reference answers of 03_dyna_mve_mbpo: Dyna-Q planning, the mixed batch, the MVE target, MBPO's
+learning step (the capstone, assembled from the others) and MBPO's branched rollouts.
 
 The instructor's notebook holds the same code in its solution cells; the package's algorithms
-(``dyna.dyna_q``, ``mve.target_error_stats``, ``sac.SAC``, ``mbpo.run``) take these pieces as
+(``dyna.dyna_q``, ``mve.target_error_stats``, ``mbpo.run``) take these pieces as
 arguments, and instructor-side code (tests, benchmarks, ``scripts/part3_sweep.py``) passes them
 from here.
 """
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from course_lib.buffers import Batch, ReplayBuffer
+from course_lib.mbpo import rollout_length
 from course_tools.references import reference
 
 
@@ -35,7 +36,7 @@ def dyna_q_planning_update(Q: np.ndarray, model_next: np.ndarray, model_reward: 
     return Q
 
 
-@reference("3.2")
+@reference("3.3")
 def mbpo_mixed_batch(real_buffer: ReplayBuffer, model_buffer: ReplayBuffer, batch_size: int,
                      real_ratio: float, generator: torch.Generator) -> Batch:
     """int(batch_size * real_ratio) real transitions first, then model transitions.
@@ -51,7 +52,7 @@ def mbpo_mixed_batch(real_buffer: ReplayBuffer, model_buffer: ReplayBuffer, batc
                    for name in ("obs", "act", "rew", "next_obs", "done")))
 
 
-@reference("3.3")
+@reference("3.4")
 def mve_target(r0: torch.Tensor, s1: torch.Tensor, model_step: Callable, policy: Callable,
                q_value: Callable, gamma: float, horizon: int) -> torch.Tensor:
     """y_H = r0 + sum_{k=1}^{H-1} gamma^k r^_k + gamma^H Q(s^_H, pi(s^_H)), s^_1 = s1. Returns (B,)."""
@@ -62,14 +63,28 @@ def mve_target(r0: torch.Tensor, s1: torch.Tensor, model_step: Callable, policy:
     return y + gamma**horizon * q_value(s, policy(s))
 
 
-@reference("3.4")
-def sac_soft_target(rew: torch.Tensor, done: torch.Tensor, next_q: torch.Tensor,
-                    next_log_prob: torch.Tensor, alpha: torch.Tensor | float, gamma: float) -> torch.Tensor:
-    """y = r + gamma (1 - d) [min_j Qbar_j(s', a') - alpha log pi(a'|s')]; next_q (2, B) -> (B,)."""
-    return rew + gamma * (1.0 - done) * (next_q.min(dim=0).values - alpha * next_log_prob)
-
-
 @reference("3.5")
+def mbpo_learn(t: int, real_buffer: ReplayBuffer, model_buffer: ReplayBuffer, model, policy: Callable,
+               update: Callable, config, generator: torch.Generator) -> list:
+    """MBPO's learning at real step t (the step is already in the real buffer).
+
+    Every ``config.model_every`` steps refit the model; every ``config.rollout_every`` steps make
+    branched rollouts (3.2) of k = rollout_length(t) steps from ``config.rollout_starts`` real
+    states; then ``config.updates_per_step`` updates on mixed batches (3.3). Returns the updates'
+    outputs.
+    """
+    if t % config.model_every == 0:
+        model.fit()
+    if t % config.rollout_every == 0:
+        k = rollout_length(t, config.k_schedule)
+        mbpo_branched_rollout(real_buffer, model.predict, policy, model_buffer, config.rollout_starts, k,
+                              generator)
+    return [update(mbpo_mixed_batch(real_buffer, model_buffer, config.sac.batch_size, config.real_ratio,
+                                    generator))
+            for _ in range(config.updates_per_step)]
+
+
+@reference("3.2")
 def mbpo_branched_rollout(real_buffer: ReplayBuffer, model_predict: Callable, policy: Callable,
                           model_buffer: ReplayBuffer, n_starts: int, k: int,
                           generator: torch.Generator) -> int:

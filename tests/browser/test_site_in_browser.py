@@ -295,6 +295,10 @@ def test_mathjax_accessibility_tools_load_locally(served_site, browser):
                 page.hover(f".MathJax_Menu >> text={item}")
             page.click(f".MathJax_Menu >> text={path[-1]}")
             page.keyboard.press("Escape")
+            # Each choice re-renders the page's math: let MathJax finish (and the pointer leave
+            # the math) before the next right-click, which would otherwise hit a node being replaced.
+            page.mouse.move(0, 0)
+            w.typeset()
         page.wait_for_function("() => window.sre && window.MathJax.Extension.Sre", timeout=30_000)
         w.typeset()
         page.wait_for_timeout(500)
