@@ -271,10 +271,9 @@ class ModelErrorDemo(LiveDemo):
         ref_slope = compounding.loglog_slope(ts, ts * (ts + 1) / 2)
         off = np.flatnonzero(self.mean[i] > self.tol)
         nearest = "" if round(float(n)) == self.n_grid[i] else f" (nearest fitted: {self.n_grid[i]:.0f})"
-        return (f"N = {float(n):.0f}{nearest} transitions: ε₁ = {eps1:.4f}; C({T}) = {cum[T - 1]:.3g} "
-                f"(ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}); slope of log C {slope:.2f} "
-                f"(T(T+1)/2: {ref_slope:.2f}); error > {self.tol} from step "
-                f"{off[0] + 1 if len(off) else 'never'}")
+        return (f"N = {float(n):.0f}{nearest}: ε₁ = {eps1:.4f}, C({T}) = {cum[T - 1]:.3g} vs "
+                f"ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}; slope {slope:.2f} (T(T+1)/2: {ref_slope:.2f}); "
+                f"error > {self.tol} from step {off[0] + 1 if len(off) else 'never'}")
 
 
 class BranchedDemo(LiveDemo):
