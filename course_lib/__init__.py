@@ -10,5 +10,21 @@ Modules are named after the lecture's ideas (``planning``, ``dynamics``, ``gradi
 
 from course_lib.utils import seed_everything
 
+
+def _fit_figures_to_the_column() -> None:
+    # in a notebook, every figure is kept within the notebook's column (course_lib.widgets);
+    # cheap when there is no IPython: nothing is imported
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        from course_lib.widgets import install_column_fit
+
+        install_column_fit()
+
+
+_fit_figures_to_the_column()
+
 __version__ = "0.1.0"
 __all__ = ["seed_everything", "__version__"]

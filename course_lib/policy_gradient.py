@@ -193,8 +193,10 @@ def train_in_model(model_step: StepFn, policy: GaussianPolicy, reinforce_loss: L
     eval_obs = pendulum_starts(config.eval_starts, torch.Generator().manual_seed(12345))
     opt = torch.optim.Adam(policy.parameters(), lr=config.lr)
     log = PGLog()
-    with one_thread():
-        for it in tqdm(range(config.n_iters + 1), desc="REINFORCE in the model", disable=not progress):
+    # the bar counts updates, so it ends (green) at n_iters of n_iters
+    bar = tqdm(total=config.n_iters, desc="REINFORCE in the model", disable=not progress)
+    with one_thread(), bar:
+        for it in range(config.n_iters + 1):
             if it % config.eval_every == 0 or it == config.n_iters:
                 for step, out in ((model_step, log.model_return), (real_step, log.real_return)):
                     out.append(float(simulate(step, policy, eval_obs, config.eval_horizon)[2].sum(1).mean()))
@@ -208,6 +210,7 @@ def train_in_model(model_step: StepFn, policy: GaussianPolicy, reinforce_loss: L
             opt.zero_grad()
             loss.backward()
             opt.step()
+            bar.update()
     return log
 
 

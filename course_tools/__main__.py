@@ -49,10 +49,26 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if not args.precomputed_only:
         for line in data.build_answers(ids=args.ids or None):
             print(line)
+        print(data.build_exercise_table())
     if not args.answers_only:
         notebooks = [Path(p) for p in args.notebooks] or None
         for line in data.build_precomputed(notebooks, jobs=args.jobs):
             print(line)
+    return 0
+
+
+def _cmd_overview(args: argparse.Namespace) -> int:
+    from course_tools import overview
+
+    paths = [Path(p) for p in args.notebooks] or sorted(overview.NOTEBOOKS.glob("*.ipynb"))
+    if args.check:
+        bad = overview.stale(paths)
+        for name in bad:
+            print(f"{name}: its exercise table is stale (run `python -m course_tools overview`)")
+        return 1 if bad else 0
+    for path in paths:
+        if overview.update(path):
+            print(f"wrote the exercise table of {path.name}")
     return 0
 
 
@@ -185,6 +201,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     p.add_argument("--check", action="store_true", help="only say which pairs differ")
     p.add_argument("--from-scripts", action="store_true", help="rebuild the notebooks from edited scripts")
     p.set_defaults(func=_cmd_sources)
+
+    p = sub.add_parser("overview", help="write the table of exercises each notebook opens with")
+    p.add_argument("notebooks", nargs="*", help="notebooks (default: all)")
+    p.add_argument("--check", action="store_true", help="only say which tables are stale")
+    p.set_defaults(func=_cmd_overview)
 
     p = sub.add_parser("validate", help="check notebooks follow the exercise convention")
     p.add_argument("source", help="a notebook or a folder of them")

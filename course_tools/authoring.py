@@ -226,6 +226,13 @@ def make_student(nb: NotebookNode, rewrite: list[tuple[str, str]] | None = None)
         cells.append(cell)
     student.cells = cells
     student.metadata["course_lib"] = {"version": "student"}
+    # the handout is written where it runs (make lab): this Python's version, so that opening
+    # a notebook in JupyterLab does not mark it modified
+    import platform
+
+    info = student.metadata.get("language_info")
+    if isinstance(info, dict) and "version" in info:
+        info["version"] = platform.python_version()
     return student
 
 

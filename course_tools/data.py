@@ -119,6 +119,18 @@ def build_answers(out: Path | None = None, ids: list[str] | None = None) -> list
     return lines
 
 
+def build_exercise_table(out: Path | None = None) -> str:
+    """Write ``course_lib/data/exercises.json``: each exercise's notebook, name, title and
+    points, read from the notebooks' tags (what ``checks.status()`` shows)."""
+    import json
+
+    from course_tools import overview
+
+    out = Path(out) if out is not None else datafiles.DATA / "exercises.json"
+    out.write_text(json.dumps(overview.exercise_data(), indent=1, ensure_ascii=False) + "\n")
+    return f"wrote {out.name}"
+
+
 def precomputed_keys(notebook: Path) -> list[str]:
     """The keys a notebook passes to ``precomputed.run_or_load``, in order."""
     from course_tools import authoring

@@ -21,10 +21,32 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["to_script", "from_script", "write_scripts", "stale", "NOTEBOOKS"]
+__all__ = ["to_script", "from_script", "write_scripts", "stale", "normalise", "LANGUAGE_INFO",
+           "NOTEBOOKS"]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 _JUPYTEXT = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
+
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                 "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                 "pygments_lexer": "ipython3"}
+"""What ipykernel reports (plus ``version``): JupyterLab writes it into a notebook as soon as
+the kernel connects, and marks the notebook modified when it was not already there."""
+
+
+def normalise(nb: nbformat.NotebookNode) -> bool:
+    """Store ``nb`` as JupyterLab would after opening it, so that opening it does not mark it
+    modified: the kernelspec, and the kernel's full ``language_info`` with this interpreter's
+    version (the handout stamps the student's own when it is written). True if it changed."""
+    import platform
+
+    want = {**LANGUAGE_INFO, "version": platform.python_version()}
+    changed = nb.metadata.get("kernelspec") != KERNELSPEC or nb.metadata.get("language_info") != want
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = want
+    return changed
 
 
 def to_script(nb: nbformat.NotebookNode) -> str:
@@ -57,10 +79,14 @@ def _pairs(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def write_scripts(folder: Path = NOTEBOOKS) -> list[str]:
-    """Write each notebook's script; returns the scripts that changed."""
+    """Write each notebook's script (and store the notebook normalised, see :func:`normalise`);
+    returns the scripts that changed."""
     changed = []
     for nb_path, py_path in _pairs(folder):
-        text = to_script(nbformat.read(str(nb_path), as_version=4))
+        nb = nbformat.read(str(nb_path), as_version=4)
+        if normalise(nb):
+            nbformat.write(nb, str(nb_path))
+        text = to_script(nb)
         if not py_path.exists() or py_path.read_text(encoding="utf-8") != text:
             py_path.write_text(text, encoding="utf-8")
             changed.append(py_path.name)

@@ -16,6 +16,16 @@
 # 3. write two short functions, see how they are checked, and watch the cells after them run
 #    *your* code: that is how every exercise of the course works.
 
+# %% [markdown] tags=["exercise-overview"]
+# **Exercises in this notebook** (2, 5 points)
+#
+# | Exercise | What you write | Points | Where |
+# |---|---|---|---|
+# | 0.1 | `discounted_return`: Discounted return | 2 | 2. A slider that drives a live plot |
+# | 0.2 | `rollout`: A batched rollout | 3 | 3. Progress bars and the Pendulum |
+#
+# The cell `checks.status()` near the end of the notebook says which of them pass now: run it whenever you like.
+
 # %% [markdown]
 # ## Setup
 # Every notebook starts the same way: the widget backend for live plots, the course's helper
@@ -30,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 import course_lib as cl
-from course_lib import checks, envs, precomputed
+from course_lib import envs, precomputed
 from course_lib.demos import welcome
 
 rng = cl.seed_everything(0)
@@ -121,6 +131,8 @@ def discounted_return(rewards: np.ndarray, gamma: float) -> np.ndarray:
 
 
 # %% tags=["exercise:0.1", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.discounted_return()
 
 # %% [markdown]
@@ -206,6 +218,8 @@ def rollout(step, policy, state: torch.Tensor, T: int) -> tuple[torch.Tensor, to
 
 
 # %% tags=["exercise:0.2", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.rollout()
 
 
@@ -263,6 +277,14 @@ for name, (states, _) in swings.items():
 # position for an instant each turn and spends most steps far from it. Holding it upright needs
 # a controller that looks ahead, which is what the planner of Part 1 does with a model.
 # </details>
+
+# %% [markdown]
+# Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
+
+# %%
+from course_lib import checks
+
+checks.status()
 
 # %% [markdown]
 # ## Summary

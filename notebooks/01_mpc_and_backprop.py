@@ -21,6 +21,19 @@
 #
 # Each exercise sits where its idea is taught, and the cells after it run *your* function.
 
+# %% [markdown] tags=["exercise-overview"]
+# **Exercises in this notebook** (5, 12 points)
+#
+# | Exercise | What you write | Points | Where |
+# |---|---|---|---|
+# | 1.1 | `random_shooting_scores`: Random-shooting scores | 2 | 1. MBRL v1.5: plan with a learned model, replan at every step |
+# | 1.2 | `cem_refit`: The CEM update | 1 | 1. MBRL v1.5: plan with a learned model, replan at every step |
+# | 1.3 | `cem_plan`: The CEM planner | 4 | 1. MBRL v1.5: plan with a learned model, replan at every step |
+# | 1.4 | `action_sequence_gradient`: The pathwise gradient of the return | 3 | 3. MBRL v2.0: backpropagate through the model |
+# | 1.5 | `closed_loop_product`: The closed-loop Jacobian of T steps | 2 | 3. MBRL v2.0: backpropagate through the model |
+#
+# The cell `checks.status()` near the end of the notebook says which of them pass now: run it whenever you like.
+
 # %% [markdown]
 # ## Setup
 
@@ -30,7 +43,7 @@ import numpy as np
 import torch
 
 import course_lib as cl
-from course_lib import buffers, checks, envs, gradients, information, planning, precomputed, shooting
+from course_lib import buffers, envs, gradients, information, planning, precomputed, shooting
 from course_lib.demos import part1, part1_v20
 
 rng = cl.seed_everything(0)
@@ -106,6 +119,8 @@ def random_shooting_scores(step, obs: torch.Tensor, actions: torch.Tensor) -> to
 
 
 # %% tags=["exercise:1.1", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.random_shooting_scores()
 
 
@@ -137,6 +152,8 @@ def cem_refit(samples: torch.Tensor, scores: torch.Tensor, n_elite: int):
 
 
 # %% tags=["exercise:1.2", "points:1"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.cem_refit()
 
 
@@ -194,6 +211,8 @@ def cem_plan(step, obs: torch.Tensor, init_mean, cfg: planning.CEMConfig, genera
 
 
 # %% tags=["exercise:1.3", "points:4"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.cem_plan()
 
 # %% [markdown]
@@ -458,6 +477,8 @@ def action_sequence_gradient(step, obs: torch.Tensor, actions: torch.Tensor) -> 
 
 
 # %% tags=["exercise:1.4", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.action_sequence_gradient()
 
 # %% [markdown]
@@ -587,6 +608,8 @@ def closed_loop_product(ds: torch.Tensor, da: torch.Tensor, dpi: torch.Tensor) -
 
 
 # %% tags=["exercise:1.5", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.closed_loop_product()
 
 # %% [markdown]
@@ -692,6 +715,14 @@ part1_v20.plot_lstm_comparison(lstm_curves);
 # none. Most practical model-based methods therefore use the model as a **simulator** that
 # generates synthetic experience, and train the policy with derivative-free (model-free) RL on
 # it. Part 2 explains how, and what long model rollouts cost.
+
+# %% [markdown]
+# Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
+
+# %%
+from course_lib import checks
+
+checks.status()
 
 # %% [markdown]
 # ## Summary

@@ -25,6 +25,19 @@
 # Each exercise sits where its idea is taught, and the cells after it run *your* function; until
 # it is done they show the solution's results and say so in one line.
 
+# %% [markdown] tags=["exercise-overview"]
+# **Exercises in this notebook** (5, 13 points)
+#
+# | Exercise | What you write | Points | Where |
+# |---|---|---|---|
+# | 2.1 | `likelihood_ratio_grad`: The likelihood-ratio estimator | 2 | 1. Two ways to differentiate an expectation |
+# | 2.2 | `reparam_grad`: The pathwise estimator | 1 | 1. Two ways to differentiate an expectation |
+# | 2.3 | `reinforce_loss`: The REINFORCE update | 4 | 2. MBRL v2.5: policy gradient inside a learned model |
+# | 2.4 | `tightrope_gap`: Derive the tightrope's gap | 3 | 3. Compounding error: $O(\epsilon T^2)$ |
+# | 2.5 | `branched_rollouts`: Branched rollouts | 3 | 4. MBRL v3.0: short rollouts branched from real states |
+#
+# The cell `checks.status()` near the end of the notebook says which of them pass now: run it whenever you like.
+
 # %% [markdown]
 # ## Setup
 # The widget backend, the course package, one seed. `gen` is the torch generator every sampling
@@ -39,7 +52,7 @@ import numpy as np
 import torch
 
 import course_lib as cl
-from course_lib import branching, checks, compounding, estimators, policy_gradient, precomputed
+from course_lib import branching, compounding, estimators, policy_gradient, precomputed
 from course_lib.demos import part2
 
 rng = cl.seed_everything(0)
@@ -96,6 +109,8 @@ def likelihood_ratio_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torc
 
 
 # %% tags=["exercise:2.1", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.likelihood_ratio_grad()
 
 
@@ -127,6 +142,8 @@ def reparam_grad(f, mu: float, sigma: float, eps: torch.Tensor) -> torch.Tensor:
 
 
 # %% tags=["exercise:2.2", "points:1"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.reparam_grad()
 
 # %% [markdown]
@@ -350,6 +367,8 @@ def reinforce_loss(log_prob: torch.Tensor, rew: torch.Tensor, gamma: float) -> t
 
 
 # %% tags=["exercise:2.3", "points:4"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.reinforce_loss()
 
 # %% [markdown]
@@ -501,6 +520,8 @@ def tightrope_gap(T: int, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # %% tags=["exercise:2.4", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.tightrope_gap()
 
 # %% [markdown]
@@ -750,6 +771,8 @@ def branched_rollouts(real_obs: torch.Tensor, step_fn, policy, k: int, n_branche
 
 
 # %% tags=["exercise:2.5", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.branched_rollouts()
 
 # %% [markdown]
@@ -803,6 +826,14 @@ branched_demo.show()
 # why MBPO in Part 3 keeps a share of real data, discards old model data and keeps the branches
 # short.
 # </details>
+
+# %% [markdown]
+# Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
+
+# %%
+from course_lib import checks
+
+checks.status()
 
 # %% [markdown]
 # ## Summary

@@ -20,6 +20,19 @@
 # Each exercise sits where its idea is taught, and the cells after it run your function. While
 # it is unfinished, they show the results of the course's solution and say so in one line.
 
+# %% [markdown] tags=["exercise-overview"]
+# **Exercises in this notebook** (5, 14 points)
+#
+# | Exercise | What you write | Points | Where |
+# |---|---|---|---|
+# | 3.1 | `dyna_q_planning_update`: The Dyna-Q planning loop | 2 | 1. Classic Dyna: planning with one-step updates from a model of what we saw |
+# | 3.2 | `mbpo_branched_rollout`: MBPO's branched rollouts | 3 | 2. Dyna-style: short model rollouts branched from real states |
+# | 3.3 | `mbpo_mixed_batch`: The mixed real/model batch | 2 | 2. Dyna-style: short model rollouts branched from real states |
+# | 3.4 | `mve_target`: The MVE target | 3 | 3. MBA and MVE: a model for the critic's data, or inside its target |
+# | 3.5 | `mbpo_learn`: Assemble MBPO | 4 | 4. MBPO: short branched rollouts for SAC |
+#
+# The cell `checks.status()` near the end of the notebook says which of them pass now: run it whenever you like.
+
 # %% [markdown]
 # ## Setup
 
@@ -33,7 +46,7 @@ import torch
 from IPython.display import Markdown, display
 
 import course_lib as cl
-from course_lib import buffers, checks, dyna, dynamics, envs, mbpo, mbpo_tools, mve, precomputed, sac
+from course_lib import buffers, dyna, dynamics, envs, mbpo, mbpo_tools, mve, precomputed, sac
 from course_lib import gridworld as gw
 from course_lib.demos import part3
 
@@ -102,6 +115,8 @@ def dyna_q_planning_update(Q, model_next, model_reward, pairs, n, alpha, gamma, 
 
 
 # %% tags=["exercise:3.1", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.dyna_q_planning_update()
 
 
@@ -314,6 +329,8 @@ def mbpo_branched_rollout(real_buffer, model_predict, policy, model_buffer, n_st
 
 
 # %% tags=["exercise:3.2", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.mbpo_branched_rollout()
 
 # %% [markdown]
@@ -383,6 +400,8 @@ def mbpo_mixed_batch(real_buffer, model_buffer, batch_size, real_ratio, generato
 
 
 # %% tags=["exercise:3.3", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.mbpo_mixed_batch()
 
 # %%
@@ -462,6 +481,8 @@ def mve_target(r0, s1, model_step, policy, q_value, gamma, horizon):
 
 
 # %% tags=["exercise:3.4", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.mve_target()
 
 # %% [markdown]
@@ -590,6 +611,8 @@ def mbpo_learn(t, real_buffer, model_buffer, model, policy, update, config, gene
 
 
 # %% tags=["exercise:3.5", "points:4"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.mbpo_learn()
 
 # %% [markdown]
@@ -819,6 +842,14 @@ error_demo.show()
 # model, the shorter the rollouts that still improve the policy. A biased model is worse than no
 # model at all: compare the demo's curves with SAC at the same $G$, which never sees the model.
 # </details>
+
+# %% [markdown]
+# Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
+
+# %%
+from course_lib import checks
+
+checks.status()
 
 # %% [markdown]
 # ## Summary

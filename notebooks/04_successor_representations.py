@@ -20,6 +20,19 @@
 # 4. measure how the error of a rolled-out one-step model grows with the horizon, and what the
 #    directly learned models pay instead.
 
+# %% [markdown] tags=["exercise-overview"]
+# **Exercises in this notebook** (5, 12 points)
+#
+# | Exercise | What you write | Points | Where |
+# |---|---|---|---|
+# | 4.1 | `psi_td_update`: One batched TD update of the successor features | 3 | 2. Successor features: TD learning, reward regression and GPI |
+# | 4.2 | `reward_weights`: The reward weights by ridge regression | 2 | 2. Successor features: TD learning, reward regression and GPI |
+# | 4.3 | `gpi_action`: GPI action selection | 2 | 2. Successor features: TD learning, reward regression and GPI |
+# | 4.4 | `classifier_density_ratio`: From classifier logits to a density ratio | 2 | 3. C-learning: a classifier as a multi-step model for continuous states |
+# | 4.5 | `td_classifier_loss`: TD C-learning: the pairs and the loss | 3 | 4. TD C-learning: the recursive classifier |
+#
+# The cell `checks.status()` near the end of the notebook says which of them pass now: run it whenever you like.
+
 # %% [markdown]
 # ## Setup
 
@@ -31,7 +44,7 @@ import torch
 from torch.nn import functional as F
 
 import course_lib as cl
-from course_lib import checks, clearning, clearning_td, dynamics, gridworld, pointmass, precomputed, successor
+from course_lib import clearning, clearning_td, dynamics, gridworld, pointmass, precomputed, successor
 from course_lib.demos import part4
 
 rng = cl.seed_everything(0)
@@ -203,6 +216,8 @@ def psi_td_update(psi: np.ndarray, phi: np.ndarray, s: np.ndarray, a: np.ndarray
 
 
 # %% tags=["exercise:4.1", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.psi_td_update()
 
 # %% [markdown]
@@ -276,6 +291,8 @@ def reward_weights(features: np.ndarray, rewards: np.ndarray, ridge: float) -> n
 
 
 # %% tags=["exercise:4.2", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.reward_weights()
 
 # %%
@@ -333,6 +350,8 @@ def gpi_action(psi: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 # %% tags=["exercise:4.3", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.gpi_action()
 
 # %% [markdown]
@@ -435,6 +454,8 @@ def classifier_density_ratio(logits: torch.Tensor, neg_per_pos: float) -> torch.
 
 
 # %% tags=["exercise:4.4", "points:2"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.classifier_density_ratio()
 
 # %% [markdown]
@@ -558,6 +579,8 @@ def td_classifier_loss(clf, target_clf, s: torch.Tensor, a: torch.Tensor, s_next
 
 
 # %% tags=["exercise:4.5", "points:3"]
+from course_lib import checks  # (so that this cell also runs on its own)
+
 checks.td_classifier_loss()
 
 # %% [markdown]
@@ -735,6 +758,14 @@ part4.plot_future_densities([[truth, rolled, direct]], [f"γ = {g_long}"], list(
 # pairs directly: its error comes from fitting one function, not from composing many.
 # The price: it is a model *for one policy* (and a given set of $\gamma$), whereas a one-step
 # model can roll out any policy.
+
+# %% [markdown]
+# Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
+
+# %%
+from course_lib import checks
+
+checks.status()
 
 # %% [markdown]
 # ## Summary

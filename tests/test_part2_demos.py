@@ -110,9 +110,9 @@ def test_model_error_demo_snaps_to_the_data_sizes_and_fits_up_to_T():
         text = demo.redraw(n=n, T=T)
         assert "nan" not in text.lower(), (n, T, text)
         _finite(demo)
-    assert demo.redraw(n=140, T=20).startswith("N = 140 (nearest fitted: 100) transitions")
-    assert demo.redraw(n=9000, T=20).startswith("N = 9000 (nearest fitted: 10000) transitions")
-    assert demo.redraw(n=1000, T=20).startswith("N = 1000 transitions")
+    assert demo.redraw(n=140, T=20).startswith("N = 140 (nearest fitted: 100): ε₁ = ")
+    assert demo.redraw(n=9000, T=20).startswith("N = 9000 (nearest fitted: 10000): ε₁ = ")
+    assert demo.redraw(n=1000, T=20).startswith("N = 1000: ε₁ = ")
 
 
 def test_static_images_need_only_the_handout_and_its_data():

@@ -110,3 +110,23 @@ def test_v25_over_data_seeds_exploitation_is_seed_dependent():
     assert (gap > 100).sum() >= 3
     assert gap.max() - gap.min() > 1000
     assert (runs.gap[:, :, 199] > 5 * runs.gap[:, :, 9]).all()
+
+
+def test_the_reinforce_progress_bar_ends_at_its_total(monkeypatch):
+    """A bar that stops at 99% (100/101) turns red in JupyterLab, which reads as a failure."""
+    import tqdm.auto
+
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):
+        def close(self):
+            bars.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    config = policy_gradient.PGConfig(horizon=5, n_rollouts=4, n_iters=3, eval_every=2, eval_starts=4,
+                                      eval_horizon=5)
+    gen = torch_generator(0)
+    policy_gradient.train_in_model(policy_gradient.real_step, policy_gradient.GaussianPolicy(generator=gen),
+                                   ref.reinforce_loss, config, gen, progress=True)
+    assert bars and all(n == total for n, total in bars), bars

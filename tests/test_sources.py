@@ -28,3 +28,22 @@ def test_an_edit_to_a_script_reaches_the_notebook(tmp_path):
     back = sources.from_script(text, like=nb)
     assert any(c.source.startswith("## Setting up") for c in back.cells)
     assert sum(a.get("id") != b.get("id") for a, b in zip(back.cells, nb.cells, strict=True)) == 1
+
+
+def test_notebooks_are_stored_as_jupyterlab_keeps_them():
+    """Opening a notebook must not mark it modified: JupyterLab writes the kernel's full
+    language_info into it as soon as the kernel connects (`python -m course_tools sources`
+    stores it so)."""
+    import nbformat
+
+    from course_tools import sources
+
+    pending = {"03_dyna_mve_mbpo.ipynb"}  # rewritten on another branch: normalised when it lands
+    for path in sorted(sources.NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        info = nb.metadata.get("language_info", {})
+        if path.name in pending and "mimetype" not in info:
+            continue
+        assert nb.metadata.get("kernelspec") == sources.KERNELSPEC, path.name
+        assert {k: v for k, v in info.items() if k != "version"} == sources.LANGUAGE_INFO, path.name
+        assert str(info.get("version", "")).startswith("3.11"), path.name

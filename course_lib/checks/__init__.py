@@ -12,15 +12,16 @@ import importlib as _importlib
 import pkgutil as _pkgutil
 
 from course_lib.checks._core import EXERCISES, Checker, CheckFailed, ExerciseSpec
+from course_lib.checks._status import status
 
 for _mod in _pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_"):
         _importlib.import_module(f"{__name__}.{_mod.name}")
 
 for _spec in EXERCISES.values():
-    if _spec.name in globals():
+    if _spec.name in globals() or _spec.name == "status":
         raise RuntimeError(f"two exercises check a function named {_spec.name!r}")
     globals()[_spec.name] = _spec.check
 
-__all__ = ["EXERCISES", "CheckFailed", "Checker", "ExerciseSpec",
+__all__ = ["EXERCISES", "CheckFailed", "Checker", "ExerciseSpec", "status",
            *(spec.name for spec in EXERCISES.values())]

@@ -33,7 +33,28 @@ __all__ = ["CheckFailed", "Checker", "ExerciseSpec", "EXERCISES", "exercise"]
 
 
 class CheckFailed(AssertionError):
-    """An exercise check did not pass; the message says why."""
+    """An exercise check did not pass; the message says why.
+
+    In a notebook IPython shows only the message (``_render_traceback_``): no traceback through
+    the check's own code. When the student's function raised, the lines of *their* code that
+    led to it follow the message.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        red, bold, reset = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+        first, *rest = str(self).splitlines() or [""]
+        lines = [f"{red}{bold}Check failed{reset}{red}: {first}{reset}", *rest]
+        cause = self.__cause__
+        if cause is not None and cause.__traceback__ is not None:
+            import traceback
+
+            frames = [f for f in traceback.extract_tb(cause.__traceback__)
+                      if "course_lib" not in f.filename.replace("\\", "/").split("/")]
+            if frames:
+                lines += ["", "  Where your code raised it:"]
+                lines += ["  " + ln for ln in "".join(traceback.format_list(frames)).rstrip().splitlines()]
+                lines.append(f"  {type(cause).__name__}: {cause}")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -87,9 +108,11 @@ def exercise(exercise_id: str, name: str) -> Callable[[Callable[[Checker], None]
             if fn is _MISSING:
                 raise CheckFailed(
                     f"Exercise {exercise_id}: no `{name}` is defined in this notebook.\n"
-                    f"  Expected: the exercise cell above defines `{name}`.\n"
-                    "  Hint: run the exercise cell (Shift+Enter) before its check, and keep "
-                    "the name unchanged."
+                    f"  Expected: the exercise cell above (the one that starts "
+                    f"`def {name}(`) defines `{name}`.\n"
+                    "  Hint: run that cell (Shift+Enter) before its check, and keep the name "
+                    "unchanged. After a kernel restart, run the cells above it first "
+                    "(Run > Run All Above Selected Cell)."
                 )
             ck = Checker(exercise_id, name, fn)
             body(ck)
@@ -204,9 +227,13 @@ class Checker:
         except CheckFailed:
             raise
         except Exception as err:
+            hint = ""
+            if isinstance(err, NameError):
+                hint = ("\n  Hint: a name your code uses is not defined: after a kernel restart, run "
+                        "the notebook's cells from the top (Run > Run All Above Selected Cell).")
             raise CheckFailed(
                 f"Exercise {self.exercise_id} (`{self.name}`), case: {case}\n"
-                f"  Your function raised {type(err).__name__}: {err}"
+                f"  Your function raised {type(err).__name__}: {err}{hint}"
             ) from err
 
     # -- comparisons -------------------------------------------------------------------

@@ -66,6 +66,10 @@ class MPCEpisodeDemo(LiveDemo):
     planner's exercises are unfinished).
     """
 
+    alt = ("Two panels over the real steps of an MPC episode, the pendulum's angle (left) and "
+           "angular speed (right): the whole episode in grey, the part executed up to step t, and "
+           "dashed the plan the model predicted at step t.")
+
     sliders = {"t": Slider(0, EPISODE_LEN - 1, 1, 25, "step t")}
     figsize = (8.0, 3.4)
 
@@ -128,6 +132,9 @@ class MPCEpisodeDemo(LiveDemo):
 
 class MathTestDemo(LiveDemo):
     """Sliders: pop-quiz probability and number of possible questions -> three expected returns."""
+
+    alt = ("A bar chart of the expected return of three agents on the math test: open loop, MPC that"
+           " replans, and a closed-loop policy.")
 
     sliders = {"pop_quiz": Slider(0.0, 1.0, 0.05, 0.3, "pop-quiz probability"),
                "n_questions": Slider(1, 10, 1, 4, "possible questions K")}
@@ -239,6 +246,10 @@ def gradient_grid(gradient: gradients.GradientFn, product: gradients.ProductFn,
 class GradientPathologyDemo(LiveDemo):
     """Sliders T and gravity gain -> ||dJ/da_t|| per step and singular values of the Jacobian product."""
 
+    alt = ("Two log-scale panels against the time step: left, the size of the return's gradient with"
+           " respect to each action; right, the largest and smallest singular values of the product "
+           "of Jacobians, open and closed loop.")
+
     sliders = {"T": Slider(1, 100, 1, 60, "horizon T"),
                "gain": Slider(0.0, 3.0, 0.25, 1.0, "gravity gain (curvature)")}
     figsize = (8.5, 3.4)
@@ -297,8 +308,8 @@ class GradientPathologyDemo(LiveDemo):
         cond = sv[-1, 0] / sv[-1, 1] if sv[-1, 1] > 0 else math.inf
         note = f"  [{int(bad_g.sum() + bad.sum())} points flagged]" if bad_g.any() or bad.any() else ""
         closed = self.grid["sv_closed"][i, T - 1, 0]
-        return (f"T = {T}, gain {self.gains[i]:.2f}: ‖∂J/∂a_0‖ / ‖∂J/∂a_T-1‖ = {ratio:.2g}, "
-                f"condition number of the product = {cond:.2g}, closed-loop σ_max = {closed:.2g}{note}")
+        return (f"T = {T}, gain {self.gains[i]:.2f}: ‖∂J/∂a_0‖ / ‖∂J/∂a_T-1‖ = {ratio:.2g}; "
+                f"condition number {cond:.2g}; closed-loop σ_max = {closed:.2g}{note}")
 
 
 def _precomputed_mpc_demo() -> MPCEpisodeDemo:

@@ -33,6 +33,10 @@ SEED_COLORS = ("C0", "C1", "C2", "C4", "C5")
 class BPTTHorizonDemo(LiveDemo):
     """Slider T -> real return while training at horizon T, its gradient norms, and return vs T."""
 
+    alt = ("Three panels for backpropagation through time with horizon T: the real return of each "
+           "seed over training against MPC's, the gradient norms over training on a log scale, and "
+           "the final return of every trained horizon.")
+
     sliders = {"T": Slider(5, 200, 5, 50, "horizon T")}
     figsize = (8.4, 3.3)
     g_low, g_high = 1e-3, 1e12
@@ -82,9 +86,9 @@ class BPTTHorizonDemo(LiveDemo):
         self.h_line.set_xdata([T, T])  # the slider's T; the curves are the nearest trained horizon's
         finals = ", ".join(f"{v:.0f}" for v in self.real[:, j, -1])
         nearest = "" if self.horizons[j] == T else f" (nearest trained: T = {self.horizons[j]})"
-        return (f"T = {T}{nearest}: real return after {self.evals[-1]} updates, per seed: {finals} "
-                f"(MPC: {self.mpc.mean():.0f}); median gradient norm {np.median(self.grad[:, j]):.3g}, "
-                f"largest {np.nanmax(self.grad[:, j]):.3g}")
+        return (f"T = {T}{nearest}: real return after {self.evals[-1]} updates {finals} "
+                f"(MPC {self.mpc.mean():.0f}); gradient norm: median {np.median(self.grad[:, j]):.3g}, "
+                f"max {np.nanmax(self.grad[:, j]):.3g}")
 
 
 def plot_descent_vs_newton(results: dict[int, dict]) -> plt.Figure:

@@ -116,6 +116,10 @@ def _local_slope(f, x: float, lo: float, hi: float) -> float:
 class CompoundingDemo(LiveDemo):
     """Sliders T and eps -> real vs model trajectories, gap vs T and gap vs eps (log-log)."""
 
+    alt = ("Three panels: real and model rollouts of the pendulum's height with the model's mistakes"
+           " marked; the gap between model and reality against the rollout horizon T; and the gap "
+           "against the model error ε, both on log scales.")
+
     sliders = {"T": Slider(1, 60, 1, 20, "rollout horizon T"),
                "eps": Slider(-4, -0.5, 0.05, 0.005, "model error ε", log=True)}
     figsize = (12.0, 3.5)
@@ -196,14 +200,16 @@ class CompoundingDemo(LiveDemo):
             else float("nan")
         slopes = ", ".join(f"{name} {s:.2f}" for name, s in (("in T", s_t), ("in ε", s_e)) if np.isfinite(s))
         return (f"T = {T}, ε = {eps:.2g} (εT = {eps * T:.2g}): gap {gap:.3g} steps off "
-                f"(toy {toy_T[T - 1]:.3g}, "
-                f"small-εT approximation {approx_T[T - 1]:.3g}; "
+                f"(toy {toy_T[T - 1]:.3g}, small-εT {approx_T[T - 1]:.3g}, "
                 f"model alone {self.cum[-1, T - 1]:.2g}); local slopes: {slopes or 'none (the gap is 0)'}")
 
 
 class ModelErrorDemo(LiveDemo):
     """Sliders N (data) and T -> the learned model's own error after t steps, its sum over T steps
     with the fitted log-log slope, and how both shrink with more data (committed sweep)."""
+
+    alt = ("Three panels for a model trained on N transitions: its error at each step of a rollout, "
+           "the summed error up to T with the εT(T+1)/2 line, and both against N on log scales.")
 
     sliders = {"n": Slider(2, 4, 0.05, 1000, "random transitions N", log=True),
                "T": Slider(4, 60, 1, 20, "fit the sum up to T")}
@@ -265,15 +271,17 @@ class ModelErrorDemo(LiveDemo):
         ref_slope = compounding.loglog_slope(ts, ts * (ts + 1) / 2)
         off = np.flatnonzero(self.mean[i] > self.tol)
         nearest = "" if round(float(n)) == self.n_grid[i] else f" (nearest fitted: {self.n_grid[i]:.0f})"
-        return (f"N = {float(n):.0f}{nearest} transitions: one-step error ε₁ = {eps1:.4f}; summed error over "
-                f"T = {T} steps C = {cum[T - 1]:.3g} (ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}); fitted "
-                f"slope of log C over T = {self.fit_from}..{T}: {slope:.2f} (that of T(T+1)/2: "
-                f"{ref_slope:.2f}); mean error passes {self.tol} at step "
-                f"{off[0] + 1 if len(off) else 'never'}")
+        return (f"N = {float(n):.0f}{nearest}: ε₁ = {eps1:.4f}, C({T}) = {cum[T - 1]:.3g} vs "
+                f"ε₁T(T+1)/2 = {eps1 * T * (T + 1) / 2:.3g}; slope {slope:.2f} (T(T+1)/2: {ref_slope:.2f}); "
+                f"error > {self.tol} from step {off[0] + 1 if len(off) else 'never'}")
 
 
 class BranchedDemo(LiveDemo):
     """Sliders k and eps -> gap of T/k branches of k steps vs one T-step rollout, and the states."""
+
+    alt = ("Three panels: the gap of branched rollouts against the number of model steps, the gap "
+           "against the branch length k compared with one long rollout, and a scatter of model "
+           "states on and off track.")
 
     sliders = {"k": Slider(1, 15, 1, 5, "branch length k"),
                "eps": Slider(-3, -0.5, 0.05, 0.01, "model error ε", log=True)}
@@ -353,10 +361,9 @@ class BranchedDemo(LiveDemo):
         xy, off = self._sampled(eps, k)
         self.dots_on.set_data(*xy[~off].T)
         self.dots_off.set_data(*xy[off].T)
-        return (f"k = {k}, ε = {eps:.2g}: {T} model steps as {T / k:.3g} branches of {k} → gap "
-                f"{by_k[k - 1]:.3g} (εT(k+1)/2 = {eps * T * (k + 1) / 2:.3g}); one rollout of {T} steps → "
-                f"{long_gap[-1]:.3g} (εT(T+1)/2 = {eps * T * (T + 1) / 2:.3g}); shown: {off.mean():.0%} of "
-                f"the model states are off")
+        return (f"k = {k}, ε = {eps:.2g}: {T / k:.3g} branches of {k} → gap "
+                f"{by_k[k - 1]:.3g} (εT(k+1)/2 = {eps * T * (k + 1) / 2:.3g}); one rollout of {T} → "
+                f"{long_gap[-1]:.3g} ({eps * T * (T + 1) / 2:.3g}); {off.mean():.0%} of states off")
 
 
 def _estimator_image() -> EstimatorVarianceDemo:

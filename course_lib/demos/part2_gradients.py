@@ -68,6 +68,9 @@ def growth_rates(T: np.ndarray, var: np.ndarray) -> tuple[float, float]:
 class EstimatorVarianceDemo(LiveDemo):
     """Slider T -> Var of both estimators through T logistic-map steps, and their spread at T."""
 
+    alt = ("Two panels: the variance of the pathwise and likelihood-ratio gradient estimators "
+           "against the horizon T on a log scale, and histograms of both estimates at the chosen T.")
+
     sliders = {"T": Slider(1, 30, 1, 15, "horizon T")}
     figsize = (9.5, 3.3)
     fit_from = 5
@@ -112,7 +115,7 @@ class EstimatorVarianceDemo(LiveDemo):
             ts = self.T[self.fit_from:T + 1]
             slope, icpt = np.polyfit(ts, np.log(self.var_pw[ts]), 1)
             self.fit_line.set_data(ts, np.exp(icpt + slope * ts))
-            return text + (f"fitted slope of log Var (T = {self.fit_from}..{T}) = {slope:.2f} per step, "
+            return text + (f"slope of log Var (T = {self.fit_from}..{T}) {slope:.2f} per step, "
                            f"2λ = {2 * self.lam:.2f}")
         self.fit_line.set_data([], [])
         return text + f"(the fit of log Var starts at T = {self.fit_from + 2}); 2λ = {2 * self.lam:.2f}"
@@ -120,6 +123,10 @@ class EstimatorVarianceDemo(LiveDemo):
 
 class PerStepVarianceDemo(LiveDemo):
     """Slider T -> both variances when every step's noise depends on the parameter, with fits up to T."""
+
+    alt = ("Two log-scale panels of the variance of the two gradient estimators against the horizon "
+           "T when every step's noise depends on the parameter, with fitted power-law and "
+           "exponential curves.")
 
     sliders = {"T": Slider(4, 30, 1, 20, "horizon T")}
     figsize = (10.0, 3.4)
@@ -163,10 +170,9 @@ class PerStepVarianceDemo(LiveDemo):
             lr_line.set_data(t_lr, np.exp(c_lr) * t_lr**p_lr)
             marks.set_data([T, T], [self.var_pw[T], self.var_lr[T]])
         ratio = self.var_pw[T] / self.var_lr[T]
-        return (f"T = {T}: Var[likelihood ratio] = {self.var_lr[T]:.3g} ~ T^{p_lr:.2f} (fit T = "
-                f"{self.fit_lr_from}..{T}); Var[pathwise] = {self.var_pw[T]:.3g} ~ e^({r_pw:.2f} T) (fit T = "
-                f"{self.fit_pw_from}..{T}; 2λ = {2 * self.lam:.2f}); "
-                f"pathwise / likelihood ratio = {ratio:.2g}")
+        return (f"T = {T}: Var[LR] = {self.var_lr[T]:.3g} ~ T^{p_lr:.2f}; "
+                f"Var[pathwise] = {self.var_pw[T]:.3g} ~ e^({r_pw:.2f} T) (2λ = {2 * self.lam:.2f}); "
+                f"ratio {ratio:.2g}")
 
 
 def plot_gradient_spread(spread: estimators.GradientSpread, fit_from: int = 5) -> plt.Figure:

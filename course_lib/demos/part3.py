@@ -23,6 +23,10 @@ def _nearest(values: np.ndarray, x: float) -> int:
 class DynaCorruptionDemo(LiveDemo):
     """Sliders n (planning steps) and model corruption -> Dyna-Q's cumulative reward on the Dyna maze."""
 
+    alt = ("Two panels: episodes Dyna-Q completes over real steps with n planning steps on an exact "
+           "and on a corrupted model, and the episodes completed at the end against the fraction of "
+           "wrong model entries.")
+
     sliders = {
         "n_planning": Slider(0, 50, 5, 20, "planning steps n"),
         "corruption": Slider(0.0, 1.0, 0.05, 0.2, "model corruption"),
@@ -76,6 +80,9 @@ class MVEHorizonDemo(LiveDemo):
     0, 0.05, ..., 0.5 in the notebook); the critic's error is added analytically, so a slider
     move never calls ``mve_target``.
     """
+
+    alt = ("Left, the error of the H-step MVE target against H, with the model's and the critic's "
+           "shares; right, a map of the best H for each model error and critic error.")
 
     sliders = {
         "model_error": Slider(0.0, 0.5, 0.05, 0.2, "model error ε (gravity)"),
@@ -131,6 +138,9 @@ class MBPOModelErrorDemo(LiveDemo):
     (1 - 2 error) a instead of a. Error 0 is MBPO as it is; the gray line is SAC at the same
     number of updates per real step, which never sees the model.
     """
+
+    alt = ("Left, MBPO's evaluation return over real steps when its model gets the torque wrong, "
+           "beside SAC without a model; right, the final return against the torque error.")
 
     sliders = {"torque_error": Slider(0.0, 1.0, 0.5, 0.5, "model's torque error")}
     figsize = (9.0, 3.4)

@@ -72,6 +72,10 @@ class SRDemo(LiveDemo):
     ``data`` is what :func:`sr_demo_data` returns.
     """
 
+    alt = ("Left, a maze coloured by the successor measure of the chosen state (where its discounted"
+           " future is spent); right, that mass against the distance from the state, with the "
+           "geometric profile of a walker that moves away every step.")
+
     sliders = {
         "gamma": Slider(0.5, 0.99, 0.01, 0.9, "discount γ"),
         "state": Slider(0, 46, 1, 15, "state s (index)"),  # the 47 free cells; 15 is the start
@@ -118,8 +122,8 @@ class SRDemo(LiveDemo):
         gm = self.gammas[g]
         self.geom.set_ydata((1 - gm) * gm ** np.arange(self.max_d + 1))
         mean_d = float(self.profile[g, s] @ np.arange(self.max_d + 1))
-        return (f"γ = {gm:.2f}, state s = {s} (cell {(r, c)}): μ(s, s) = {mu[s]:.3f}, μ(s, goal) = "
-                f"{mu[self.chain.goal]:.4f}, mean distance of the future {mean_d:.1f} cells, "
+        return (f"γ = {gm:.2f}, s = {s} (cell {(r, c)}): μ(s, s) = {mu[s]:.3f}, μ(s, goal) = "
+                f"{mu[self.chain.goal]:.4f}; future {mean_d:.1f} cells away on average; "
                 f"V^π(s) = {self.V[g, s]:.3f}")
 
 
@@ -150,6 +154,9 @@ class GPIDemo(LiveDemo):
 
     ``data`` is what :func:`gpi_demo_data` returns (computed with the student's ``gpi_action``).
     """
+
+    alt = ("Left, the maze with the action GPI picks in each cell, coloured by its value on the new "
+           "task; right, bars of the average value of each base policy and of GPI.")
 
     gamma = GPI_GAMMA
     sliders = {
@@ -211,7 +218,7 @@ class GPIDemo(LiveDemo):
         gain = float((V_gpi[None] - V_base).min())
         gain = 0.0 if abs(gain) < 1e-9 else gain  # round-off, not a loss
         return (f"w = {np.array2string(w, precision=2)}: mean (1−γ)V of GPI {means[-1]:.3f}, best base "
-                f"{means[:-1].max():.3f}; smallest gain of GPI over a base policy at any cell {gain:.3f}")
+                f"{means[:-1].max():.3f}; smallest gain over a base policy {gain:.3f}")
 
 
 STATIC_IMAGES = {"part4_sr.png": lambda: SRDemo(sr_demo_data()),

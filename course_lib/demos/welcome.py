@@ -12,6 +12,10 @@ __all__ = ["DiscountDemo"]
 class DiscountDemo(LiveDemo):
     """Slider gamma -> the weights gamma^t of future rewards and the effective horizon 1/(1-gamma)."""
 
+    alt = ("Two line plots against the step t: left, the weight γ^t of the reward at step t, falling"
+           " from 1; right, the share of the total weight on steps 0 to t, rising to 1. A dashed "
+           "line marks the effective horizon 1/(1−γ).")
+
     sliders = {"gamma": Slider(0.5, 0.995, 0.005, 0.9, "discount γ")}
     horizon = 300
 

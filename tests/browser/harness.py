@@ -48,7 +48,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT = {"width": 1280, "height": 800}
+"""A laptop screen: the course must fit it with JupyterLab's file browser open."""
+DARK_THEME, LIGHT_THEME = "JupyterLab Dark", "JupyterLab Light"
 
 # JupyterLab settings for the test server: no "get notified about news?" toast and no update
 # check (both would go to the network), and every cell kept in the DOM (no virtual scrolling),
@@ -410,11 +412,118 @@ _SLIDER_JS = """([demo, slider]) => {
   const shown = box ? box.querySelector('.widget-readout') : null;
   return {
     raw: api ? Number(api.get(true)) : Number(handle.getAttribute('aria-valuetext')),
+    step: api ? Number(api.options.step) : NaN,
     min: api ? Number(api.options.range.min) : Number(handle.getAttribute('aria-valuemin')),
     max: api ? Number(api.options.range.max) : Number(handle.getAttribute('aria-valuemax')),
     shown: shown ? (shown.textContent || shown.value || '').trim() : '',
     readout: window.__btReadout(demo),
   };
+}"""
+
+# Everything in an output area fits the notebook column: no sideways scroll, nothing cut off
+# at the edges, no label or readout whose text is clipped, readouts on one line.
+_FIT_JS = """() => {
+  const problems = [];
+  const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
+  const where = (el) => `cell ${cells.indexOf(el.closest('.jp-Cell'))}`;
+  const visible = (el) => el.offsetParent !== null && el.getClientRects().length > 0 &&
+                          !el.closest('.cl-sr-only');
+  const text = (el) => (el.textContent || '').trim().slice(0, 60);
+  document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').forEach(out => {
+    if (!visible(out)) return;
+    if (out.scrollWidth > out.clientWidth + 1)
+      problems.push(`${where(out)}: the output area scrolls sideways (${out.scrollWidth} px of content ` +
+                    `in ${out.clientWidth} px)`);
+    const box = out.getBoundingClientRect();
+    out.querySelectorAll('canvas, img, svg, .widget-label, .widget-readout, .widget-html-content, ' +
+                         '.widget-slider, .jp-RenderedText pre').forEach(el => {
+      if (!visible(el)) return;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) return;
+      if (r.left < box.left - 1 || r.right > box.right + 1)
+        problems.push(`${where(out)}: ${el.tagName.toLowerCase()}.${[...el.classList].join('.')} ` +
+                      `'${text(el)}' reaches past the column (${Math.round(r.left - box.left)}..` +
+                      `${Math.round(r.right - box.left)} px of ${Math.round(box.width)})`);
+      if (el.matches('.widget-label, .widget-readout') && el.scrollWidth > el.clientWidth + 1)
+        problems.push(`${where(out)}: label '${text(el)}' is cut off (${el.scrollWidth} px of text in ` +
+                      `${el.clientWidth} px)`);
+    });
+    out.querySelectorAll('.widget-html-content code').forEach(code => {
+      if (!visible(code)) return;
+      const line = parseFloat(getComputedStyle(code).lineHeight) || 16;
+      if (code.getBoundingClientRect().height > 1.6 * line)
+        problems.push(`${where(out)}: the readout takes more than one line: '${text(code)}'`);
+    });
+  });
+  return problems;
+}"""
+
+# The accessible name of each live demo's figure (its canvas's aria-label).
+_ARIA_JS = """(i) => {
+  const root = document.querySelector(`[data-bt-demo="${i}"]`);
+  return [...root.querySelectorAll('.jupyter-matplotlib-canvas-div')].map(div => {
+    const c = div.querySelector('canvas');
+    return c ? {role: c.getAttribute('role'), label: c.getAttribute('aria-label') || ''} : null;
+  });
+}"""
+
+# Markdown images of the notebook and their alt text.
+_IMAGES_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-MarkdownOutput img')].map(img => ({
+  src: img.getAttribute('src') || '', alt: (img.getAttribute('alt') || '').trim(),
+  complete: img.complete, width: img.naturalWidth}))"""
+
+# WCAG contrast of text against what is behind it: the readouts, slider labels and values
+# (CSS colours), and, inside each figure and static image, its darkest ink against its own
+# background (the most common colour).
+_CONTRAST_JS = """() => {
+  const rgb = (s) => { const m = s.match(/[\\d.]+/g); return m ? m.slice(0, 4).map(Number) : [0, 0, 0, 0]; };
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const ratio = (a, b) => {
+    const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0.5) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const results = [];
+  document.querySelectorAll('.jp-Notebook .cl-live-demo').forEach((demo, i) => {
+    demo.querySelectorAll('.widget-label, .widget-readout, .cl-demo-readout').forEach(el => {
+      if (!el.textContent.trim()) return;
+      results.push({what: `demo ${i} text '${el.textContent.trim().slice(0, 30)}'`,
+                    ratio: ratio(rgb(getComputedStyle(el).color), background(el))});
+    });
+  });
+  const ink = (what, el, w, h) => {
+    const c = document.createElement('canvas'); c.width = w; c.height = h;
+    const ctx = c.getContext('2d'); ctx.drawImage(el, 0, 0, w, h);
+    const d = ctx.getImageData(0, 0, w, h).data;
+    const counts = new Map(); let opaque = 0;
+    for (let k = 0; k < d.length; k += 4) {
+      if (d[k + 3] > 250) opaque++;
+      const key = (d[k] << 16) | (d[k + 1] << 8) | d[k + 2];
+      counts.set(key, (counts.get(key) || 0) + 1);
+    }
+    const bgKey = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
+    const bg = [bgKey >> 16, (bgKey >> 8) & 255, bgKey & 255];
+    let best = 1;
+    for (const [key, n] of counts)
+      if (n > 20) best = Math.max(best, ratio(bg, [key >> 16, (key >> 8) & 255, key & 255]));
+    results.push({what, ratio: best, opaque: opaque / (w * h)});
+  };
+  document.querySelectorAll('.jp-Notebook .cl-live-demo .jupyter-matplotlib-canvas-div').forEach((div, i) => {
+    const c = div.querySelector('canvas'); if (c && c.width) ink(`demo ${i} figure`, c, c.width, c.height);
+  });
+  document.querySelectorAll('.jp-Notebook .jp-MarkdownOutput img').forEach(img => {
+    if (img.complete && img.naturalWidth)
+      ink(`image ${img.getAttribute('src')}`, img, img.naturalWidth, img.naturalHeight);
+  });
+  return results;
 }"""
 
 
@@ -446,6 +555,7 @@ class NotebookRun:
     console: list[tuple[str, str]] = field(default_factory=list)
     page: Any = None
     run_seconds: float = 0.0
+    dirty_on_open: bool = False
 
     @property
     def path(self) -> str:
@@ -460,6 +570,19 @@ class NotebookRun:
         page.add_script_tag(content=_HELPERS_JS)
         page.wait_for_function("(path) => window.__btPanel(path) !== null", arg=self.path,
                                timeout=timeout * 1000)
+        # the file browser open, as a student has it (the layout checks count its width)
+        page.evaluate("() => { const fb = document.querySelector('.jp-FileBrowser'); if (!fb || !fb."
+                      "offsetParent) return window.jupyterapp.commands.execute('filebrowser:activate'); }")
+        page.wait_for_function("() => document.querySelector('.jp-FileBrowser')?.offsetParent != null",
+                               timeout=timeout * 1000)
+        page.wait_for_function("(path) => window.__btPanel(path).context.isReady", arg=self.path,
+                               timeout=timeout * 1000)
+        # JupyterLab writes the kernel's language_info into the notebook once the kernel is
+        # connected: a notebook stored otherwise turns modified then
+        page.wait_for_function("(path) => window.__btPanel(path).sessionContext.kernelDisplayStatus"
+                               " === 'idle'", arg=self.path, timeout=timeout * 1000)
+        page.wait_for_timeout(1000)
+        self.dirty_on_open = self.dirty()
         return self
 
     def run_all(self, timeout: float = 900.0) -> dict:
@@ -583,6 +706,63 @@ class NotebookRun:
                           readout_shows_value(after["readout"], after, before["readout"]),
                           screenshot)
 
+
+    def fit_problems(self) -> list[str]:
+        """What does not fit the notebook column (see ``_FIT_JS``); every output area counts."""
+        return self.page.evaluate(_FIT_JS)
+
+    def aria(self, demo: int) -> list[dict]:
+        return self.page.evaluate(_ARIA_JS, demo)
+
+    def images(self) -> list[dict]:
+        return self.page.evaluate(_IMAGES_JS)
+
+    def contrast(self) -> list[dict]:
+        return self.page.evaluate(_CONTRAST_JS)
+
+    def dirty(self) -> bool:
+        """JupyterLab marks the notebook as modified (unsaved changes)."""
+        return self.page.evaluate("(path) => window.__btPanel(path).context.model.dirty", self.path)
+
+    def set_theme(self, theme: str) -> None:
+        """Switch JupyterLab's theme (``DARK_THEME`` / ``LIGHT_THEME``) and wait until applied."""
+        light = "true" if theme == LIGHT_THEME else "false"
+        self.page.evaluate("(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})",
+                           theme)
+        self.page.wait_for_function("(l) => document.body.dataset.jpThemeLight === l", arg=light,
+                                    timeout=30_000)
+        self.page.wait_for_timeout(500)
+
+    def quick_there_and_back(self, demo: int, slider: int, timeout: float = 30.0) -> int:
+        """Two key presses one way and two back, as fast as the keyboard goes; then how many
+        pixels of the figure differ from before (0: no frame was lost on the way)."""
+        before = self.slider_state(demo, slider)
+        png_before = self.figure_png(demo)
+        step = before["step"] if math.isfinite(before["step"]) and before["step"] > 0 else 0.0
+        room_right = (before["max"] - before["raw"]) / step if step else 0.0
+        room_left = (before["raw"] - before["min"]) / step if step else 0.0
+        there, back = ("ArrowRight", "ArrowLeft") if room_right >= room_left else ("ArrowLeft", "ArrowRight")
+        n = 2 if max(room_right, room_left) >= 2 - 1e-6 else 1
+        handle = self.page.locator(f'[data-bt-demo="{demo}"] [data-bt-slider="{slider}"]')
+        handle.focus()
+        for key in (there,) * n + (back,) * n:
+            self.page.keyboard.press(key)
+        with contextlib.suppress(Exception):
+            self.page.wait_for_function(
+                "([d, s, raw]) => { const h = document.querySelector(`[data-bt-demo=\"${d}\"] "
+                "[data-bt-slider=\"${s}\"]`); return Math.abs(Number(h.closest('.noUi-target')"
+                ".noUiSlider.get(true)) - raw) < 1e-9; }",
+                arg=[demo, slider, before["raw"]], timeout=timeout * 1000)
+        # the frames come back from the kernel: wait until the picture settles
+        last, deadline = None, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.page.wait_for_timeout(400)
+            png = self.figure_png(demo)
+            if png == last:
+                break
+            last = png
+        return pixels_changed(png_before, last)
+
     def close(self) -> None:
         if self.page is not None:
             with contextlib.suppress(Exception):
@@ -641,6 +821,10 @@ def readout_shows_value(readout: str, state: dict, old_readout: str) -> bool:
     if shown:  # the slider's own display tells which of linear/log it is
         v_shown, step = shown[0]
         candidates = [v for v in candidates if abs(v - v_shown) <= step * 0.51 + 1e-12] or candidates
+        # a log slider shows (and the demo uses) its value rounded: 1100 for 10**3.05
+        for x, x_step in _printed_numbers(readout):
+            if abs(x - v_shown) <= 0.5 * max(step, x_step) * (1 + 1e-6) + 1e-12 * max(1.0, abs(v_shown)):
+                return True
     for v in candidates:
         for x, step in _printed_numbers(readout):
             if abs(x - v) <= step * 0.5 * (1 + 1e-6) + 1e-12 * max(1.0, abs(v)):

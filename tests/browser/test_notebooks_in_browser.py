@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from course_tools import authoring
+from tests.browser import harness
 from tests.browser.conftest import SCREENSHOTS
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +50,38 @@ def test_every_live_demo_renders(notebook, request):
         assert d["sliders"] and d["canvases"], d
 
 
+def test_opening_the_notebook_does_not_mark_it_modified(notebook):
+    """A notebook stored as JupyterLab writes it opens clean (no unsaved-changes dot)."""
+    info = authoring.read_notebook(ROOT / "notebooks" / notebook.name).metadata.get("language_info", {})
+    if notebook.name == "03_dyna_mve_mbpo.ipynb" and "mimetype" not in info:
+        pytest.skip("Part 3 is rewritten on another branch: `python -m course_tools sources` normalises it")
+    assert not notebook.dirty_on_open, (
+        f"{notebook.name} is marked modified as soon as it opens: store it normalised "
+        "(`python -m course_tools sources` rewrites it as JupyterLab saves it)")
+
+
+def test_everything_fits_a_laptop_window(notebook):
+    """At 1280x800 with the file browser open: no output area scrolls sideways, no figure,
+    label or readout is cut off, and every readout fits one line."""
+    assert notebook.page.viewport_size == harness.VIEWPORT
+    notebook.demos()
+    problems = notebook.fit_problems()
+    assert not problems, f"{notebook.name} at 1280x800:\n" + "\n".join(problems)
+
+
+def test_every_live_figure_and_image_says_what_it_shows(notebook):
+    """Each live figure's canvas is an image with an aria-label; each image has alt text."""
+    problems = []
+    for demo in notebook.demos():
+        for k, label in enumerate(notebook.aria(demo["index"])):
+            if not label or label["role"] != "img" or len(label["label"]) < 30:
+                problems.append(f"demo {demo['index']} (cell {demo['cell']}) figure {k}: {label}")
+    for img in notebook.images():
+        if not img["alt"]:
+            problems.append(f"image {img['src']} has no alt text")
+    assert not problems, f"{notebook.name}:\n" + "\n".join(problems)
+
+
 def test_every_slider_moves_the_plot_and_the_readout(notebook, record_move):
     """Each slider, moved one step with the keyboard (then back): new pixels, new readout."""
     failures = []
@@ -72,6 +106,13 @@ def test_every_slider_moves_the_plot_and_the_readout(notebook, record_move):
                     failures.append(f"{where}: after {move.key} the readout does not print the new "
                                     f"value {move.after['raw']:g} (slider shows "
                                     f"{move.after['shown']!r}): {move.after['readout']!r}")
+            if slider["index"] == 0:
+                # Frames sent back to back: the browser drops one when the next comes before it
+                # loaded. The picture must still end exactly where it started.
+                lost = notebook.quick_there_and_back(demo["index"], slider["index"])
+                if lost > 10:
+                    failures.append(f"{where}: after two quick moves there and back, {lost} pixels "
+                                    "differ from before (a frame was lost and the figure is stale)")
     assert not failures, "\n".join(failures)
 
 
