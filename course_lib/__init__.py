@@ -26,5 +26,14 @@ def _fit_figures_to_the_column() -> None:
 
 _fit_figures_to_the_column()
 
+
+def live_figures(mode: str | None = None) -> str:
+    """Interactive figures with ipympl, or images redrawn in place where it is missing (Colab).
+
+    Each notebook's setup cell calls it; see :func:`course_lib.widgets.live_figures`."""
+    from course_lib.widgets import live_figures as choose
+
+    return choose(mode)
+
 __version__ = "0.1.0"
-__all__ = ["seed_everything", "__version__"]
+__all__ = ["seed_everything", "live_figures", "__version__"]

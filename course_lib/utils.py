@@ -70,6 +70,7 @@ def environment_report() -> dict[str, str]:
     """Versions of the packages the course needs, and torch's CPU thread count.
 
     Raises ``ImportError`` naming the missing package and the command that installs it.
+    ipympl is optional: without it (Colab, say) the live figures are redrawn as images.
     """
     import importlib
     import platform
@@ -79,9 +80,12 @@ def environment_report() -> dict[str, str]:
         try:
             report[name] = importlib.import_module(name).__version__
         except ImportError as err:
+            if name == "ipympl":
+                report[name] = "not installed (live figures are redrawn as images)"
+                continue
             raise ImportError(
                 f"the course needs the package {name!r}, which is not installed here; "
-                "run `make setup` in the course folder and restart the kernel"
+                "run `pip install -e .` in the course folder (or `make setup`) and restart the kernel"
             ) from err
     import torch
 

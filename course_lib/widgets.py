@@ -9,8 +9,10 @@ the cached background and blits the result (matplotlib's blitting recipe). A ful
 a two-panel figure costs ~100 ms of text layout on a laptop core; a blit costs a few ms.
 When a move must change the axes themselves, ``update`` calls :meth:`LiveDemo.full_redraw`.
 
-With the ipympl backend (``%matplotlib widget``) the canvas is itself a widget; elsewhere
-(static HTML, tests) the figure is a plain image. Each demo can also save a static image
+With the ipympl backend the canvas is itself a widget. Without ipympl (Colab, a Jupyter
+where it is not installed) each frame is a PNG shown in an ``ipywidgets.Image``: the sliders
+work the same, each move sends a new picture. :func:`live_figures`, called in every notebook's
+setup cell, picks the backend. Each demo can also save a static image
 of its default setting (``save_static``), which the notebooks show beside the widget.
 
 **How a frame reaches the browser.** ipympl's front end paints each PNG it receives through
@@ -28,6 +30,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["Slider", "LiveDemo", "time_updates", "fit_to_column", "fit_open_figures",
+__all__ = ["Slider", "LiveDemo", "live_figures", "time_updates", "fit_to_column", "fit_open_figures",
            "install_column_fit", "distinguish_lines",
            "COLUMN_WIDTH_PX", "COLORBLIND_SAFE"]
 
@@ -50,6 +53,36 @@ output area is cut off at that size)."""
 def round_log_value(v: float) -> float:
     """A log slider's value as the readout and the text print it: two significant digits."""
     return float(f"{v:.2g}") if v > 0 else float(v)
+
+
+def _in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def live_figures(mode: str | None = None) -> str:
+    """Choose how figures draw; every notebook's setup cell calls it (``%matplotlib`` by need).
+
+    ``"ipympl"`` (JupyterLab, Binder, the hub): ``%matplotlib widget``, each live demo's
+    canvas is an interactive widget. ``"image"`` (Colab, or ipympl not installed):
+    ``%matplotlib inline``, each live demo redraws into an image widget. The default takes
+    ipympl when it can be imported, except on Colab; ``COURSE_LIVE_FIGURES=image`` (or
+    ``ipympl``) in the environment, or ``mode``, overrides. Returns the mode chosen.
+    """
+    import importlib.util
+    import os
+
+    mode = mode or os.environ.get("COURSE_LIVE_FIGURES") or (
+        "ipympl" if importlib.util.find_spec("ipympl") is not None and not _in_colab() else "image")
+    if mode not in ("ipympl", "image"):
+        raise ValueError(f"live_figures: mode {mode!r} is not 'ipympl' or 'image'")
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "widget" if mode == "ipympl" else "inline")
+        if mode == "image":
+            print("Live figures are redrawn as images here (no ipympl): the sliders work the same.")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -112,6 +145,9 @@ _ARIA_JS = """
     const now = box.querySelector('.cl-demo-readout');
     const text = (alt ? alt.textContent.trim() : 'Live figure') +
                  (now && now.textContent.trim() ? ' Now: ' + now.textContent.trim() : '');
+    box.querySelectorAll('.cl-demo-image img, img.cl-demo-image').forEach(img => {  // no ipympl
+      if (img.getAttribute('alt') !== text) img.setAttribute('alt', text);
+    });
     box.querySelectorAll('.jupyter-matplotlib-canvas-div').forEach(div => {
       const [image, ...overlays] = div.querySelectorAll('canvas');  // the picture, then the
       if (!image) return;                                           // mouse overlay
@@ -330,6 +366,7 @@ class LiveDemo:
         self._readout = None
         self._quiet = False
         self._values: dict[str, Any] | None = None
+        self._image = None  # the image widget that shows the figure when there is no ipympl
         from cycler import cycler
 
         with plt.ioff(), plt.rc_context({"axes.prop_cycle": cycler(color=COLORBLIND_SAFE)}):
@@ -411,7 +448,21 @@ class LiveDemo:
         # A blitted figure is up to date: without this, IPython's post-execute hook (which
         # also runs after every widget message) would ask the browser for a full redraw.
         self.fig.stale = False
+        if self._image is not None:
+            self._image.value = self.png()
         return text
+
+    def png(self) -> bytes:
+        """The picture as it is now (background and animated artists), PNG-encoded: the frame
+        the image widget shows when there is no ipympl."""
+        from PIL import Image
+
+        if self._background is None:
+            self.fig.canvas.draw()
+        pixels = np.asarray(self.fig.canvas.buffer_rgba())
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="png", compress_level=1)
+        return buf.getvalue()
 
     def push(self, **values: Any) -> str:
         """Update from a running cell (a training loop, say) and repaint at once.
@@ -488,10 +539,12 @@ class LiveDemo:
             canvas.draw()
             self.fig.stale = False
             view = canvas
-        else:  # another backend: show the figure as an image in an output area
-            view = w.Output()
-            with view:
-                display(self.fig)
+        else:  # no ipympl (Colab, say): every frame is a PNG in an image widget
+            self.fig.canvas.draw()
+            self.fig.stale = False
+            view = self._image = w.Image(value=self.png(), format="png",
+                                         layout=w.Layout(max_width="100%", height="auto"))
+            view.add_class("cl-demo-image")
         box = w.VBox([*controls.values(), readout, alt, view],
                      layout=w.Layout(max_width="100%", overflow="hidden"))
         box.add_class("cl-live-demo")

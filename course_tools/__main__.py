@@ -4,6 +4,7 @@
     python -m course_tools validate notebooks             # the exercise convention holds
     python -m course_tools data                           # rebuild course_lib/data from the solutions
     python -m course_tools sources                        # each notebook's reviewable .py script
+    python -m course_tools skips                          # tag what exercise-only grading skips
     python -m course_tools grade --reference notebooks/01_mpc_and_backprop.ipynb \
         submissions/part1/ --out grades/part1 --jobs 2
     python -m course_tools gradebook --out grades/part1 --roster roster.csv --due 2025-03-07T23:59-08:00
@@ -69,6 +70,23 @@ def _cmd_overview(args: argparse.Namespace) -> int:
     for path in paths:
         if overview.update(path):
             print(f"wrote the exercise table of {path.name}")
+    return 0
+
+
+def _cmd_skips(args: argparse.Namespace) -> int:
+    from course_tools import skips
+
+    paths = [Path(p) for p in args.notebooks] or sorted(skips.NOTEBOOKS.glob("*.ipynb"))
+    if args.check:
+        bad = skips.stale(paths)
+        for name, found in bad.items():
+            print(f"{name}: its demo/training tags are stale (run `python -m course_tools skips`)")
+            for line in found:
+                print(f"  {line}")
+        return 1 if bad else 0
+    for path in paths:
+        if skips.update(path):
+            print(f"wrote the demo/training tags of {path.name}")
     return 0
 
 
@@ -206,6 +224,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m course_tools") ->
     p.add_argument("notebooks", nargs="*", help="notebooks (default: all)")
     p.add_argument("--check", action="store_true", help="only say which tables are stale")
     p.set_defaults(func=_cmd_overview)
+
+    p = sub.add_parser("skips", help="tag the cells no check needs (demo/training): exercise-only "
+                                     "grading skips them")
+    p.add_argument("notebooks", nargs="*", help="instructor notebooks (default: notebooks/*.ipynb)")
+    p.add_argument("--check", action="store_true", help="only say which tags are stale (exit 1)")
+    p.set_defaults(func=_cmd_skips)
 
     p = sub.add_parser("validate", help="check notebooks follow the exercise convention")
     p.add_argument("source", help="a notebook or a folder of them")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,10 +203,12 @@ def title(nb: NotebookNode) -> str:
     return ""
 
 
-def make_student(nb: NotebookNode, rewrite: list[tuple[str, str]] | None = None) -> NotebookNode:
+def make_student(nb: NotebookNode, rewrite: list[tuple[str, str]] | None = None,
+                 opening: list[NotebookNode] | None = None) -> NotebookNode:
     """The student version of an instructor notebook (a new notebook; ``nb`` is unchanged).
 
-    ``rewrite`` lists ``(old, new)`` replacements made in markdown cells (image links).
+    ``rewrite`` lists ``(old, new)`` replacements made in markdown cells (image links);
+    ``opening`` cells go right after the title cell (the handout's Colab badge and install cell).
     """
     exercises(nb)  # validate first: never hand out a half-stripped notebook
     student = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -224,6 +227,8 @@ def make_student(nb: NotebookNode, rewrite: list[tuple[str, str]] | None = None)
                 cell.source = _source(cell).replace(old, new)
         cell.get("metadata", {}).pop("execution", None)
         cells.append(cell)
+    at = 1 if cells and cells[0].cell_type == "markdown" else 0
+    cells[at:at] = [nbformat.from_dict(json.loads(json.dumps(c))) for c in opening or []]
     student.cells = cells
     student.metadata["course_lib"] = {"version": "student"}
     # the handout is written where it runs (make lab): this Python's version, so that opening
@@ -241,7 +246,8 @@ def _sha(data: bytes) -> str:
 
 
 def write_student_versions(source: str | Path, out: str | Path,
-                           rewrite: list[tuple[str, str]] | None = None) -> list[str]:
+                           rewrite: list[tuple[str, str]] | None = None,
+                           opening: Callable[[Path], list[NotebookNode]] | None = None) -> list[str]:
     """Write the student version of a notebook, or of every ``*.ipynb`` in a folder, to ``out``.
 
     Regenerates only what is stale and never overwrites a student's edits: a notebook in
@@ -261,7 +267,7 @@ def write_student_versions(source: str | Path, out: str | Path,
         manifest = {}
     report = []
     for path in paths:
-        data = notebook_bytes(make_student(read_notebook(path), rewrite))
+        data = notebook_bytes(make_student(read_notebook(path), rewrite, opening(path) if opening else None))
         dest = out / path.name
         new_sha = _sha(data)
         if not dest.exists():

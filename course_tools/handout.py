@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -34,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import nbformat
 import tomllib
 
-from course_tools import authoring
+from course_tools import authoring, site_launch
 
-__all__ = ["ROOT", "runtime_dependencies", "copy_package", "write_handout", "GradingRuntime"]
+__all__ = ["ROOT", "runtime_dependencies", "copy_package", "colab_cells", "write_handout", "GradingRuntime"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -104,6 +106,76 @@ include = ["course_lib*"]
 [tool.setuptools.package-data]
 course_lib = ["data/*.json", "data/*/*.json"]
 '''
+
+
+COLAB_TAG = "colab-install"
+"""Tag of the handout's install cell (the first code cell of each student notebook)."""
+COLAB_BADGE = "open-in-colab.svg"
+COLAB_BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="118" height="20" role="img"
+     aria-label="Open in Colab"><title>Open in Colab</title>
+  <rect width="118" height="20" rx="3" fill="#444"/>
+  <rect x="0" width="24" height="20" rx="3" fill="#e8710a"/>
+  <circle cx="9" cy="10" r="4.2" fill="none" stroke="#fff" stroke-width="2"/>
+  <circle cx="16" cy="10" r="4.2" fill="none" stroke="#ffd54f" stroke-width="2"/>
+  <text x="71" y="14" fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11"
+        text-anchor="middle">Open in Colab</text>
+</svg>
+"""
+# On Colab these come with the runtime: installing ours could replace Colab's own build
+# (torch) or break its notebook front end (ipykernel, ipywidgets); ipympl and JupyterLab
+# are not used there (live figures are redrawn as images).
+_COLAB_KEEPS = {"ipympl", "jupyterlab", "ipykernel"}
+
+
+def _install_cell(launch: site_launch.Launch) -> nbformat.NotebookNode:
+    repo = launch.repository.removesuffix("/")
+    folder = launch.notebook_dir.strip("/")
+    url = f"course-lib @ git+{repo}@{launch.ref}" + (f"#subdirectory={folder}" if folder else "")
+    needs = []
+    for req in runtime_dependencies():
+        name = re.split(r"[<>=!~ \[;]", req, maxsplit=1)[0]
+        if name not in _COLAB_KEEPS:
+            needs.append(f"        ({name.replace('-', '_')!r}, {req!r}),")
+    needs_block = "\n".join(needs)
+    source = f"""# Colab, or any Python where the course is not installed yet: this cell installs the
+# course's package from its repository. What is installed already stays as it is (Colab
+# keeps its own torch, IPython and widgets). Where the course is installed, it does nothing.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("course_lib") is None:
+    COURSE = {url!r}
+    NEEDS = [  # (module, requirement): installed only when the module is missing
+{needs_block}
+    ]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--no-deps", COURSE], check=True)
+    missing = [req for module, req in NEEDS if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.run([*pip, *missing], check=True)
+    importlib.invalidate_caches()
+    print("installed the course's package" + (f" and {{', '.join(missing)}}" if missing else ""))"""
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = [COLAB_TAG]
+    cell.id = "colab-install"
+    return cell
+
+
+def colab_cells(name: str, launch: site_launch.Launch) -> list[nbformat.NotebookNode]:
+    """What a handout notebook opens with, after its title: an "Open in Colab" badge (when the
+    handout is on GitHub, the only host Colab opens) and the cell that installs the course there."""
+    cells = []
+    url = launch.colab(name)
+    if url:
+        badge = nbformat.v4.new_markdown_cell(
+            f"[![Open in Colab](assets/{COLAB_BADGE})]({url}) Working in Colab? Run the next cell "
+            "first: it installs the course there (elsewhere it does nothing).")
+        badge.id = "colab-badge"
+        cells.append(badge)
+    cells.append(_install_cell(launch))
+    return cells
 
 
 def _environment_yml() -> str:
@@ -213,7 +285,12 @@ def write_handout(out: str | Path, notebooks: str | Path = NOTEBOOKS) -> list[st
     out.mkdir(parents=True, exist_ok=True)
     source = Path(notebooks)
     paths = sorted(source.glob("*.ipynb")) if source.is_dir() else [source]
-    report = authoring.write_student_versions(source, out, rewrite=[ASSET_LINK])
+    launch = site_launch.load_config()
+    report = authoring.write_student_versions(source, out, rewrite=[ASSET_LINK],
+                                              opening=lambda path: colab_cells(path.stem, launch))
+    if launch.is_placeholder:
+        report.append("note    the Colab badges and install cells point at the placeholder repository "
+                      f"{launch.repository}: set [tool.course-site] repository in pyproject.toml")
     copy_package(out)
     (out / "course_lib" / "__main__.py").write_text(STUDENT_MAIN, encoding="utf-8")
     report.append(f"package {out / 'course_lib'}")
@@ -221,6 +298,7 @@ def write_handout(out: str | Path, notebooks: str | Path = NOTEBOOKS) -> list[st
     if assets.exists():
         shutil.rmtree(assets)
     shutil.copytree(ASSETS, assets, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (assets / COLAB_BADGE).write_text(COLAB_BADGE_SVG, encoding="utf-8")
     report.append(f"images  {assets} ({sum(1 for _ in assets.iterdir())} files)")
     (out / "hub").mkdir(exist_ok=True)
     for name, text in [("pyproject.toml", _pyproject()), ("environment.yml", _environment_yml()),

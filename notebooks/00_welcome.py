@@ -33,7 +33,6 @@
 # take an explicit generator such as `rng`, so a rerun reproduces every number.
 
 # %%
-# %matplotlib widget
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -43,6 +42,7 @@ import course_lib as cl
 from course_lib import envs, precomputed
 from course_lib.demos import welcome
 
+cl.live_figures()  # interactive figures (ipympl), or images redrawn in place without it (Colab)
 rng = cl.seed_everything(0)
 
 # %% [markdown]
@@ -50,7 +50,7 @@ rng = cl.seed_everything(0)
 # The next cell prints the versions the course runs on. If it raises, its message tells you
 # the command to run.
 
-# %%
+# %% tags=["demo"]
 for package, version in cl.utils.environment_report().items():
     print(f"{package:>14}: {version}")
 
@@ -68,7 +68,7 @@ for package, version in cl.utils.environment_report().items():
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 discount_demo = welcome.DiscountDemo()
 discount_demo.show()
 
@@ -141,7 +141,7 @@ checks.discounted_return()
 # `Pendulum-v1` with random torques, the baseline every later part has to beat, and score
 # them with your `discounted_return`.
 
-# %%
+# %% tags=["demo"]
 env, _ = envs.make_pendulum(seed=0)
 env.action_space.seed(0)
 episode_rewards = []
@@ -155,7 +155,7 @@ for episode in tqdm(range(5), desc="random episodes"):
     episode_rewards.append(rewards)
 episode_rewards = np.array(episode_rewards)  # (5, 200)
 
-# %%
+# %% tags=["training"]
 random_returns = precomputed.run_or_load(
     "welcome_random_returns",
     lambda: {gamma: discounted_return(episode_rewards, gamma) for gamma in (0.9, 0.99, 1.0)})
@@ -168,7 +168,7 @@ for gamma, J in random_returns.items():
 # differentiable. Here we replay 200 random torques through gymnasium and, at every step,
 # compare `env.step` with the torch function applied to the env's own state.
 
-# %%
+# %% tags=["demo"]
 env.reset(seed=123)
 max_gap = 0.0
 for u in rng.uniform(-2, 2, size=(200, 1)):
@@ -230,7 +230,7 @@ checks.rollout()
 # swing. Your `rollout` runs that policy and a motor that does nothing from 16 starts near the
 # bottom, and your `discounted_return` scores them.
 
-# %%
+# %% tags=["training"]
 def pump(state):
     """Full torque along the motion: adds energy to every swing."""
     return 2.0 * torch.sign(state[:, 1:2])
@@ -248,7 +248,7 @@ swings = precomputed.run_or_load(
     lambda: {name: rollout(envs.pendulum_step, policy, starts, 200)
              for name, policy in {"pump": pump, "do nothing": do_nothing}.items()})
 
-# %%
+# %% tags=["training"]
 fig, ax = plt.subplots(figsize=(6.5, 3), layout="constrained")
 for (name, (states, _)), color in zip(swings.items(), ["C0", "C1"], strict=True):
     height = -torch.cos(states[..., 0])  # -1 at the bottom, +1 upright
@@ -258,7 +258,7 @@ ax.set(xlabel="step t", ylabel="height of the tip", title="16 starts near the bo
 ax.legend(loc="lower right")
 plt.show()
 
-# %%
+# %% tags=["training"]
 scores = precomputed.run_or_load(
     "welcome_swing_returns",
     lambda: {name: discounted_return(rewards.numpy(), 0.99) for name, (_, rewards) in swings.items()})
@@ -281,7 +281,7 @@ for name, (states, _) in swings.items():
 # %% [markdown]
 # Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
 
-# %%
+# %% tags=["demo"]
 from course_lib import checks
 
 checks.status()

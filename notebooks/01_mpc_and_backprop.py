@@ -38,7 +38,6 @@
 # ## Setup
 
 # %%
-# %matplotlib widget
 import numpy as np
 import torch
 
@@ -46,6 +45,7 @@ import course_lib as cl
 from course_lib import buffers, envs, gradients, information, planning, precomputed, shooting
 from course_lib.demos import part1, part1_v20
 
+cl.live_figures()  # interactive figures (ipympl), or images redrawn in place without it (Colab)
 rng = cl.seed_everything(0)
 gen = cl.utils.torch_generator(0)
 torch.set_num_threads(1)  # our tensors are tiny: one thread is faster and leaves a core free
@@ -64,7 +64,7 @@ torch.set_num_threads(1)  # our tensors are tiny: one thread is faster and leave
 # The model is an ensemble of small MLPs that predict the normalised change of state and the
 # reward (`course_lib.dynamics`). First, 200 steps of random torques and a first fit:
 
-# %%
+# %% tags=["training"]
 cfg = planning.MBRLConfig()
 env, _ = envs.make_pendulum(seed=0)
 buffer = buffers.ReplayBuffer(1000, obs_dim=3, act_dim=1)
@@ -221,7 +221,7 @@ checks.cem_plan()
 # `cem_plan`. Both plan from the same state (the pendulum hanging down) with the same number of
 # model rollouts; we score each plan with the model and with the true dynamics.
 
-# %%
+# %% tags=["training"]
 obs0 = envs.pendulum_obs(torch.tensor([np.pi, 0.0]))
 budget = cfg.planner.n_candidates * cfg.planner.n_iters          # model rollouts per plan
 shooting_cfg = planning.CEMConfig(n_candidates=budget)
@@ -255,11 +255,11 @@ for name, (predicted, real) in precomputed.run_or_load("part1_two_planners", pla
 # *The picture shows the solution's run at step 25 of its second episode, for readers without
 # a running kernel.*
 
-# %%
+# %% tags=["demo"]
 live = part1.MPCEpisodeDemo(log=planning.EpisodeLog(), horizon=cfg.planner.horizon)
 live.show()
 
-# %%
+# %% tags=["training"]
 planner = planning.as_planner(cem_plan, cfg.planner, cl.utils.torch_generator(2))
 result = precomputed.run_or_load(
     "part1_mbrl_v15", lambda: planning.mbrl_v15(env, cfg, planner, seed=0, callback=live.live_update))
@@ -273,7 +273,7 @@ print("MPC training episodes:", [round(ep.ret, 1) for ep in result.episodes])
 # (The best possible return depends on the start: a pendulum that starts hanging down must
 # pay for the swing-up.)
 
-# %%
+# %% tags=["training"]
 final_model = result.final_model()
 eval_returns = precomputed.run_or_load(
     "part1_eval_returns", lambda: planning.evaluate_mpc(planner, planning.frozen_mean_step(final_model)))
@@ -307,7 +307,7 @@ print("random torques, same starts:", np.round(random_returns, 1), f"mean {np.me
 # if right, $-1$ if wrong) or skip it (but a pop quiz still comes with probability 0.3).
 # The question is only revealed *after* you commit. We solve this tiny MDP exactly.
 
-# %%
+# %% tags=["demo"]
 mdp = information.math_test(n_questions=4, reward_right=2.0, penalty_wrong=1.0, pop_quiz=0.3)
 for name, value in information.compare(mdp).items():
     print(f"{name:>17}: expected return {value:+.3f}")
@@ -322,7 +322,7 @@ print("best open-loop sequence:", [mdp.action_names[a] for a in sequence])
 #
 # ![The math test at its default setting](../assets/part1_math_test.png)
 
-# %%
+# %% tags=["demo"]
 math_demo = part1.MathTestDemo()
 math_demo.show()
 
@@ -357,7 +357,7 @@ math_demo.show()
 # from the real data and a short horizon $T = 20$, and compare its $T$-step return under
 # the model with its $T$-step return under the true dynamics.
 
-# %%
+# %% tags=["training"]
 bptt_cfg = gradients.BPTTConfig(horizon=20, n_updates=100, lr=1e-2)
 model_step = planning.frozen_mean_step(final_model, differentiable=True)
 starts = result.transitions.obs
@@ -381,7 +381,7 @@ print(f"real return over T=20:  {before:.1f} -> {after:.1f}")
 # compute per update grows with $T$). We measured the real return of 200-step episodes (the
 # evaluation episodes of MPC) every 50 updates, and the gradient norm at every update.
 
-# %%
+# %% tags=["training"]
 sweep = gradients.load_horizon_sweep()
 print("committed data, made by:", sweep["command"])
 final = sweep["real_return"].mean(-1)[:, :, -1]                  # (seeds, horizons)
@@ -400,7 +400,7 @@ print("MPC (v1.5) on the same models:", np.round(sweep["mpc_return"].mean(-1)).a
 #
 # ![The horizon sweep at T = 50](../assets/part1_bptt_horizons.png)
 
-# %%
+# %% tags=["training"]
 horizon_demo = part1_v20.BPTTHorizonDemo(sweep)
 horizon_demo.show()
 
@@ -485,7 +485,7 @@ checks.action_sequence_gradient()
 # Your gradient on the learned model, from a real state where MPC was balancing the pendulum,
 # with the actions MPC executed from there, for three horizons:
 
-# %%
+# %% tags=["training"]
 log = result.episodes[-1]
 t0 = part1.first_upright_step(log)
 obs_t0 = torch.as_tensor(log.obs[t0])
@@ -513,7 +513,7 @@ part1_v20.plot_bptt_gradients(curves);
 # differ, and the table says by how much). $J^\star$ is the optimum, which dynamic programming
 # computes exactly (below).
 
-# %%
+# %% tags=["training"]
 lq, s_near = shooting.upright_pendulum(), torch.tensor([0.2, 0.0], dtype=torch.float64)
 
 
@@ -555,7 +555,7 @@ part1_v20.plot_descent_vs_newton(newton);
 # exactly Newton's. On a nonlinear model, **DDP / iLQR** repeat this around the current
 # trajectory, with Newton-like convergence.
 
-# %%
+# %% tags=["demo"]
 for T, r in newton.items():
     gap = (r["lqr_actions"] - r["newton_actions"]).abs().max()
     K = r["gains"][:, 0].numpy().round(2)                       # (T, 2): K_t = (k_theta, k_theta_dot)
@@ -620,7 +620,7 @@ checks.closed_loop_product()
 # ($\prod A_j$) and closed loop ($\prod \tilde A_j$), along the rollouts of the trained and of
 # an untrained policy.
 
-# %%
+# %% tags=["training"]
 untrained = gradients.MLPPolicy(3, 1, hidden=32, generator=cl.utils.torch_generator(5))
 
 
@@ -671,7 +671,7 @@ part1_v20.plot_closed_loop(study["curves"]);
 #
 # ![The gradient demo at its default setting, T = 60, gain 1](../assets/part1_gradients.png)
 
-# %%
+# %% tags=["training"]
 grid = precomputed.run_or_load(
     "part1_gradient_grid", lambda: part1.gradient_grid(action_sequence_gradient, closed_loop_product))
 gradient_demo = part1.GradientPathologyDemo(grid)
@@ -703,7 +703,7 @@ gradient_demo.show()
 # together, exponentially (left panel). A recurrence with the identity Jacobian has perfect
 # gradients, and it predicts a pendulum that never moves.
 
-# %%
+# %% tags=["training"]
 lstm_curves = precomputed.run_or_load("part1_lstm_comparison", lambda: part1_v20.lstm_comparison(
     closed_loop_product, model_step, np.array(log.obs[t0:-1]), np.array(log.actions[t0:])))
 part1_v20.plot_lstm_comparison(lstm_curves);
@@ -719,7 +719,7 @@ part1_v20.plot_lstm_comparison(lstm_curves);
 # %% [markdown]
 # Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
 
-# %%
+# %% tags=["demo"]
 from course_lib import checks
 
 checks.status()

@@ -44,7 +44,6 @@
 # function below receives.
 
 # %%
-# %matplotlib widget
 import math
 
 import matplotlib.pyplot as plt
@@ -55,6 +54,7 @@ import course_lib as cl
 from course_lib import branching, compounding, estimators, policy_gradient, precomputed
 from course_lib.demos import part2
 
+cl.live_figures()  # interactive figures (ipympl), or images redrawn in place without it (Colab)
 rng = cl.seed_everything(0)
 gen = cl.utils.torch_generator(0)
 
@@ -152,7 +152,7 @@ checks.reparam_grad()
 # standard error, and $p$, the probability that an *unbiased* estimator lands at least $|z|$
 # standard errors away by chance.
 
-# %%
+# %% tags=["training"]
 mu, sigma = 0.4, 0.6
 eps = torch.randn(100_000, generator=gen, dtype=torch.float64)
 
@@ -182,7 +182,7 @@ for name, (mean, se, var) in sin_estimates.items():
 # Which estimator has the smaller variance depends on the problem. The likelihood-ratio estimator
 # multiplies $f$ by the score $\epsilon/\sigma$, so a narrow distribution makes it noisy:
 
-# %%
+# %% tags=["training"]
 sigma_sweep = precomputed.run_or_load("part2_sigma_sweep", lambda: {
     s: (float(likelihood_ratio_grad(torch.sin, mu, s, eps[:20_000]).var()),
         float(reparam_grad(torch.sin, mu, s, eps[:20_000]).var())) for s in (1.0, 0.3, 0.1, 0.03)})
@@ -208,13 +208,13 @@ for s, (v_lr, v_pw) in sigma_sweep.items():
 # $$\lambda = \lim_{T\to\infty} \frac{1}{T} \sum_{t<T} \log\lvert r(1 - 2x_t)\rvert,
 # \qquad \mathrm{Var}\big[\hat g_{\text{pathwise}}\big] \sim e^{2\lambda T}.$$
 
-# %%
+# %% tags=["demo"]
 lam = estimators.lyapunov_exponent(3.9, cl.utils.torch_generator(1))
 print(f"Lyapunov exponent of the logistic map at r = 3.9: λ = {lam:.3f} per step")
 print(f"(the same code at r = 4, where the exact value is ln 2 = {np.log(2):.3f}: "
       f"{estimators.lyapunov_exponent(4.0, gen):.3f})")
 
-# %%
+# %% tags=["training"]
 config = estimators.LogisticConfig()
 spread = precomputed.run_or_load("part2_estimator_spread", lambda: part2.estimator_spread(
     *estimators.logistic_gradients(likelihood_ratio_grad, reparam_grad, config, cl.utils.torch_generator(0))))
@@ -241,7 +241,7 @@ print(f"pathwise overtakes likelihood ratio at T = {T[1:][var_path[1:] > var_lr[
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 variance_demo = part2.EstimatorVarianceDemo(spread, lam)
 variance_demo.show()
 
@@ -278,7 +278,7 @@ variance_demo.show()
 #   $\approx \mathbb{E}[x_T^2]/\sigma_a^2$);
 # * pathwise: $\sum_{s<T} \prod_{s<t<T} f'(x_t)$, still products of Jacobians: $e^{2\lambda T}$ again.
 
-# %%
+# %% tags=["training"]
 per_step = precomputed.run_or_load("part2_per_step_spread", lambda: part2.estimator_spread(
     *estimators.per_step_gradients(likelihood_ratio_grad, reparam_grad, config, cl.utils.torch_generator(0))))
 v_lr, v_pw = per_step.var_likelihood_ratio, per_step.var_pathwise
@@ -301,7 +301,7 @@ print(f"pathwise overtakes likelihood ratio at T = {T[1:][v_pw[1:] > v_lr[1:]][0
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 per_step_demo = part2.PerStepVarianceDemo(per_step, spread, lam)
 per_step_demo.show()
 
@@ -319,7 +319,7 @@ per_step_demo.show()
 # ensemble fitted to them, then REINFORCE on rollouts of 100 steps sampled *only from the model*.
 # The real pendulum is used only to evaluate the policy. Here is the model:
 
-# %%
+# %% tags=["training"]
 small_data = policy_gradient.ModelDataConfig(n_transitions=300)
 model_small, _, fit_log = policy_gradient.fit_pendulum_model(small_data)
 print(f"model fitted to {small_data.n_transitions} random transitions in {fit_log.epochs} epochs")
@@ -380,7 +380,7 @@ checks.reinforce_loss()
 # rollouts: REINFORCE, the gradient of *your* loss ($\gamma = 1$), and the pathwise one, backprop of
 # the return through $T$ steps of the model with $a_t$ reparameterised (Part 1's method).
 
-# %%
+# %% tags=["training"]
 spread_pg = precomputed.run_or_load("part2_pendulum_spread", lambda: estimators.pendulum_gradient_spread(
     model_small.mean_step, reinforce_loss, estimators.SpreadConfig(), cl.utils.torch_generator(0)))
 H_pg, fit = spread_pg.horizons, spread_pg.horizons >= 5
@@ -414,7 +414,7 @@ plt.show()
 # the mean policy every 10 updates over a full episode (200 steps), in the model and for real. This
 # is the notebook's longest cell.
 
-# %%
+# %% tags=["training"]
 seed_config = policy_gradient.SeedsConfig()
 runs = precomputed.run_or_load("part2_v25_seeds", lambda: policy_gradient.v25_over_seeds(
     reinforce_loss, seed_config))
@@ -429,7 +429,7 @@ print(f"real return after training better than before in {np.sum(runs.real_retur
       f"of {len(gap_after)}; mean |model − real| return of {runs.gap.shape[-1]} steps larger after training "
       f"than before in {np.sum(runs.gap[1, :, -1] > runs.gap[0, :, -1])} of {len(gap_after)}")
 
-# %%
+# %% tags=["demo"]
 part2.plot_seed_runs(runs)
 plt.show()
 
@@ -529,7 +529,7 @@ checks.tightrope_gap()
 # mistakes). While $\epsilon T \ll 1$ the gap is quadratic in $T$ and linear in $\epsilon$:
 # $O(\epsilon T^2)$.
 
-# %%
+# %% tags=["training"]
 toy_cases = [(10, 0.01), (100, 0.001), (100, 0.01), (100, 0.1)]
 toy_exact = precomputed.run_or_load("part2_toy_exact", lambda: [
     tuple(float(g[0]) for g in tightrope_gap(T_, np.array([eps_]))) for T_, eps_ in toy_cases])
@@ -538,7 +538,7 @@ for (T_, eps_), (exact, approx) in zip(toy_cases, toy_exact, strict=True):
     print(f"T = {T_:3d}, ε = {eps_:<5} (εT = {eps_ * T_:<4.2g}): exact {exact:7.3f}, simulated "
           f"{simulated:7.3f} ± {se:.3f}, small-εT approximation {approx:7.3f}")
 
-# %%
+# %% tags=["training"]
 Ts_toy, es_toy = np.arange(1, 101), np.geomspace(1e-5, 1e-3, 10)
 gap_T, gap_eps = precomputed.run_or_load("part2_toy_curves", lambda: (
     np.stack([tightrope_gap(T_, np.array([1e-3, 0.1]))[0] for T_ in Ts_toy]),  # (100, 2)
@@ -558,7 +558,7 @@ print(f"slope in T, ε = 0.1, T = 50..100 (εT ≥ 5, saturated): {compounding.l
 # off, $T - \tau + 1$ of them, hence $T + 1 - 1/\epsilon$. The shorthand $T - 1/\epsilon$ is one step
 # short: it forgets that the step of the mistake is itself off. Your exact sum decides:
 
-# %%
+# %% tags=["training"]
 saturation = precomputed.run_or_load("part2_toy_saturation", lambda: {
     e: float(tightrope_gap(1000, np.array([e]))[0][0]) for e in (0.5, 0.1, 0.02)})
 for e, g in saturation.items():
@@ -600,7 +600,7 @@ for e, g in saturation.items():
 # assumption (do kicks stay off?) and show where the learned model's own error $D_{\text{none}}$
 # takes over. Section 3.3 measures that own error.
 
-# %%
+# %% tags=["training"]
 model, buffer, fit_log = policy_gradient.fit_pendulum_model(policy_gradient.ModelDataConfig())
 rollouts = compounding.mistake_rollouts(model.mean_step)
 t_valid = compounding.model_horizon(rollouts)
@@ -609,7 +609,7 @@ print(f"model fitted to {len(buffer)} transitions; alone, it stays within 0.5 of
 print(f"after a mistake at step 1 the model is off on {rollouts.off[0].mean():.1%} of the next "
       f"{rollouts.off.shape[2]} steps (the assumption: absorbing means 100%)")
 
-# %%
+# %% tags=["training"]
 toy = precomputed.run_or_load("part2_toy_gaps", lambda: part2.toy_gaps(tightrope_gap))  # yours, T = 1..60
 cum = rollouts.cum_off
 Ts = np.arange(4, t_valid + 1)
@@ -636,7 +636,7 @@ print(f"check by sampling mistakes (T = 40, ε = 0.01): {simulated:.3f} ± {se:.
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 compounding_demo = part2.CompoundingDemo(rollouts, toy)
 compounding_demo.show()
 
@@ -670,7 +670,7 @@ compounding_demo.show()
 # the gap. Amplifying dynamics make it steeper, healing dynamics or a bounded state space flatter.
 # First the model of Section 3.2:
 
-# %%
+# %% tags=["demo"]
 own = compounding.model_errors(model.mean_step)
 C = own.state_error.cumsum()
 t_all = np.arange(1, len(C) + 1)
@@ -685,7 +685,7 @@ for lo, hi in ((2, 20), (20, 40), (40, 60)):
 # so that sweep was run once and committed (the command is printed); the notebook's own model
 # above is one of its rows, and the cell checks that the committed row matches it.
 
-# %%
+# %% tags=["training"]
 sweep = compounding.load_model_error_sweep()
 print("sweep made with:", sweep["command"])
 i3000 = list(sweep["n_transitions"]).index(3000)
@@ -715,7 +715,7 @@ for n, err, e1 in zip(sweep["n_transitions"], sweep["state_error"], sweep["one_s
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["training"]
 model_error_demo = part2.ModelErrorDemo(sweep)
 model_error_demo.show()
 
@@ -783,7 +783,7 @@ checks.branched_rollouts()
 # of the model's observation for every first-mistake step plus the indices needed to replay the real
 # torques; your function treats it as any batch of states.
 
-# %%
+# %% tags=["training"]
 table = precomputed.run_or_load("part2_branch_table", lambda: branching.branch_table(
     branched_rollouts, model.mean_step, rollouts, k_max=15, n_branches=512, generator=cl.utils.torch_generator(1)))
 for k in (1, 5, 15):
@@ -803,7 +803,7 @@ print(f"one rollout of 60 steps: gap {compounding.expected_gap(cum, 60, 0.01):.2
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 branched_demo = part2.BranchedDemo(rollouts, table)
 branched_demo.show()
 
@@ -830,7 +830,7 @@ branched_demo.show()
 # %% [markdown]
 # Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
 
-# %%
+# %% tags=["demo"]
 from course_lib import checks
 
 checks.status()

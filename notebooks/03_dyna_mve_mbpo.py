@@ -37,7 +37,6 @@
 # ## Setup
 
 # %%
-# %matplotlib widget
 import dataclasses
 
 import matplotlib.pyplot as plt
@@ -50,6 +49,7 @@ from course_lib import buffers, dyna, dynamics, envs, mbpo, mbpo_tools, mve, pre
 from course_lib import gridworld as gw
 from course_lib.demos import part3
 
+cl.live_figures()  # interactive figures (ipympl), or images redrawn in place without it (Colab)
 rng = cl.seed_everything(0)
 
 # %% [markdown]
@@ -70,7 +70,7 @@ rng = cl.seed_everything(0)
 #
 # The maze is the book's Example 8.1: 6 × 9 cells, start S, goal G (reward 1), walls #.
 
-# %%
+# %% tags=["demo"]
 maze = gw.DYNA_MAZE
 print(maze.render())
 print(f"shortest path: {maze.shortest_path()} steps")
@@ -128,7 +128,7 @@ checks.dyna_q_planning_update()
 # Three learners for each $n \in \{0, 5, 50\}$, with the book's $\alpha = 0.1$,
 # $\varepsilon = 0.1$, $\gamma = 0.95$, for 50 episodes each:
 
-# %%
+# %% tags=["training"]
 def your_learners(n, count=3):
     cfg = dyna.DynaConfig(n_planning=n)
     return [dyna.dyna_q(maze, cfg, dyna_q_planning_update, np.random.default_rng(100 + i), n_episodes=50)
@@ -144,7 +144,7 @@ your_runs = precomputed.run_or_load("part3_dyna_your_learners",
 # that its planning step gives exactly what the readable loop gives on the same draws). Thin
 # lines: your three learners; thick: the mean of 30.
 
-# %%
+# %% tags=["training"]
 dyna_runs = {n: dyna.run_dyna(maze, dyna.DynaConfig(n_planning=n), 30, rng, n_episodes=50)[0]
              for n in (0, 5, 50)}
 fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
@@ -163,7 +163,7 @@ ax.legend();
 # found), so the plot starts at episode 2. How many episodes until the runs stay near the
 # shortest path (at most 20 steps on average, with $\varepsilon$-greedy detours)?
 
-# %%
+# %% tags=["demo"]
 for n, res in dyna_runs.items():
     reached = dyna.episodes_to_reach(res.steps_per_episode, 20)
     yours = np.mean([learner.steps_per_episode[0, 9] for learner in your_runs[n]])
@@ -173,7 +173,7 @@ for n, res in dyna_runs.items():
 # %% [markdown]
 # The greedy policy of your first $n = 50$ learner after 50 episodes (arrows = $\arg\max_a Q(s, a)$):
 
-# %%
+# %% tags=["demo"]
 print(maze.render(dyna.greedy_policy(your_runs[50][0].Q[0])))
 
 # %% [markdown]
@@ -188,7 +188,7 @@ print(maze.render(dyna.greedy_policy(your_runs[50][0].Q[0])))
 #
 # Below: 20 runs each, $n = 10$, $\alpha = 1$ (the mazes are deterministic), $\kappa = 10^{-3}$.
 
-# %%
+# %% tags=["training"]
 changing = {"blocking maze": (gw.BLOCKING_MAZE, gw.BLOCKING_MAZE_AFTER, 3000, 1000),
             "shortcut maze": (gw.SHORTCUT_MAZE, gw.SHORTCUT_MAZE_AFTER, 6000, 3000)}
 cfg = dyna.DynaConfig(n_planning=10, alpha=1.0)
@@ -215,7 +215,7 @@ axes[0].legend();
 #
 # *The image is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["training"]
 dyna_demo = part3.DynaCorruptionDemo()
 print("sweep made with:", dyna_demo.sweep["command"])
 dyna_demo.show()
@@ -225,7 +225,7 @@ dyna_demo.show()
 # of wrong entries does planning with $n = 50$ stop beating no planning at all? What does
 # that tell you about a learned model that is wrong in places?
 
-# %%
+# %% tags=["training"]
 for n in (20, 50):
     print(f"n = {n}: no better than no planning once {dyna.break_even_corruption(dyna_demo.sweep, n):.0%} "
           "of the model's entries are wrong")
@@ -276,7 +276,7 @@ for n in (20, 50):
 # buffer, then a probabilistic ensemble fitted to them (7 members, the 5 with the lowest
 # held-out error are the *elites*):
 
-# %%
+# %% tags=["training"]
 env, _ = envs.make_pendulum(seed=0)
 env.action_space.seed(0)
 real_buffer = buffers.ReplayBuffer(10_000, 3, 1)
@@ -339,7 +339,7 @@ checks.mbpo_branched_rollout()
 # gives the elites' predictions, `(5, B, 3)` and `(5, B)`). How far is each simulated step
 # from the true pendulum?
 
-# %%
+# %% tags=["training"]
 actor = sac.Actor(3, 1, mbpo.MBPOConfig().sac)  # a fresh policy network
 policy = lambda obs: actor(obs, gen)[0].detach()  # noqa: E731
 
@@ -404,7 +404,7 @@ from course_lib import checks  # (so that this cell also runs on its own)
 
 checks.mbpo_mixed_batch()
 
-# %%
+# %% tags=["training"]
 batch = precomputed.run_or_load("part3_batch_by_hand",
                                 lambda: mbpo_mixed_batch(real_buffer, model_buffer, 256, 0.05, gen))
 rows = lambda b: torch.cat([b.obs, b.act, b.next_obs], dim=1)  # noqa: E731
@@ -492,7 +492,7 @@ checks.mve_target()
 # critic's error is added analytically (it is independent noise), so the sliders below never
 # call your function again.
 
-# %%
+# %% tags=["training"]
 mve_errors = precomputed.run_or_load(
     "part3_mve_errors", lambda: mve.target_error_stats(mve_target, [round(0.05 * i, 2) for i in range(11)]))
 mve_demo = part3.MVEHorizonDemo(mve_errors)
@@ -511,7 +511,7 @@ for i in (0, 2, 6):
 #
 # *The image is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 mve_demo.show()
 
 
@@ -563,7 +563,7 @@ mve_demo.show()
 # The paper's settings are sized for MuJoCo and a GPU; the course's for a pendulum and a class.
 # The table prints the course's from `mbpo.MBPOConfig()`:
 
-# %%
+# %% tags=["demo"]
 display(Markdown(mbpo_tools.settings_table(mbpo.MBPOConfig())))
 
 # %% [markdown]
@@ -620,13 +620,13 @@ checks.mbpo_learn()
 # live from the same seed, for a class-sized 1250 real steps. MBPO takes a while: it makes
 # $G = 10$ times more updates.
 
-# %%
+# %% tags=["training"]
 budget = dataclasses.replace(mbpo.MBPOConfig(), total_steps=1250)
 yours = dict(learn=mbpo_learn, value_target=mbpo.mve_value_target(mve_target))
 mbpo_log = precomputed.run_or_load("part3_mbpo_live", lambda: mbpo.run(budget, seed=0, **yours))
 sac_log = mbpo.run(dataclasses.replace(budget, use_model=False, updates_per_step=1), seed=0, learn=None)
 
-# %%
+# %% tags=["training"]
 fig, ax = plt.subplots(figsize=(6.5, 3.3), layout="constrained")
 ax.plot(mbpo_log.steps, mbpo_log.returns, "o-", label=f"your MBPO, G = 10 ({mbpo_log.seconds:.0f} s)")
 ax.plot(sac_log.steps, sac_log.returns, "o-", label=f"SAC, G = 1 ({sac_log.seconds:.0f} s)")
@@ -646,7 +646,7 @@ print(f"after {budget.total_steps} real steps: your MBPO {mbpo_log.returns[-1]:.
 # with the same evaluation: SAC at $G = 1$, SAC at MBPO's $G = 10$, and MBPO. We count the real
 # steps until the evaluation return **stays** at $-200$ or better (`None`: not within the run).
 
-# %%
+# %% tags=["training"]
 sweep = mbpo_tools.load_sweep()
 print("sweep made with:", sweep["command"])
 runs = {"SAC, G = 1": "sac_g1", "SAC, G = 10": "sac_g10", "MBPO, G = 10": "mbpo_g10"}
@@ -674,7 +674,7 @@ ax.legend();
 # it stays stable; REDQ found plain SAC degrading at high ratios, where a model's extra data could
 # keep the critic from overfitting the few real transitions. The sweep doubled $G$ for both:
 
-# %%
+# %% tags=["training"]
 for name in ("sac_g20", "mbpo_g20"):
     steps, returns = mbpo_tools.curves(sweep, name)
     print(f"{name}: stays >= -200 from", list(sweep["steps_to_threshold"][name].values()),
@@ -702,7 +702,7 @@ for name in ("sac_g20", "mbpo_g20"):
 # refreshed every real step (40 start states per step, the same number in total), and with the
 # paper's 100,000 start states per refit, ten times the course's.
 
-# %%
+# %% tags=["training"]
 ratios = {"ρ = 1 (SAC, G = 10)": ("sac_g10", "C2"), "ρ = 0.3 (course)": ("mbpo_g10", "C0"),
           "ρ = 0.05": ("rho0.05", "C3"), "ρ = 0.05, rollouts every step": ("rho0.05_every_step", "C4"),
           "ρ = 0.05, 100,000 rollouts per refit": ("rho0.05_100k", "C5")}
@@ -732,7 +732,7 @@ ax.legend(fontsize=8);
 # start states. At class scale, ten times the model rollouts cost more than they save; more
 # real data in each batch is the cheaper safeguard, hence the course's $\rho = 0.3$.
 
-# %%
+# %% tags=["training"]
 for name in ("rho0.05", "mbpo_g10"):
     print(f"{name}: the elites' held-out error after each refit, seed 0:",
           [f"{e:.3f}" for e in sweep["runs"][name]["0"]["model_mse"][:8]])
@@ -749,7 +749,7 @@ for name in ("rho0.05", "mbpo_g10"):
 # random torques like its data, and a swing that pushes with the motion and reaches speeds
 # random torques never reached.
 
-# %%
+# %% tags=["training"]
 gen = torch.Generator().manual_seed(1)
 policies = {"random torques": lambda obs: 4 * torch.rand(len(obs), 1, generator=gen) - 2,
             "swing": lambda obs: 2.0 * torch.sign(obs[:, 2:])}  # push with the motion, full torque
@@ -778,7 +778,7 @@ axes[0].legend();
 # little data: fitted once, on the 250 random steps, and never again. Left: each run's measured
 # transition error at rollout step $k$, over its refits; right: the return.
 
-# %%
+# %% tags=["training"]
 k_runs = {"k = 1": "k1", "k: 1 -> 4 (default)": "mbpo_g10", "k = 25": "k25",
           "k = 1, model fitted once": "fit_once_k1", "k = 25, model fitted once": "fit_once_k25"}
 early, late = slice(0, 3), slice(4, 8)  # refits at real steps 250-750 and 1,250-2,000 (one every 250)
@@ -826,7 +826,7 @@ ax_r.legend(fontsize=8);
 #
 # *The image is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["training"]
 error_demo = part3.MBPOModelErrorDemo(sweep)
 error_demo.show()
 
@@ -846,7 +846,7 @@ error_demo.show()
 # %% [markdown]
 # Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
 
-# %%
+# %% tags=["demo"]
 from course_lib import checks
 
 checks.status()

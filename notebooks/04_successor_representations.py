@@ -37,7 +37,6 @@
 # ## Setup
 
 # %%
-# %matplotlib widget
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -47,6 +46,7 @@ import course_lib as cl
 from course_lib import clearning, clearning_td, dynamics, gridworld, pointmass, precomputed, successor
 from course_lib.demos import part4
 
+cl.live_figures()  # interactive figures (ipympl), or images redrawn in place without it (Colab)
 rng = cl.seed_everything(0)
 gen = cl.utils.torch_generator(0)
 
@@ -77,7 +77,7 @@ gen = cl.utils.torch_generator(0)
 # takes a shortest-path action towards the goal, except that with probability 0.3 it picks an
 # action uniformly at random.
 
-# %%
+# %% tags=["demo"]
 chain = successor.maze_chain(gridworld.DYNA_MAZE)
 pi = successor.shortest_path_policy(chain, epsilon=0.3)  # (n, A)
 P_pi = successor.policy_transition(chain.P, pi)           # (n, n): P^pi[s, s']
@@ -93,7 +93,7 @@ print(chain.render(pi))
 # matrix is ours over $1-\gamma$, and the value read off the SR equals plain policy evaluation
 # (iterating $V \leftarrow r + \gamma P^\pi V$, which knows nothing about the SR).
 
-# %%
+# %% tags=["demo"]
 gamma = 0.9
 M = successor.sr_matrix(P_pi, gamma)                       # (n, n), ours
 M_dayan = np.linalg.inv(np.eye(chain.n) - gamma * P_pi)    # Dayan (1993)
@@ -117,7 +117,7 @@ print(f"from the start: mu(start, start) = {M[chain.start, chain.start]:.3f}, "
 #
 # *The image above is the demo at its default setting, for readers without a running kernel.*
 
-# %%
+# %% tags=["demo"]
 sr_demo = part4.SRDemo(part4.sr_demo_data())
 sr_demo.show()
 
@@ -159,7 +159,7 @@ sr_demo.show()
 # reward $w = e_k$ (reach landmark $k$ and stay there; for the goal, which restarts the episode,
 # come back to it again and again).
 
-# %%
+# %% tags=["demo"]
 phi = successor.landmark_features(chain)  # (n, d)
 base = [successor.optimal_policy(chain.P, phi[:, k], gamma) for k in range(phi.shape[1])]
 psi_exact = np.stack([successor.successor_features(chain.P, p, phi, gamma) for p in base])  # (K, n, A, d)
@@ -224,7 +224,7 @@ checks.psi_td_update()
 # First the SR itself: one-hot features and the 0.3-greedy policy of section 1. TD learns
 # $\mu^\pi(s, a)$; averaging over $\pi$ gives $M$, which we compare with the exact matrix.
 
-# %%
+# %% tags=["training"]
 mu_exact = successor.sr_state_action(chain.P, M, gamma)  # (n, A, n)
 mu_td, td_log = precomputed.run_or_load("part4_sr_td", lambda: successor.learn_psi_td(
     psi_td_update, chain.P, pi, np.eye(chain.n), gamma, n_sweeps=3000, rng=np.random.default_rng(1),
@@ -242,7 +242,7 @@ ax.legend();
 # %% [markdown]
 # Then the successor features of the four landmark policies, from the same kind of samples:
 
-# %%
+# %% tags=["training"]
 psi = precomputed.run_or_load("part4_psi", lambda: np.stack([successor.learn_psi_td(
     psi_td_update, chain.P, p, phi, gamma, n_sweeps=1000, rng=np.random.default_rng(2))[0] for p in base]))
 print(f"TD-learned psi {psi.shape}: max |psi_TD - psi_exact| = {np.abs(psi - psi_exact).max():.4f}")
@@ -256,7 +256,7 @@ print(f"TD-learned psi {psi.shape}: max |psi_TD - psi_exact| = {np.abs(psi - psi
 # know. It wanders the maze at random for 2000 steps and sees each reward with Gaussian noise
 # (standard deviation 0.5).
 
-# %%
+# %% tags=["demo"]
 w_new = np.array([-1.0, 1.0, 0.0, 1.0])     # hidden from the agent
 feats, rewards = successor.observe_rewards(chain, phi, w_new, n_steps=2000, noise=0.5, rng=rng)
 visits = feats.sum(axis=0)
@@ -295,7 +295,7 @@ from course_lib import checks  # (so that this cell also runs on its own)
 
 checks.reward_weights()
 
-# %%
+# %% tags=["training"]
 w_hat = precomputed.run_or_load("part4_w_hat", lambda: reward_weights(feats, rewards, ridge=1.0))
 print(f"w estimated from {len(rewards)} noisy rewards: {np.round(w_hat, 2)} (the hidden w' = {w_new})")
 r_new = phi @ w_new  # the true reward, used only to *evaluate* policies below
@@ -359,7 +359,7 @@ checks.gpi_action()
 # actions by your GPI — evaluated on the *true* reward, next to the base policies and the
 # optimal policy (value iteration with the true $w'$):
 
-# %%
+# %% tags=["training"]
 a_gpi = precomputed.run_or_load("part4_gpi_actions", lambda: gpi_action(psi, w_hat))  # your pipeline
 def value_of(actions):
     pi_a = successor.policy_table(actions, chain.P.shape[1])
@@ -387,7 +387,7 @@ print(f"GPI minus the best base policy, worst cell: {(V_gpi - np.max(V_base, axi
 #
 # ![The GPI demo at its default setting, w = (−1, 1, 0, 1)](../assets/part4_gpi.png)
 
-# %%
+# %% tags=["training"]
 gpi_data = precomputed.run_or_load("part4_gpi_demo", lambda: part4.gpi_demo_data(gpi_action, psi, base))
 gpi_demo = part4.GPIDemo(gpi_data)
 gpi_demo.show()
@@ -465,7 +465,7 @@ checks.classifier_density_ratio()
 # is stationary, so data started uniformly has the uniform marginal $p(s_f) = 1/4$ at every step
 # (up to sampling noise in our finite logs).
 
-# %%
+# %% tags=["demo"]
 env = pointmass.PointMass()
 states, actions = pointmass.random_trajectories(env, env.sample_states(100, gen), 250, gen)  # 100 trajectories
 print(f"states {tuple(states.shape)}, actions {tuple(actions.shape)}")
@@ -480,7 +480,7 @@ print("share of the logged states in each quarter of the square:", quarters.roun
 # Its positives are futures the *logging* policy really reached: this version can only model
 # the policy that collected the data (it is on-policy).
 
-# %%
+# %% tags=["training"]
 config = clearning.CLearningConfig()
 clf, losses = clearning.train_classifier(states, actions, config, gen)
 print(f"{config.n_steps} steps; loss {np.mean(losses[:50]):.3f} (first 50) -> "
@@ -493,7 +493,7 @@ print(f"{config.n_steps} steps; loss {np.mean(losses[:50]):.3f} (first 50) -> "
 # environment. The agreement number is the total variation distance
 # $\mathrm{TV} = \frac12 \sum_{\text{cells}} |p - q|$ (0: identical, 1: disjoint).
 
-# %%
+# %% tags=["training"]
 queries = torch.tensor([[-0.5, -0.3], [-0.15, 0.4], [0.5, 0.5]], dtype=torch.float64)
 query_actions = torch.tensor([[1.0, 0.0]] * 3, dtype=torch.float64)  # push right
 gamma_c, n_mc = 0.9, 10_000
@@ -508,7 +508,7 @@ for s, mc, (p_clf, mass), tv_m in zip(queries, mc_grids, clf_out, tv_marginal, s
     print(f"s = {s.tolist()}: TV(classifier, MC) = {clearning.total_variation(p_clf, mc):.3f} "
           f"(mass before renormalising {mass:.2f}); TV(marginal, MC) = {tv_m:.3f}")
 
-# %%
+# %% tags=["demo"]
 cols = [f"s = ({s[0]:.2f}, {s[1]:.2f}), a = →" for s in queries.tolist()]
 part4.plot_future_densities([mc_grids, clf_grids], ["Monte Carlo", "classifier odds × p(s_f)"],
                             cols, env, queries, query_actions);
@@ -589,7 +589,7 @@ checks.td_classifier_loss()
 # number of steps and batch size as the Monte-Carlo classifier). First for the random policy,
 # the one that collected the data, so both classifiers model the same thing:
 
-# %%
+# %% tags=["training"]
 td_config = clearning_td.TDConfig()
 def fit_td(policy, seed):
     td_clf, td_losses = clearning_td.train_td_classifier(td_classifier_loss, states, actions, policy, config,
@@ -605,7 +605,7 @@ print(f"TD classifier: {td_config.n_steps} steps, loss {np.mean(td_fit['losses']
 # are the random policy's futures); the TD classifier only needs $a' \sim \pi(s')$ at the next
 # state. We compare both with Monte-Carlo futures of the drifting policy in the true environment.
 
-# %%
+# %% tags=["training"]
 drift_fit = precomputed.run_or_load("part4_td_drift_classifier", lambda: fit_td(pointmass.drift_policy, seed=2))
 drift_clf = clearning.classifier_from_state(drift_fit["state"], config)
 drift_errors = precomputed.run_or_load("part4_drift_errors", lambda: clearning.future_prediction_errors(
@@ -617,7 +617,7 @@ print(f"{'gamma':>6} " + " ".join(f"{k:>37}" for k in drift_errors))
 for i, g in enumerate(config.gammas):
     print(f"{g:6.2f} " + " ".join(f"{v[i].mean():37.3f}" for v in drift_errors.values()))
 
-# %%
+# %% tags=["training"]
 drift_mc = [clearning.future_histogram(env.step, s, a, gamma_c, n_mc, gen, policy=pointmass.drift_policy)
             for s, a in zip(queries, query_actions, strict=True)]
 drift_td = precomputed.run_or_load("part4_drift_grids", lambda: [
@@ -642,7 +642,7 @@ part4.plot_future_densities([drift_mc, drift_td], ["drift policy, Monte Carlo", 
 # across the wall, below the door. We count the episodes (200, of 100 steps) that come within
 # 0.15 of the goal, against the random policy and a "straight at the goal" controller.
 
-# %%
+# %% tags=["demo"]
 goal, start = torch.tensor([0.4, 0.0], dtype=torch.float64), torch.tensor([[-0.4, 0.0]], dtype=torch.float64)
 straight = lambda s, generator: ((goal - s) * 10).clamp(-1, 1)  # noqa: E731
 controllers = {"random policy": pointmass.random_policy, "straight at the goal": straight,
@@ -660,7 +660,7 @@ _, first = clearning_td.reach_goal(env, clearning_td.greedy_goal_policy(td_clf, 
 print(f"a far goal, (-0.6, -0.6) -> (0.6, -0.6), greedy on the TD classifier at gamma = {config.gammas[-1]}: "
       f"{(first >= 0).float().mean():.0%} reach it")
 
-# %%
+# %% tags=["training"]
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), layout="constrained")
 for ax, name in zip(axes, list(controllers)[1:], strict=True):
     for path in paths[name][:25]:
@@ -693,14 +693,14 @@ for ax, name in zip(axes, list(controllers)[1:], strict=True):
 # the classifiers) on every logged step, then compare it and both classifiers of the random
 # policy with Monte Carlo at each $\gamma$ the classifiers know.
 
-# %%
+# %% tags=["training"]
 model_config = dynamics.EnsembleConfig(n_members=1, n_elites=1, hidden=config.hidden,
                                        n_layers=config.n_layers, max_epochs=30)
 model, model_log = clearning.fit_one_step_model(states, actions, model_config, gen)
 best_mse = min(mse[0] for mse in model_log.holdout_mse)
 print(f"one-step model: {model_log.epochs} epochs, best held-out MSE (normalised targets) {best_mse:.3f}")
 
-# %%
+# %% tags=["training"]
 errors = precomputed.run_or_load("part4_prediction_errors", lambda: clearning.future_prediction_errors(
     env, {"MC classifier": clf, "TD classifier": td_clf}, classifier_density_ratio,
     clearning.model_step_fn(model), queries, query_actions, config.gammas, n_mc, cl.utils.torch_generator(4)))
@@ -709,7 +709,7 @@ print(f"{'gamma':>6} {'horizon':>8} " + " ".join(f"{k:>15}" for k in names))
 for i, g in enumerate(config.gammas):
     print(f"{g:6.2f} {1 / (1 - g):8.0f} " + " ".join(f"{errors[k][i].mean():15.3f}" for k in names))
 
-# %%
+# %% tags=["training"]
 horizons = 1 / (1 - np.array(config.gammas))
 fig, ax = plt.subplots(figsize=(5.5, 3.2), layout="constrained")
 for name, style in zip(names, ("o-", "s-", "^-", ":"), strict=True):
@@ -736,7 +736,7 @@ ax.legend(fontsize=8);
 #
 # Where does the rolled-out model go wrong? Look at the longest horizon for the first query:
 
-# %%
+# %% tags=["training"]
 s, a, g_long = queries[0], query_actions[0], config.gammas[-1]
 truth = clearning.future_histogram(env.step, s, a, g_long, n_mc, gen)
 rolled = clearning.future_histogram(clearning.model_step_fn(model), s, a, g_long, n_mc, gen)
@@ -762,7 +762,7 @@ part4.plot_future_densities([[truth, rolled, direct]], [f"γ = {g_long}"], list(
 # %% [markdown]
 # Which of this notebook's exercises pass now? `checks.status()` runs their visible checks again (quietly) and counts the points; run it whenever you like.
 
-# %%
+# %% tags=["demo"]
 from course_lib import checks
 
 checks.status()
