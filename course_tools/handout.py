@@ -257,6 +257,11 @@ it out on macOS, or if you already have torch 2.2 or newer, which is kept. With 
 `conda env create -f environment.yml && conda activate mbpl-course`. On Binder the
 repository opens as it is.
 
+**Colab.** Open a notebook with its *Open in Colab* badge and run its first code cell: it
+installs the course's package (and nothing that Colab already has). Colab has no ipympl, so
+the live figures are redrawn as pictures; the sliders work the same. Your work stays in
+Colab: download the notebook (File > Download > .ipynb) to hand it in.
+
 ## How the exercises work
 
 Each exercise is a function whose body says `raise NotImplementedError(...)`, placed where its

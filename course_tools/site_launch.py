@@ -93,8 +93,8 @@ class Launch:
         ]
         colab = self.colab(name)
         if colab:
-            found.append(("Colab", colab, "Google Colab: install the course package first "
-                                          "(pip install the handout); the sliders need its widget support"))
+            found.append(("Colab", colab, "Google Colab: the notebook's first code cell installs the "
+                                          "course there; the live figures redraw as images"))
         return found
 
     def bar_html(self, name: str, label: str = "Open this notebook in") -> str:
