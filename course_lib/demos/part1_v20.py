@@ -74,7 +74,7 @@ class BPTTHorizonDemo(LiveDemo):
         ax_h.axhline(self.mpc.mean(), color="gray", ls="--", lw=1)
         self.h_line = self.animated(ax_h.axvline(self.horizons[0], color="C3", lw=1))
         ax_h.set(xscale="log", ylim=(-1900, 50), xlabel="horizon T", ylabel="real return after training",
-                 title="after the last update, against T")
+                 title="return after training")
         ax_h.legend(loc="lower left", fontsize=7)
 
     def update(self, T: int) -> str:

@@ -58,7 +58,7 @@ class DynaCorruptionDemo(LiveDemo):
         self.marker = self.animated(ax_c.plot([0], [0], "o", color="k", ms=7)[0])
         ax_c.set(xlabel="fraction of model entries that are wrong",
                  ylabel=f"episodes in {self.steps[-1]} steps",
-                 xlim=(-0.02, 1.02), ylim=(0, top), title="model bias: planning on a wrong model")
+                 xlim=(-0.02, 1.02), ylim=(0, top), title="planning on a wrong model")
         ax_c.legend(loc="upper right", fontsize=8)
 
     def update(self, n_planning: int, corruption: float) -> str:
@@ -174,7 +174,7 @@ class MBPOModelErrorDemo(LiveDemo):
         ax_f.axhline(sac[:, -1].mean(), color="gray", lw=1)
         self.marker = self.animated(ax_f.plot([0], [0], "o", color="k", ms=9)[0])
         ax_f.axhline(d["threshold"], color="k", ls=":", lw=1)
-        ax_f.set(xlabel="torque error e (model sees (1 − 2e) a)",
+        ax_f.set(xlabel="torque error e (model: (1−2e)·a)",
                  ylabel=f"return after {until} steps", ylim=(-1800, 0), title="model bias")
 
     def update(self, torque_error: float) -> str:
