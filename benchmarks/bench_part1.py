@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from benchmarks.core import ROOT, Row, repeat_ms
+from benchmarks.core import ROOT, Row, repeat_ms, version_rows
 
 GROUP = "part1"
 
@@ -73,29 +73,6 @@ def _swing_up_row() -> Row:
 NOTEBOOK = ROOT / "notebooks" / "01_mpc_and_backprop.ipynb"
 
 
-def _notebook_rows() -> list[Row]:
-    """01 top to bottom in a fresh kernel: the instructor version, then the student version."""
-    import nbclient
-
-    from course_tools import authoring
-
-    rows = []
-    for version in ("instructor", "student"):
-        nb = authoring.read_notebook(NOTEBOOK)
-        nb = authoring.make_student(nb) if version == "student" else nb
-        client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", allow_errors=True,
-                                         resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-        t0 = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - t0
-        errors = [c for c in nb.cells
-                  if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
-        checks = sum("exercise:" in " ".join(c.metadata.get("tags", [])) for c in errors)
-        rows.append(Row(GROUP, f"01_mpc_and_backprop top to bottom, {version} version", seconds, "s",
-                        "≤ 60 s", f"{len(errors)} cells raised ({checks} of them check cells)"))
-    return rows
-
-
 def rows() -> list[Row]:
     import torch
 
@@ -105,4 +82,4 @@ def rows() -> list[Row]:
         out = [*_cem_call_rows(), _bptt_row(), _swing_up_row()]
     finally:
         torch.set_num_threads(threads)
-    return out + _notebook_rows()
+    return out + version_rows(GROUP, NOTEBOOK, "≤ 60 s")

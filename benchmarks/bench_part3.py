@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from benchmarks.core import ROOT, Row
+from benchmarks.core import ROOT, Row, version_rows
 
 GROUP = "part3"
 REPEATS = 3
@@ -129,28 +129,5 @@ def _num(x) -> float:
 NOTEBOOK = ROOT / "notebooks" / "03_dyna_mve_mbpo.ipynb"
 
 
-def notebook_rows() -> list[Row]:
-    """03 top to bottom in a fresh kernel: the instructor version, then the student version."""
-    import nbclient
-
-    from course_tools import authoring
-
-    rows = []
-    for version in ("instructor", "student"):
-        nb = authoring.read_notebook(NOTEBOOK)
-        nb = authoring.make_student(nb) if version == "student" else nb
-        client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", allow_errors=True,
-                                         resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-        t0 = time.perf_counter()
-        client.execute()
-        seconds = time.perf_counter() - t0
-        errors = [c for c in nb.cells
-                  if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
-        checks = sum("exercise:" in " ".join(c.metadata.get("tags", [])) for c in errors)
-        rows.append(Row(GROUP, f"03_dyna_mve_mbpo top to bottom, {version} version", seconds, "s", "≤ 90 s",
-                        f"{len(errors)} cells raised ({checks} of them check cells)"))
-    return rows
-
-
 def rows() -> list[Row]:
-    return sac_speed_rows() + sweep_rows() + notebook_rows()
+    return sac_speed_rows() + sweep_rows() + version_rows(GROUP, NOTEBOOK, "≤ 90 s")

@@ -6,19 +6,11 @@ and ``demos``); these rows split the notebook's time by step and record the meas
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from benchmarks.core import Row
+from benchmarks.core import Row, timed
 
 GROUP = "part4"
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def rows() -> list[Row]:
@@ -35,14 +27,14 @@ def rows() -> list[Row]:
     gamma = 0.9
     M = successor.sr_matrix(successor.policy_transition(chain.P, pi), gamma)
     mu = successor.sr_state_action(chain.P, M, gamma)
-    (mu_td, _), sec = _timed(lambda: successor.learn_psi_td(ref.psi_td_update, chain.P, pi, np.eye(chain.n),
+    (mu_td, _), sec = timed(lambda: successor.learn_psi_td(ref.psi_td_update, chain.P, pi, np.eye(chain.n),
                                                             gamma, 3000, np.random.default_rng(0)))
     out.append(Row(GROUP, "SR by psi-TD on the maze, 3000 sweeps (564k transitions)", sec, "s", "",
                    f"max |mu_TD - mu| = {np.abs(mu_td - mu).max():.4f} (test: < 1e-2)"))
     phi = successor.landmark_features(chain)
     base = [successor.optimal_policy(chain.P, phi[:, k], gamma) for k in range(phi.shape[1])]
     rng = np.random.default_rng(0)
-    psi, sec = _timed(lambda: np.stack([
+    psi, sec = timed(lambda: np.stack([
         successor.learn_psi_td(ref.psi_td_update, chain.P, p, phi, gamma, 1000, rng)[0] for p in base]))
     out.append(Row(GROUP, "psi-TD of the 4 landmark policies, 1000 sweeps each", sec, "s"))
     w_new = np.array([-1.0, 1.0, 0.0, 1.0])
@@ -55,7 +47,7 @@ def rows() -> list[Row]:
     out.append(Row(GROUP, "new task: mean V of GPI (psi-TD + w regression) - optimal",
                    V_gpi.mean() - V_opt.mean(),
                    "", "≈ 0", f"best base policy {best_base - V_opt.mean():.3f}"))
-    _, sec = _timed(lambda: part4.gpi_demo_data(ref.gpi_action, psi, base))
+    _, sec = timed(lambda: part4.gpi_demo_data(ref.gpi_action, psi, base))
     out.append(Row(GROUP, f"GPI demo data: gpi_action on {len(part4.GPI_WEIGHTS) ** 4} weight vectors",
                    sec, "s"))
 
@@ -63,20 +55,20 @@ def rows() -> list[Row]:
     env = pointmass.PointMass()
     states, actions = pointmass.random_trajectories(env, env.sample_states(100, gen), 250, gen)
     config = clearning.CLearningConfig()
-    (clf, _), sec = _timed(lambda: clearning.train_classifier(states, actions, config, gen))
+    (clf, _), sec = timed(lambda: clearning.train_classifier(states, actions, config, gen))
     out.append(Row(GROUP, f"C-learning (Monte Carlo): classifier training, {config.n_steps} steps", sec, "s"))
     td_cfg = clearning_td.TDConfig()
-    (td_clf, _), sec = _timed(lambda: clearning_td.train_td_classifier(
+    (td_clf, _), sec = timed(lambda: clearning_td.train_td_classifier(
         ref.td_classifier_loss, states, actions, pointmass.random_policy, config, td_cfg, gen))
     out.append(Row(GROUP, f"C-learning (TD): classifier training, {td_cfg.n_steps} steps", sec, "s"))
     model_cfg = dynamics.EnsembleConfig(n_members=1, n_elites=1, hidden=config.hidden,
                                         n_layers=config.n_layers, max_epochs=30)
-    (model, log), sec = _timed(lambda: clearning.fit_one_step_model(states, actions, model_cfg, gen))
+    (model, log), sec = timed(lambda: clearning.fit_one_step_model(states, actions, model_cfg, gen))
     out.append(Row(GROUP, "one-step model training (same data and size)", sec, "s", "",
                    f"{log.epochs} epochs"))
     queries = torch.tensor([[-0.5, -0.3], [-0.15, 0.4], [0.5, 0.5]], dtype=torch.float64)
     acts = torch.tensor([[1.0, 0.0]] * 3, dtype=torch.float64)
-    err, sec = _timed(lambda: clearning.future_prediction_errors(
+    err, sec = timed(lambda: clearning.future_prediction_errors(
         env, {"MC": clf, "TD": td_clf}, ref.classifier_density_ratio, clearning.model_step_fn(model), queries,
         acts, config.gammas, 10_000, gen))
     out.append(Row(GROUP, f"future-state errors: {len(config.gammas)} gammas x 3 queries x 10k samples",

@@ -95,3 +95,32 @@ def run_notebook(path: Path, timeout: int = 1200) -> tuple[float, int]:
 def run_notebook_seconds(path: Path, timeout: int = 1200) -> float:
     """Execute a notebook top to bottom in a fresh kernel (its folder as cwd); wall seconds."""
     return run_notebook(path, timeout)[0]
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """(what ``fn()`` returns, wall seconds it took)."""
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def version_rows(group: str, path: Path, budget: str) -> list[Row]:
+    """A notebook top to bottom in a fresh kernel, as the instructor's version and then as the
+    student's (stubs unfinished): wall seconds, and how many cells raised (check cells among them)."""
+    import nbclient
+
+    from course_tools import authoring
+
+    rows = []
+    for version in ("instructor", "student"):
+        nb = authoring.read_notebook(path)
+        nb = authoring.make_student(nb) if version == "student" else nb
+        client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", allow_errors=True,
+                                         resources={"metadata": {"path": str(path.parent)}})
+        _, seconds = timed(client.execute)
+        errors = [c for c in nb.cells
+                  if c.cell_type == "code" and any(o.output_type == "error" for o in c.outputs)]
+        checks = sum("exercise:" in " ".join(c.metadata.get("tags", [])) for c in errors)
+        rows.append(Row(group, f"{path.stem} top to bottom, {version} version", seconds, "s", budget,
+                        f"{len(errors)} cells raised ({checks} of them check cells)"))
+    return rows
