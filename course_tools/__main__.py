@@ -58,36 +58,34 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _derived_cells(args: argparse.Namespace, module, what: str) -> int:
+    """``overview`` and ``skips``: write what ``module`` derives into each notebook, or with
+    ``--check`` only list the notebooks where it is stale (``module.stale`` maps each to its
+    details, or lists their names)."""
+    paths = [Path(p) for p in args.notebooks] or sorted(module.NOTEBOOKS.glob("*.ipynb"))
+    if args.check:
+        bad = module.stale(paths)
+        for name in bad:
+            print(f"{name}: stale {what} (run `python -m course_tools {args.command}`)")
+            for line in bad[name] if isinstance(bad, dict) else []:
+                print(f"  {line}")
+        return 1 if bad else 0
+    for path in paths:
+        if module.update(path):
+            print(f"wrote the {what} of {path.name}")
+    return 0
+
+
 def _cmd_overview(args: argparse.Namespace) -> int:
     from course_tools import overview
 
-    paths = [Path(p) for p in args.notebooks] or sorted(overview.NOTEBOOKS.glob("*.ipynb"))
-    if args.check:
-        bad = overview.stale(paths)
-        for name in bad:
-            print(f"{name}: its exercise table is stale (run `python -m course_tools overview`)")
-        return 1 if bad else 0
-    for path in paths:
-        if overview.update(path):
-            print(f"wrote the exercise table of {path.name}")
-    return 0
+    return _derived_cells(args, overview, "exercise table")
 
 
 def _cmd_skips(args: argparse.Namespace) -> int:
     from course_tools import skips
 
-    paths = [Path(p) for p in args.notebooks] or sorted(skips.NOTEBOOKS.glob("*.ipynb"))
-    if args.check:
-        bad = skips.stale(paths)
-        for name, found in bad.items():
-            print(f"{name}: its demo/training tags are stale (run `python -m course_tools skips`)")
-            for line in found:
-                print(f"  {line}")
-        return 1 if bad else 0
-    for path in paths:
-        if skips.update(path):
-            print(f"wrote the demo/training tags of {path.name}")
-    return 0
+    return _derived_cells(args, skips, "demo/training tags")
 
 
 def _cmd_sources(args: argparse.Namespace) -> int:
