@@ -9,15 +9,6 @@ import torch
 from course_lib import checks
 from course_tools.references import part1 as ref
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one torch thread is much faster (and does not fight the other test worker)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 # -- 1.1 random-shooting scores ----------------------------------------------------------------
 
 

@@ -26,15 +26,6 @@ def _return(step, s0, actions):
     return ref.random_shooting_scores(step, s0, actions[None])[0]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one torch thread is much faster (and does not fight the other test worker)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _trajectory(s0, actions):
     states, s = [], s0[None]
     for a in actions:

@@ -19,15 +19,6 @@ def _planner(cfg: planning.CEMConfig, seed: int = 0) -> planning.Planner:
     return planning.as_planner(PLAN, cfg, torch.Generator().manual_seed(seed))
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one torch thread is much faster (and does not fight the other test worker)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _target_step(target: torch.Tensor):
     """A model whose reward only depends on the action: r_k = -|a - target_k|^2 at step k."""
     def step(obs, act):

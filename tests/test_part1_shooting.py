@@ -17,14 +17,6 @@ GRADIENT = ref.action_sequence_gradient
 S0 = torch.tensor([0.2, 0.0], dtype=torch.float64)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def runs():
     lq = shooting.upright_pendulum()

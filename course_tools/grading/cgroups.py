@@ -8,6 +8,7 @@ grader. Linux only; making a group needs root (or a delegated cgroup v2 folder).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import secrets
 import signal
@@ -16,7 +17,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from course_tools.grading.jail import mounts
+from course_tools.grading.jail import join_cgroups, mounts
 from course_tools.grading.procfs import pid_namespace
 
 __all__ = ["CGroup", "CGROUP_PREFIX"]
@@ -222,17 +223,7 @@ class CGroup:
         It only writes to files opened by path, with no allocation beyond that (fork-safe);
         a failure raises in the child, so Popen raises in the caller and nothing runs.
         """
-        files = [f.encode() for f in self.procs_files]
-
-        def join() -> None:
-            for f in files:
-                fd = os.open(f, os.O_WRONLY)
-                try:
-                    os.write(fd, b"0")
-                finally:
-                    os.close(fd)
-
-        return join
+        return functools.partial(join_cgroups, [f.encode() for f in self.procs_files])
 
     def pids(self) -> list[int]:
         """Processes in the group now (host pids)."""

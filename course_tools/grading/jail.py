@@ -660,7 +660,9 @@ def _probe() -> dict:
     return {"mode": mode, "reason": reason, "verified": verified, "failed": failed}
 
 
-def _join_cgroups(files: list[str]) -> None:
+def join_cgroups(files: list[str] | list[bytes]) -> None:
+    """Move the calling process into the control groups whose ``cgroup.procs`` files are given
+    (fork-safe: it only opens and writes those files)."""
     for f in files:
         fd = os.open(f, os.O_WRONLY)
         try:
@@ -681,7 +683,7 @@ def main(argv: list[str]) -> int:
         return 2
     spec = Spec(**json.loads(Path(argv[0]).read_text()))
     try:
-        _join_cgroups(spec.cgroup_procs)  # first: every process of the run is in the group
+        join_cgroups(spec.cgroup_procs)  # first: every process of the run is in the group
     except OSError as err:
         print(f"course_tools.sandbox: could not join the control group: {err}", file=sys.stderr)
         return SETUP_FAILED
