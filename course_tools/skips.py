@@ -51,7 +51,7 @@ def _scoped_reads(table: symtable.SymbolTable) -> set[str]:
     out = set()
     for child in table.get_children():
         out |= {s.get_name() for s in child.get_symbols()
-                if s.is_referenced() and (s.is_global() or (s.is_free() and child.get_type() == "class"))}
+                if s.is_referenced() and s.is_global()}
         out |= _scoped_reads(child)
     return out
 
@@ -77,16 +77,14 @@ def names(source: str) -> tuple[set[str], set[str]]:
                         name = (a.asname or a.name).split(".")[0]
                         defined.add(name)
                         first_store.setdefault(name, k)
+            elif isinstance(sub, ast.AugAssign) and isinstance(sub.target, ast.Name):
+                first_load.setdefault(sub.target.id, k)  # x += 1 reads x first
             elif isinstance(sub, ast.Name):
                 if isinstance(sub.ctx, ast.Load):
                     first_load.setdefault(sub.id, k)
                 else:
                     defined.add(sub.id)
                     first_store.setdefault(sub.id, k)
-    # an augmented assignment (x += 1) reads x first
-    for stmt in ast.walk(tree):
-        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
-            first_load.setdefault(stmt.target.id, -1)
     read = {n for n, k in first_load.items() if not (n in first_store and first_store[n] < k)}
     read |= _scoped_reads(symtable.symtable(code, "<cell>", "exec"))
     return defined, read - set(dir(builtins))
@@ -101,16 +99,19 @@ def _top_level_nodes(stmt: ast.AST):
         node = stack.pop()
         yield node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            stack += [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]
-            stack = [n for n in stack if n is not None]
+            stack += [*node.decorator_list, *_defaults(node.args)]
         elif isinstance(node, ast.ClassDef):
             stack += [*node.decorator_list, *node.bases, *node.keywords]
         elif isinstance(node, ast.Lambda):
-            stack += [d for d in [*node.args.defaults, *node.args.kw_defaults] if d is not None]
+            stack += _defaults(node.args)
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             stack.append(node.generators[0].iter)
         else:
             stack += list(ast.iter_child_nodes(node))
+
+
+def _defaults(args: ast.arguments) -> list[ast.expr]:
+    return [d for d in [*args.defaults, *args.kw_defaults] if d is not None]
 
 
 def _code_cells(nb: Any) -> list[tuple[int, Any]]:

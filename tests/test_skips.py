@@ -33,10 +33,12 @@ def test_names_follow_python_scopes():
         "def f(a, b=default):\n    local = a + env.step(z)\n    return local\n"
         "[q for q in data if q > lim]\n"
         "lam = lambda s: s * scale\n"
-        "class C:\n    k = K0\n")
-    assert defined == {"x", "y", "f", "lam", "C"}
+        "class C:\n    k = K0\n"
+        "def g():\n    n = 0\n    n += 1\n    return n\n")
+    assert defined == {"x", "y", "f", "lam", "C", "g"}
     # (the magic becomes a get_ipython() call)
     assert read == {"get_ipython", "y", "default", "env", "z", "data", "lim", "scale", "K0"}
+    assert "n" not in read  # a function's own augmented local
     assert "a" not in read and "local" not in read and "q" not in read and "x" not in read
 
 
